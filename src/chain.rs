@@ -1,0 +1,33 @@
+//! `-- CMD ARGS...`: the hook the wait was put in front of (Istio's
+//! `pilot-agent request POST drain`, say) runs after the wait, whatever its
+//! outcome, so adding graceful-wait never drops an existing preStop step.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+/// Runs CMD with our stdio and returns its exit status: its code, 128+N when
+/// it died of signal N, or [`crate::exit::FAILED`] when it could not start.
+pub fn run(argv: &[String]) -> i32 {
+    let Some((program, args)) = argv.split_first() else {
+        return crate::exit::MET;
+    };
+    tracing::info!(command = ?argv, "running chained command");
+    match Command::new(program).args(args).status() {
+        Ok(status) => {
+            let code = status
+                .code()
+                .or_else(|| status.signal().map(|s| 128 + s))
+                .unwrap_or(crate::exit::FAILED);
+            if code == 0 {
+                tracing::info!(command = %program, "chained command succeeded");
+            } else {
+                tracing::error!(command = %program, status = code, "chained command failed");
+            }
+            code
+        }
+        Err(e) => {
+            tracing::error!(command = %program, "cannot run chained command: {e}; check the path (there may be no shell or PATH in this image)");
+            crate::exit::FAILED
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Durations as people write them in manifests: `500ms`, `30s`, `2m`, or plain
+//! seconds (`30`, `0.5`), the way `timeout(1)` and `sleep(1)` read them.
+
+use std::time::Duration;
+
+/// Parses a duration; a bare number is seconds.
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty duration; write e.g. 500ms, 30s, 2m or 30".into());
+    }
+    if text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let secs: f64 = text
+            .parse()
+            .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+        return Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("'{text}' seconds is out of range"));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("'{text}' is not a duration ({e}); write e.g. 500ms, 30s, 2m or 30"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use std::time::Duration;
+
+    #[test]
+    fn reads_the_documented_forms() {
+        assert_eq!(parse("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse("0.25").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse(" 1m30s ").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse("0").unwrap(), Duration::ZERO);
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_read() {
+        for bad in ["", "abc", "5 parsecs", "-1", "1..2", "10x"] {
+            let err = parse(bad).unwrap_err();
+            assert!(!err.is_empty(), "{bad:?} should be rejected");
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! One look at an HTTP endpoint: is the app still answering?
+//!
+//! Down means the app is gone: the connection is refused, reset or closed
+//! before a response. An address that cannot exist in this pod (`::1` where
+//! IPv6 is off) is skipped; when no address is usable that is an error, never
+//! "down". A request that times out is *up*: a busy app is not a finished
+//! app. Any HTTP status is up unless `--down-status` lists it, because apps
+//! commonly turn readiness to 503 on SIGTERM while they still drain.
+
+use crate::{status_set::StatusSet, target::Target};
+use bytes::Bytes;
+use http::{header, Request};
+use http_body_util::Empty;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use std::{error::Error as _, io, net::SocketAddr, time::Duration};
+use tokio::net::TcpStream;
+
+/// What one probe saw, with a short reason for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    Up(String),
+    Down(String),
+}
+
+/// What one address said; `Unusable` takes no part in the verdict.
+enum AtAddr {
+    Seen(Seen),
+    Unusable(String),
+}
+
+/// Probes every address of the target; up as soon as one answers, down when
+/// at least one refuses and none answers.
+pub async fn probe(
+    target: &Target,
+    request_timeout: Duration,
+    down_status: &StatusSet,
+) -> Result<Seen, String> {
+    let mut last_down = None;
+    let mut unusable = Vec::new();
+    for addr in &target.addrs {
+        match tokio::time::timeout(request_timeout, probe_addr(*addr, target, down_status)).await {
+            Err(_) => {
+                return Ok(Seen::Up(format!(
+                    "{addr}: no answer within {request_timeout:?} (counted as still up)"
+                )))
+            }
+            Ok(Ok(AtAddr::Seen(Seen::Up(why)))) => return Ok(Seen::Up(format!("{addr}: {why}"))),
+            Ok(Ok(AtAddr::Seen(Seen::Down(why)))) => last_down = Some(format!("{addr}: {why}")),
+            Ok(Ok(AtAddr::Unusable(why))) => unusable.push(format!("{addr}: {why}")),
+            Ok(Err(e)) => return Err(format!("{addr}: {e}")),
+        }
+    }
+    last_down.map(Seen::Down).ok_or_else(|| {
+        format!(
+            "no address of {} is reachable from this pod ({})",
+            target.uri,
+            unusable.join("; ")
+        )
+    })
+}
+
+async fn probe_addr(
+    addr: SocketAddr,
+    target: &Target,
+    down_status: &StatusSet,
+) -> Result<AtAddr, String> {
+    let stream = match TcpStream::connect(addr).await {
+        Ok(s) => s,
+        Err(e) => return classify_io(&e),
+    };
+    let (mut sender, conn) = match http1::handshake(TokioIo::new(stream)).await {
+        Ok(pair) => pair,
+        Err(e) => return classify_hyper(&e),
+    };
+    let path = target
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let authority = target
+        .uri
+        .authority()
+        .map(|a| a.as_str())
+        .unwrap_or_default();
+    let request = Request::get(path)
+        .header(header::HOST, authority)
+        .header(
+            header::USER_AGENT,
+            concat!("graceful-wait/", env!("CARGO_PKG_VERSION")),
+        )
+        .header(header::CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("cannot build request: {e}"))?;
+
+    // Drive the connection and the request together; whichever ends first
+    // decides. A connection that ends before the response head is "closed
+    // without a response".
+    tokio::pin!(conn);
+    let response = tokio::select! {
+        r = sender.send_request(request) => r,
+        c = &mut conn => return match c {
+            Ok(()) => Ok(AtAddr::Seen(Seen::Down("connection closed without a response".into()))),
+            Err(e) => classify_hyper(&e),
+        },
+    };
+    match response {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            Ok(AtAddr::Seen(if down_status.contains(status) {
+                Seen::Down(format!("HTTP {status} (listed in --down-status)"))
+            } else {
+                Seen::Up(format!("HTTP {status}"))
+            }))
+        }
+        Err(e) => classify_hyper(&e),
+    }
+}
+
+fn classify_hyper(e: &hyper::Error) -> Result<AtAddr, String> {
+    if e.is_incomplete_message() {
+        return Ok(AtAddr::Seen(Seen::Down(
+            "connection closed without a response".into(),
+        )));
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            return classify_io(io);
+        }
+        source = s.source();
+    }
+    Err(format!("HTTP error: {e}"))
+}
+
+/// Refused, reset or cut off: nothing answers at this address any more.
+/// No such address family or route here: the address takes no part.
+/// Anything else is an error the wait cannot read as "down".
+fn classify_io(e: &io::Error) -> Result<AtAddr, String> {
+    use io::ErrorKind::*;
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+    ) {
+        Ok(AtAddr::Seen(Seen::Down(e.to_string())))
+    } else if matches!(
+        e.raw_os_error(),
+        Some(libc::EADDRNOTAVAIL | libc::ENETUNREACH | libc::EAFNOSUPPORT)
+    ) {
+        Ok(AtAddr::Unusable(e.to_string()))
+    } else {
+        Err(e.to_string())
+    }
+}

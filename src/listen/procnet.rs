@@ -1,0 +1,137 @@
+//! Listeners from `/proc/net/tcp` and `/proc/net/tcp6`, parsed by `procfs-core`.
+//!
+//! These files show the network namespace of the process that opens them, so
+//! the hook must run with the pod's network namespace *and* a /proc mounted for
+//! its own PID namespace (what `nsenter -n -p` or a container gives).
+
+use super::ListenerSource;
+use procfs_core::{
+    net::{TcpNetEntries, TcpState},
+    ExplicitSystemInfo, FromBufReadSI,
+};
+use std::{
+    fs::File,
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::PathBuf,
+};
+
+pub struct ProcNet {
+    dir: PathBuf,
+}
+
+impl ProcNet {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+}
+
+/// The kernel writes addresses as host-order 32-bit words; nothing else in
+/// the system info matters to the TCP table parser.
+const SYSTEM: ExplicitSystemInfo = ExplicitSystemInfo {
+    boot_time_secs: 0,
+    ticks_per_second: 100,
+    page_size: 4096,
+    is_little_endian: cfg!(target_endian = "little"),
+};
+
+/// LISTEN sockets of one table, as the kernel formats it.
+pub fn parse_listeners(table: impl BufRead, out: &mut Vec<SocketAddr>) -> Result<(), String> {
+    let entries = TcpNetEntries::from_buf_read(table, &SYSTEM).map_err(|e| e.to_string())?;
+    out.extend(
+        entries
+            .0
+            .into_iter()
+            .filter(|e| e.state == TcpState::Listen)
+            .map(|e| e.local_address),
+    );
+    Ok(())
+}
+
+impl ListenerSource for ProcNet {
+    fn name(&self) -> &'static str {
+        "proc"
+    }
+
+    fn listeners(&mut self, out: &mut Vec<SocketAddr>) -> Result<(), String> {
+        for table in ["tcp", "tcp6"] {
+            let path = self.dir.join(table);
+            let file = match File::open(&path) {
+                Ok(f) => f,
+                // A kernel without IPv6 has no tcp6; IPv4 alone is the whole truth there.
+                Err(e) if table == "tcp6" && e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(format!(
+                        "cannot read {}: {e}; mount /proc for this PID namespace (nsenter -p, or unshare --mount-proc) or use --source netlink",
+                        path.display()
+                    ))
+                }
+            };
+            parse_listeners(BufReader::new(file), out)
+                .map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_listeners;
+    use crate::listen::busy_ports;
+    use std::net::SocketAddr;
+
+    fn listeners(fixture: &str) -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        parse_listeners(fixture.as_bytes(), &mut out).unwrap();
+        out
+    }
+
+    // Captured in a fresh network namespace on this machine (see
+    // tests/fixtures/README.md): listeners on 2000, 20001 and 8080, an
+    // ESTABLISHED pair whose ends are local and remote port 20000 (4E20) with
+    // its listener closed, FIN_WAIT2/CLOSE_WAIT on 8080, and a UDP socket on
+    // 20000, which the TCP tables cannot show.
+    const TCP4: &str = include_str!("../../tests/fixtures/proc_net_tcp");
+    const TCP6: &str = include_str!("../../tests/fixtures/proc_net_tcp6");
+    // The captured local-port-20000 ESTABLISHED row, in every state but LISTEN.
+    const STATES: &str = include_str!("../../tests/fixtures/proc_net_tcp_states");
+
+    fn sorted(mut v: Vec<SocketAddr>) -> Vec<String> {
+        v.sort();
+        v.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn ipv4_listeners_only() {
+        let got = listeners(TCP4);
+        assert_eq!(
+            sorted(got.clone()),
+            ["0.0.0.0:20001", "127.0.0.1:2000", "127.0.0.1:8080"]
+        );
+        // 20000 appears only as a remote port and in ESTABLISHED/TIME_WAIT rows.
+        assert!(busy_ports(&got, &[20000]).is_empty());
+    }
+
+    #[test]
+    fn ipv6_and_v4_mapped_listeners() {
+        let got = listeners(TCP6);
+        assert_eq!(
+            sorted(got.clone()),
+            ["[::]:20000", "[::1]:15021", "[::ffff:127.0.0.1]:3000"]
+        );
+        assert_eq!(busy_ports(&got, &[20000, 3000, 2000]), [20000, 3000]);
+    }
+
+    #[test]
+    fn no_state_but_listen_counts() {
+        assert!(listeners(STATES).is_empty());
+        assert_eq!(STATES.lines().count(), 12, "fixture lost rows");
+    }
+
+    #[test]
+    fn a_table_that_is_not_one_is_an_error() {
+        let mut out = Vec::new();
+        let garbage = "header\n  0: not-an-address\n";
+        assert!(parse_listeners(garbage.as_bytes(), &mut out).is_err());
+    }
+}

@@ -1,0 +1,115 @@
+//! Where an HTTP wait points: `localhost:3000/health` means
+//! `http://localhost:3000/health`, and `localhost` or an IP literal becomes
+//! socket addresses without /etc/hosts or libc NSS — the binary runs in images
+//! that have neither (a distroless proxy, a scratch image).
+
+use http::Uri;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// A parsed `--url`: the request URI and the addresses to try.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub uri: Uri,
+    /// Every address the host stands for; the endpoint is down only when it
+    /// answers on none of them.
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// Parses a URL (scheme optional, `http` only) and resolves its host.
+pub fn parse(text: &str) -> Result<Target, String> {
+    let with_scheme = if text.contains("://") {
+        text.to_string()
+    } else {
+        format!("http://{text}")
+    };
+    let uri: Uri = with_scheme
+        .parse()
+        .map_err(|e| format!("'{text}' is not a URL ({e}); write e.g. localhost:3000/health"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some(other) => {
+            return Err(format!(
+                "'{text}': scheme '{other}' is not supported by the http wait; use http://"
+            ))
+        }
+        None => unreachable!("a scheme was added above"),
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("'{text}' has no host; write e.g. localhost:3000/health"))?;
+    // `http` reads an out-of-range port as no port at all; that must not
+    // silently become port 80.
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    let after_host = authority
+        .rsplit_once(']')
+        .map_or(authority, |(_, rest)| rest);
+    let port = match after_host.rsplit_once(':') {
+        None => 80,
+        Some((_, p)) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(format!("'{text}': '{p}' is not a port (1-65535)")),
+        },
+    };
+    let addrs = resolve(host, port).ok_or_else(|| {
+        format!(
+            "'{host}' in '{text}' is neither localhost nor an IP address; \
+             the in-pod wait only talks to the pod itself, so use localhost, 127.0.0.1, [::1] or the pod IP"
+        )
+    })?;
+    Ok(Target { uri, addrs })
+}
+
+/// `localhost` (and `*.localhost`, RFC 6761) and IP literals; anything else
+/// would need DNS, which a pod-local wait has no reason to depend on.
+fn resolve(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let lower = host.to_ascii_lowercase();
+    let lower = lower.trim_end_matches('.');
+    if lower == "localhost" || lower.ends_with(".localhost") {
+        return Some(vec![
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port),
+        ]);
+    }
+    host.parse::<IpAddr>()
+        .ok()
+        .map(|ip| vec![SocketAddr::new(ip, port)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn scheme_defaults_to_http_and_localhost_needs_no_resolver() {
+        let t = parse("localhost:3000/health").unwrap();
+        assert_eq!(t.uri.to_string(), "http://localhost:3000/health");
+        let addrs: Vec<String> = t.addrs.iter().map(|a| a.to_string()).collect();
+        assert_eq!(addrs, ["127.0.0.1:3000", "[::1]:3000"]);
+    }
+
+    #[test]
+    fn ip_literals_and_default_port() {
+        assert_eq!(
+            parse("10.1.2.3/x").unwrap().addrs[0].to_string(),
+            "10.1.2.3:80"
+        );
+        assert_eq!(
+            parse("http://[::1]:8080/").unwrap().addrs[0].to_string(),
+            "[::1]:8080"
+        );
+        assert_eq!(parse("LOCALHOST:1").unwrap().addrs.len(), 2);
+    }
+
+    #[test]
+    fn rejects_other_hosts_schemes_and_garbage() {
+        assert!(parse("example.com/health")
+            .unwrap_err()
+            .contains("neither localhost"));
+        assert!(parse("https://localhost/")
+            .unwrap_err()
+            .contains("scheme 'https'"));
+        assert!(parse("localhost:99999/").is_err());
+        assert!(parse("").is_err());
+    }
+}
