@@ -151,7 +151,7 @@ mod tests {
         let out = run(until(
             Some(Duration::from_secs(1)),
             Duration::from_millis(100),
-            || std::future::pending::<Result<Look, String>>(),
+            std::future::pending::<Result<Look, String>>,
         ));
         assert_eq!(out.code(), 124, "{out:?}");
     }

@@ -10,7 +10,7 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_sock_diag::{
-    constants::{AF_INET, AF_INET6, IPPROTO_TCP},
+    constants::{AF_INET, AF_INET6, IPPROTO_TCP, TCP_LISTEN},
     inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
     SockDiagMessage,
 };
@@ -74,17 +74,16 @@ impl SockDiag {
                     <NetlinkMessage<SockDiagMessage>>::deserialize(&self.reply[offset..size])
                         .map_err(|e| io::Error::other(format!("undecodable reply: {e}")))?;
                 let length = message.header.length as usize;
-                if message.header.sequence_number != self.sequence {
-                    // A late answer to an earlier request: not ours to count.
-                } else {
+                // A late answer to an earlier request is not ours to count.
+                if message.header.sequence_number == self.sequence {
                     match message.payload {
-                        NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                            // The kernel applied the LISTEN filter; check anyway,
-                            // since a wrong answer here would end the wait early.
-                            if r.header.state == netlink_packet_sock_diag::constants::TCP_LISTEN {
-                                let id = &r.header.socket_id;
-                                out.push(SocketAddr::new(id.source_address, id.source_port));
-                            }
+                        // The kernel applied the LISTEN filter; the state is
+                        // checked again so that only a listener can ever count.
+                        NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r))
+                            if r.header.state == TCP_LISTEN =>
+                        {
+                            let id = &r.header.socket_id;
+                            out.push(SocketAddr::new(id.source_address, id.source_port));
                         }
                         NetlinkPayload::Done(_) => return Ok(()),
                         NetlinkPayload::Error(e) => return Err(e.to_io()),
