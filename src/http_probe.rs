@@ -93,15 +93,17 @@ async fn probe_addr(
         .body(Empty::<Bytes>::new())
         .map_err(|e| format!("cannot build request: {e}"))?;
 
-    // Drive the connection and the request together; whichever ends first
-    // decides. A connection that ends before the response head is "closed
-    // without a response".
-    tokio::pin!(conn);
+    // Drive the connection and the request together. The connection may end
+    // (the server closes after answering) before the response is handed to
+    // us, so when it ends cleanly the request still decides: a response, or
+    // "closed without a response".
+    let send = sender.send_request(request);
+    tokio::pin!(conn, send);
     let response = tokio::select! {
-        r = sender.send_request(request) => r,
-        c = &mut conn => return match c {
-            Ok(()) => Ok(AtAddr::Seen(Seen::Down("connection closed without a response".into()))),
-            Err(e) => classify_hyper(&e),
+        r = &mut send => r,
+        c = &mut conn => match c {
+            Ok(()) => send.await,
+            Err(e) => return classify_hyper(&e),
         },
     };
     match response {
@@ -118,10 +120,12 @@ async fn probe_addr(
 }
 
 fn classify_hyper(e: &hyper::Error) -> Result<AtAddr, String> {
-    if e.is_incomplete_message() {
-        return Ok(AtAddr::Seen(Seen::Down(
-            "connection closed without a response".into(),
-        )));
+    // Incomplete: closed mid-response. Canceled/closed: the connection ended
+    // before the request could be answered. Both mean no response came.
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        return Ok(AtAddr::Seen(Seen::Down(format!(
+            "connection closed without a response: {e}"
+        ))));
     }
     let mut source = e.source();
     while let Some(s) = source {

@@ -1,0 +1,357 @@
+//! What the integration tests share: the built binary, a child process whose
+//! log lines the test can wait for (events, not sleeps), real listeners, and a
+//! helper process made by re-running the test binary itself.
+#![allow(dead_code)] // each test file uses its own part of this module
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream},
+    process::{Child, ChildStdin, Command, ExitStatus, Stdio},
+    sync::mpsc::{channel, Receiver, RecvTimeoutError},
+    thread,
+    time::{Duration, Instant},
+};
+use wait_timeout::ChildExt;
+
+/// A bound on how long a test waits for something that should happen at once.
+/// It guards against a hang; it is never what a test asserts.
+pub const HANG_GUARD: Duration = Duration::from_secs(30);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_graceful-wait")
+}
+
+pub fn graceful_wait(args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GRACEFUL_WAIT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Runs to the end (bounded by [`HANG_GUARD`]); returns status and stderr.
+pub fn run(cmd: &mut Command) -> (i32, String) {
+    let w = Watched::spawn(cmd);
+    w.finish()
+}
+
+/// A running graceful-wait whose stderr lines arrive on a channel.
+pub struct Watched {
+    child: Child,
+    lines: Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Watched {
+    pub fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn graceful-wait");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Blocks until a log line contains `text`; panics with the log so far if
+    /// the process ends or the hang guard passes first.
+    pub fn expect_line(&mut self, text: &str) -> String {
+        let until = Instant::now() + HANG_GUARD;
+        loop {
+            match self
+                .lines
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("no line with {text:?}; log:\n{}", self.log.join("\n"))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "exited before logging {text:?}; log:\n{}",
+                        self.log.join("\n")
+                    )
+                }
+            }
+        }
+    }
+
+    /// Waits for the exit (bounded by [`HANG_GUARD`]); returns status and the whole log.
+    pub fn finish(mut self) -> (i32, String) {
+        let status = match self.child.wait_timeout(HANG_GUARD).expect("wait") {
+            Some(s) => s,
+            None => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "graceful-wait did not exit within {HANG_GUARD:?}; log:\n{}",
+                    self.log.join("\n")
+                );
+            }
+        };
+        self.log.extend(self.lines.iter());
+        (code(status), self.log.join("\n"))
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+pub fn listen_v4() -> TcpListener {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0")
+}
+
+pub fn listen_v6() -> Option<TcpListener> {
+    TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).ok()
+}
+
+/// A port nothing listens on right now (bound, then released).
+pub fn free_port() -> u16 {
+    listen_v4().local_addr().unwrap().port()
+}
+
+pub fn port_of(l: &TcpListener) -> u16 {
+    l.local_addr().unwrap().port()
+}
+
+/// How a test HTTP server treats each connection.
+#[derive(Clone, Copy)]
+pub enum Serve {
+    /// Answer every request with this status.
+    Status(u16),
+    /// Accept, read the request, never answer.
+    Silent,
+    /// Accept and close without a response.
+    Hangup,
+}
+
+/// A real listener on loopback that serves until dropped. The HTTP it speaks
+/// is a fixed response line, enough to be a peer for the client under test.
+pub struct HttpServer {
+    pub addr: SocketAddr,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl HttpServer {
+    pub fn start(how: Serve) -> Self {
+        let listener = listen_v4();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(false).unwrap();
+        let (stop, stopped) = channel::<()>();
+        let thread = thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                if stopped.try_recv().is_ok() {
+                    break;
+                }
+                let Ok(mut conn) = conn else { continue };
+                match how {
+                    Serve::Hangup => drop(conn),
+                    Serve::Silent => held.push(conn),
+                    Serve::Status(code) => {
+                        thread::spawn(move || answer(conn, code));
+                    }
+                }
+            }
+            // Dropping the listener here closes it: the port stops answering.
+        });
+        Self {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    /// Closes the listener (and every held connection) and waits for that.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+            // Wake the accept loop so it sees the stop.
+            let _ = TcpStream::connect(self.addr);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Answers one request the way a real server does: read the whole head,
+/// answer, stop writing, and read until the client closes, so the close never
+/// turns into a reset (which the client under test would rightly read as down).
+fn answer(mut conn: TcpStream, code: u16) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {code} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
+    let _ = conn.shutdown(std::net::Shutdown::Write);
+    while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+/// A separate process that listens on a TCP port until its stdin closes:
+/// the test binary itself, re-run with `GW_HELPER` set (see `helper_main`).
+pub struct HelperProcess {
+    child: Child,
+    _stdin: ChildStdin,
+    pub port: u16,
+}
+
+impl HelperProcess {
+    /// `prefix` runs the helper under another command (e.g. `ip netns exec NS`).
+    pub fn listen(arg0: &str, port: u16, prefix: &[&str]) -> Self {
+        use std::os::unix::process::CommandExt;
+        let exe = std::env::current_exe().unwrap();
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&exe);
+                c
+            }
+            None => {
+                let mut c = Command::new(&exe);
+                c.arg0(arg0);
+                c
+            }
+        };
+        let mut child = cmd
+            .args([
+                "--exact",
+                "helper_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("GW_HELPER", port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn helper");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // libtest prints "test helper_process ... " before it on the same line.
+                if let Some((_, p)) = line.split_once("GW_HELPER_READY ") {
+                    let _ = tx.send(p.trim().parse::<u16>().unwrap());
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(HANG_GUARD)
+            .expect("helper never became ready");
+        Self {
+            child,
+            _stdin: stdin,
+            port,
+        }
+    }
+}
+
+impl Drop for HelperProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The helper's body: call it from a `#[test] fn helper_process()` in each
+/// test file. Without `GW_HELPER` it returns at once. With it, it listens on
+/// that port (0 = any) on every address, announces the port, answers each
+/// connection with HTTP 200, and exits when its stdin closes.
+pub fn helper_main() {
+    let Ok(port) = std::env::var("GW_HELPER") else {
+        return;
+    };
+    let listener =
+        TcpListener::bind((Ipv4Addr::UNSPECIFIED, port.parse::<u16>().unwrap())).unwrap();
+    println!("GW_HELPER_READY {}", port_of(&listener));
+    std::io::stdout().flush().unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            thread::spawn(move || answer(conn, 200));
+        }
+    });
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    std::process::exit(0);
+}
+
+/// Both listener sources, so every tcp case runs against each.
+pub const SOURCES: [&str; 2] = ["netlink", "proc"];
+
+/// True when this process may create namespaces; otherwise prints the
+/// SKIPPED line the project promises instead of a silent pass.
+pub fn root_or_skip(test: &str) -> bool {
+    let euid = euid();
+    if euid != 0 {
+        println!("SKIPPED: {test}: needs root for network/mount/PID namespaces (CI runs as root)");
+        eprintln!("SKIPPED: {test}: needs root for network/mount/PID namespaces (CI runs as root)");
+        return false;
+    }
+    for tool in ["ip", "unshare", "chroot"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            println!("SKIPPED: {test}: `{tool}` is not installed (.ci/run installs iproute2 and util-linux)");
+            eprintln!("SKIPPED: {test}: `{tool}` is not installed (.ci/run installs iproute2 and util-linux)");
+            return false;
+        }
+    }
+    true
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
