@@ -176,7 +176,7 @@ impl HttpServer {
                 if stopped.try_recv().is_ok() {
                     break;
                 }
-                let Ok(mut conn) = conn else { continue };
+                let Ok(conn) = conn else { continue };
                 match how {
                     Serve::Hangup => drop(conn),
                     Serve::Silent => held.push(conn),
