@@ -57,7 +57,7 @@ fn does_not_return_while_a_listener_is_open() {
 #[test]
 fn ipv6_listeners_count() {
     let Some(listener) = listen_v6() else {
-        println!("SKIPPED: ipv6_listeners_count: no IPv6 loopback on this machine");
+        skipped("ipv6_listeners_count", "no IPv6 loopback on this machine");
         return;
     };
     for source in SOURCES {

@@ -335,23 +335,92 @@ pub const SOURCES: [&str; 2] = ["netlink", "proc"];
 /// True when this process may create namespaces; otherwise prints the
 /// SKIPPED line the project promises instead of a silent pass.
 pub fn root_or_skip(test: &str) -> bool {
-    let euid = euid();
-    if euid != 0 {
-        println!("SKIPPED: {test}: needs root for network/mount/PID namespaces (CI runs as root)");
-        eprintln!("SKIPPED: {test}: needs root for network/mount/PID namespaces (CI runs as root)");
+    if euid() != 0 {
+        skipped(
+            test,
+            "needs root for network/mount/PID namespaces (CI runs as root)",
+        );
         return false;
     }
     for tool in ["ip", "unshare", "chroot"] {
         if Command::new(tool).arg("--version").output().is_err() {
-            println!("SKIPPED: {test}: `{tool}` is not installed (.ci/run installs iproute2 and util-linux)");
-            eprintln!("SKIPPED: {test}: `{tool}` is not installed (.ci/run installs iproute2 and util-linux)");
+            skipped(
+                test,
+                &format!("`{tool}` is not installed (.ci/run installs iproute2 and util-linux)"),
+            );
             return false;
         }
     }
     true
 }
 
+/// Says SKIPPED where it is seen: libtest captures `println!`/`eprintln!` of
+/// passing tests, but not a direct write to the process's stderr.
+pub fn skipped(test: &str, why: &str) {
+    // One write, so parallel tests' output does not split the line.
+    let _ = std::io::stderr().write_all(format!("\nSKIPPED: {test}: {why}\n").as_bytes());
+}
+
 fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
+}
+
+/// A network namespace (`ip netns add`, loopback up), deleted on drop even
+/// when the test fails.
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "gw-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let ok = |c: &mut Command| assert!(c.status().expect("run ip").success(), "{c:?} failed");
+        ok(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns(name);
+        ok(Command::new("ip").args(["-n", &ns.0, "link", "set", "lo", "up"]));
+        ns
+    }
+
+    /// `ip netns exec NAME`, to put in front of a command.
+    pub fn exec(&self) -> [&str; 4] {
+        ["ip", "netns", "exec", &self.0]
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// A folder that holds what a bare image holds: the static binary and an empty
+/// `proc/` — no libc, no shell, no /etc. Removed on drop.
+pub struct EmptyRoot(pub std::path::PathBuf);
+
+impl EmptyRoot {
+    pub fn with_binary(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("gw-root-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("proc")).unwrap();
+        std::fs::copy(bin(), dir.join("graceful-wait")).unwrap();
+        EmptyRoot(dir)
+    }
+}
+
+impl Drop for EmptyRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `cmd[0] cmd[1..]` as a Command.
+pub fn command(argv: &[&str]) -> Command {
+    let mut c = Command::new(argv[0]);
+    c.args(&argv[1..]);
+    c
 }
