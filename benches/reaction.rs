@@ -24,10 +24,9 @@ fn one(source: &str, phase: Duration) -> Duration {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     // The first look has seen the listener.
     lines
-        .find(|l| {
-            l.as_ref()
-                .is_ok_and(|l| l.contains("waiting: listening on"))
-        })
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("waiting: listening on"))
         .expect("never saw the listener");
     sleep(phase); // where in the poll cycle the app exits
     let closed = Instant::now();
