@@ -35,6 +35,16 @@ pub struct Cli {
     /// Log warnings and errors only.
     #[arg(short, long, global = true, env = "GRACEFUL_WAIT_QUIET")]
     pub quiet: bool,
+
+    /// Also append log lines to this file. /proc/1/fd/1 (the container's own
+    /// stdout) makes a hook's lines show in `kubectl logs`.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "GRACEFUL_WAIT_LOG_COPY"
+    )]
+    pub log_copy: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

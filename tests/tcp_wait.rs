@@ -242,3 +242,19 @@ fn json_logs_are_one_object_per_line() {
         "-q prints only warnings and errors"
     );
 }
+
+#[test]
+fn log_copy_writes_the_same_lines_to_a_file() {
+    let path = std::env::temp_dir().join(format!("gw-copy-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let (code, log) = run(&mut tcp(
+        free_port(),
+        "netlink",
+        &["--log-copy", path.to_str().unwrap()],
+    ));
+    let copy = std::fs::read_to_string(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("condition met"), "{log}");
+    assert_eq!(copy.trim_end(), log.trim_end());
+}
