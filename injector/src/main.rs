@@ -1,15 +1,26 @@
-//! graceful-inject: rewrites Kubernetes manifests so the right containers get
-//! graceful-wait preStop hooks. The rewriting itself is the next issue's work;
-//! until then this prints its usage and exits 2, so nothing mistakes it for a
-//! working injector.
+//! graceful-inject: parses the command line and runs the one job.
 
-const USAGE: &str = "\
-usage: graceful-inject SOURCE CONFIG [OUTPUT]
+mod cli;
+mod config;
+mod edits;
+mod emit;
+mod files;
+mod inject;
+mod patch;
+mod report;
+mod run;
+mod shell_loop;
+mod yaml_tree;
 
-Rewrites the Kubernetes manifests in SOURCE so the containers named in CONFIG
-get graceful-wait preStop hooks. Not implemented yet: this build changes nothing.";
+use clap::Parser;
 
 fn main() {
-    eprintln!("{USAGE}");
-    std::process::exit(2);
+    let cli = cli::Cli::parse();
+    match run::run(&cli) {
+        Ok(code) => std::process::exit(code),
+        Err(message) => {
+            eprintln!("graceful-inject: error: {message}");
+            std::process::exit(2);
+        }
+    }
 }

@@ -1,0 +1,445 @@
+//! The config: the seed's format unchanged, plus typed waits, globs and one
+//! reserved key for settings. Read with the same span-keeping YAML reader as
+//! manifests, so every error names its line and column.
+//!
+//! ```yaml
+//! graceful-wait:                  # reserved: settings (all optional)
+//!   drain-margin: 5s
+//! deployment:                     # kind, lower case
+//!   test-tcp-svc:                 # resource name, or a glob (api-*)
+//!     test-tcp-svc: ["/bin/sh", "-c", "/bin/graceful_termination.sh"]   # preStop command
+//!     istio-proxy: {tcp: 20000}   # typed wait
+//! ```
+
+use crate::yaml_tree::{for_each_document, Kind, Node, Pos, YamlError};
+use graceful_wait::{duration, status_set::StatusSet, target};
+use std::time::Duration;
+
+/// Workload kinds, as config keys (lower case) and as manifest `kind`s.
+pub const KINDS: &[(&str, &str)] = &[
+    ("deployment", "Deployment"),
+    ("statefulset", "StatefulSet"),
+    ("daemonset", "DaemonSet"),
+    ("replicaset", "ReplicaSet"),
+    ("replicationcontroller", "ReplicationController"),
+    ("job", "Job"),
+    ("cronjob", "CronJob"),
+    ("pod", "Pod"),
+    ("deploymentconfig", "DeploymentConfig"),
+];
+
+pub const SETTINGS_KEY: &str = "graceful-wait";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Where the binary is mounted in hooked containers.
+    pub binary_dir: String,
+    /// The init container's image (holds the static binary).
+    pub image: String,
+    /// The shared emptyDir volume's name.
+    pub volume: String,
+    /// The init container's name.
+    pub init_name: String,
+    /// Kept from the grace period for the proxy's own drain after the wait.
+    pub drain_margin: Duration,
+    /// Put waits on native sidecars too (by default they are left alone).
+    pub wait_on_native_sidecars: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            binary_dir: "/graceful-wait".into(),
+            image: "ghcr.io/graceful-wait/graceful-wait:0.1.0".into(),
+            volume: "graceful-wait".into(),
+            init_name: "graceful-wait-install".into(),
+            drain_margin: Duration::from_secs(5),
+            wait_on_native_sidecars: false,
+        }
+    }
+}
+
+impl Settings {
+    pub fn binary(&self) -> String {
+        format!("{}/graceful-wait", self.binary_dir.trim_end_matches('/'))
+    }
+}
+
+/// What to wait for, as the typed config value says it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitFor {
+    Tcp(Vec<u16>),
+    Http {
+        url: String,
+        down_status: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wait {
+    pub what: WaitFor,
+    pub timeout: Option<Duration>,
+    pub interval: Option<Duration>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// The seed's meaning: this exec command becomes the preStop.
+    Command(Vec<String>),
+    /// A graceful-wait call; an existing exec preStop is chained after it.
+    Wait(Wait),
+}
+
+#[derive(Clone, Debug)]
+pub struct ContainerRule {
+    pub name: String,
+    pub hook: Hook,
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub kind: &'static str,
+    pub name: String,
+    pub containers: Vec<ContainerRule>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub settings: Settings,
+    pub rules: Vec<Rule>,
+}
+
+impl Config {
+    /// The rule for a workload: an exact name wins over a glob; among globs,
+    /// the first in the file.
+    pub fn rule_for(&self, kind: &str, name: &str) -> Option<&Rule> {
+        let of_kind = || self.rules.iter().filter(move |r| r.kind == kind);
+        of_kind()
+            .find(|r| r.name == name)
+            .or_else(|| of_kind().find(|r| is_glob(&r.name) && glob_match(&r.name, name)))
+    }
+}
+
+fn is_glob(p: &str) -> bool {
+    p.contains(['*', '?'])
+}
+
+/// `*` any run of characters, `?` one character; nothing else is special.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+fn err(node: &Node, message: impl Into<String>) -> YamlError {
+    YamlError {
+        pos: node.pos,
+        message: message.into(),
+    }
+}
+
+fn map<'n, 'a>(node: &'n Node<'a>, what: &str) -> Result<&'n [(Node<'a>, Node<'a>)], YamlError> {
+    node.as_map()
+        .ok_or_else(|| err(node, format!("{what} must be a mapping")))
+}
+
+fn text<'n>(node: &'n Node, what: &str) -> Result<&'n str, YamlError> {
+    node.as_str()
+        .ok_or_else(|| err(node, format!("{what} must be a plain value")))
+}
+
+fn dur(node: &Node, what: &str) -> Result<Duration, YamlError> {
+    duration::parse(text(node, what)?).map_err(|e| err(node, format!("{what}: {e}")))
+}
+
+/// Parses a config file's text.
+pub fn parse(src: &str) -> Result<Config, YamlError> {
+    let mut config = Config::default();
+    let mut documents = 0;
+    for_each_document(src, |doc| {
+        documents += 1;
+        if documents > 1 {
+            return Err(YamlError {
+                pos: Pos { line: 1, col: 1 },
+                message: "a config holds one YAML document".into(),
+            });
+        }
+        let Some(root) = doc.root else { return Ok(()) };
+        if matches!(root.kind, Kind::Scalar(ref s, _) if s.is_empty()) {
+            return Ok(());
+        }
+        for (key, value) in map(&root, "the config")? {
+            let k = text(key, "a kind")?;
+            if k == SETTINGS_KEY {
+                config.settings = settings(value)?;
+                continue;
+            }
+            let Some(&(kind, _)) = KINDS.iter().find(|(c, _)| *c == k) else {
+                let known: Vec<&str> = KINDS.iter().map(|(c, _)| *c).collect();
+                return Err(err(key, format!("unknown kind '{k}'; use one of {} (lower case), or '{SETTINGS_KEY}' for settings", known.join(", "))));
+            };
+            for (name, containers) in map(value, &format!("'{k}'"))? {
+                let name = text(name, "a resource name")?.to_string();
+                let mut rule = Rule {
+                    kind,
+                    name: name.clone(),
+                    containers: Vec::new(),
+                };
+                for (c, hook) in map(containers, &format!("'{k}/{name}'"))? {
+                    let container = text(c, "a container name")?.to_string();
+                    rule.containers.push(ContainerRule {
+                        name: container,
+                        hook: parse_hook(hook)?,
+                    });
+                }
+                config.rules.push(rule);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(config)
+}
+
+fn settings(node: &Node) -> Result<Settings, YamlError> {
+    let mut s = Settings::default();
+    for (key, value) in map(node, SETTINGS_KEY)? {
+        match text(key, "a setting")? {
+            "binary-dir" => {
+                let v = text(value, "binary-dir")?;
+                if !v.starts_with('/') {
+                    return Err(err(value, "binary-dir must be an absolute path, e.g. /graceful-wait"));
+                }
+                s.binary_dir = v.to_string();
+            }
+            "image" => s.image = text(value, "image")?.to_string(),
+            "volume" => s.volume = text(value, "volume")?.to_string(),
+            "init-container" => s.init_name = text(value, "init-container")?.to_string(),
+            "drain-margin" => s.drain_margin = dur(value, "drain-margin")?,
+            "native-sidecars" => {
+                s.wait_on_native_sidecars = match text(value, "native-sidecars")? {
+                    "skip" => false,
+                    "wait" => true,
+                    other => return Err(err(value, format!("native-sidecars: '{other}' is neither skip nor wait"))),
+                }
+            }
+            other => {
+                return Err(err(key, format!(
+                    "unknown setting '{other}'; settings are binary-dir, image, volume, init-container, drain-margin, native-sidecars"
+                )))
+            }
+        }
+    }
+    Ok(s)
+}
+
+fn parse_hook(node: &Node) -> Result<Hook, YamlError> {
+    match &node.kind {
+        Kind::Seq(items) => {
+            let argv = items
+                .iter()
+                .map(|i| text(i, "each word of a command").map(str::to_string))
+                .collect::<Result<Vec<_>, _>>()?;
+            if argv.is_empty() {
+                return Err(err(
+                    node,
+                    "an empty command; give the preStop command as a list, e.g. [\"/bin/drain\"]",
+                ));
+            }
+            Ok(Hook::Command(argv))
+        }
+        Kind::Map(entries) => {
+            let mut what = None;
+            let (mut timeout, mut interval, mut down_status) = (None, None, None);
+            for (key, value) in entries {
+                match text(key, "a wait option")? {
+                    "tcp" => what = Some(WaitFor::Tcp(ports(value)?)),
+                    "http" => {
+                        let url = text(value, "http")?;
+                        target::parse(url).map_err(|e| err(value, format!("http: {e}")))?;
+                        what = Some(WaitFor::Http { url: url.to_string(), down_status: None });
+                    }
+                    "timeout" => timeout = Some(dur(value, "timeout")?),
+                    "interval" => interval = Some(dur(value, "interval")?),
+                    "down-status" => {
+                        let v = text(value, "down-status")?;
+                        v.parse::<StatusSet>().map_err(|e| err(value, format!("down-status: {e}")))?;
+                        down_status = Some(v.to_string());
+                    }
+                    other => {
+                        return Err(err(key, format!(
+                            "unknown wait option '{other}'; a typed wait is {{tcp: PORT}} or {{http: URL}}, with optional timeout, interval, down-status"
+                        )))
+                    }
+                }
+            }
+            let what = match (what, down_status) {
+                (None, _) => return Err(err(node, "a typed wait needs tcp: PORT or http: URL")),
+                (Some(WaitFor::Tcp(_)), Some(_)) => {
+                    return Err(err(node, "down-status goes with http, not tcp"))
+                }
+                (Some(WaitFor::Http { url, .. }), ds) => WaitFor::Http {
+                    url,
+                    down_status: ds,
+                },
+                (Some(w), None) => w,
+            };
+            Ok(Hook::Wait(Wait {
+                what,
+                timeout,
+                interval,
+            }))
+        }
+        _ => Err(err(
+            node,
+            "a container's value is a command list or a typed wait such as {tcp: 20000}",
+        )),
+    }
+}
+
+fn ports(node: &Node) -> Result<Vec<u16>, YamlError> {
+    let one = |n: &Node| -> Result<u16, YamlError> {
+        match text(n, "a port")?.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(p),
+            _ => Err(err(
+                n,
+                format!(
+                    "'{}' is not a port (1-65535)",
+                    n.as_str().unwrap_or_default()
+                ),
+            )),
+        }
+    };
+    match node.as_seq() {
+        Some(items) if !items.is_empty() => items.iter().map(one).collect(),
+        Some(_) => Err(err(node, "tcp: give at least one port")),
+        None => Ok(vec![one(node)?]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = r#"deployment:
+  test-tcp-svc:
+      test-tcp-svc: ["/bin/sh", "-c", "/bin/graceful_termination.sh"]
+      istio-proxy: [ '/bin/sh', '-c', 'while [ 1==1 ]; do netstat -tulpn | grep LISTEN | grep :20000; if [ $? -gt 0 ]; then  break; fi; sleep 1; done']
+  http-svc:
+      http-svc: ["/bin/sh", "-c", "/bin/graceful_termination.sh"]
+      istio-proxy: [ '/bin/sh', '-c', 'while [ 1==1 ]; do curl localhost:3000/health; if [ $? -gt 0 ]; then  break; fi; sleep 1; done']
+"#;
+
+    #[test]
+    fn reads_the_seed_format_unchanged() {
+        let c = parse(SEED).unwrap();
+        assert_eq!(c.rules.len(), 2);
+        let r = c.rule_for("deployment", "test-tcp-svc").unwrap();
+        assert_eq!(
+            r.containers[0].hook,
+            Hook::Command(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "/bin/graceful_termination.sh".into()
+            ])
+        );
+        assert_eq!(c.settings, Settings::default());
+    }
+
+    #[test]
+    fn typed_waits_settings_and_globs() {
+        let c = parse(
+            "graceful-wait:\n  drain-margin: 10s\n  native-sidecars: wait\ndeployment:\n  api-*:\n    istio-proxy: {tcp: [8080, 9090], timeout: 20s}\n  api-exact:\n    istio-proxy: {http: localhost:3000/health, down-status: 500-599, interval: 200ms}\n",
+        )
+        .unwrap();
+        assert_eq!(c.settings.drain_margin, Duration::from_secs(10));
+        assert!(c.settings.wait_on_native_sidecars);
+        let glob = c.rule_for("deployment", "api-v2").unwrap();
+        assert_eq!(glob.name, "api-*");
+        assert_eq!(
+            glob.containers[0].hook,
+            Hook::Wait(Wait {
+                what: WaitFor::Tcp(vec![8080, 9090]),
+                timeout: Some(Duration::from_secs(20)),
+                interval: None
+            })
+        );
+        assert_eq!(
+            c.rule_for("deployment", "api-exact").unwrap().name,
+            "api-exact",
+            "exact wins over glob"
+        );
+        assert!(c.rule_for("statefulset", "api-v2").is_none());
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let cases = [
+            (
+                "deploymnet:\n  x:\n    c: [a]\n",
+                (1, 1),
+                "unknown kind 'deploymnet'",
+            ),
+            (
+                "deployment:\n  x:\n    c: {tcp: 70000}\n",
+                (3, 14),
+                "not a port",
+            ),
+            (
+                "deployment:\n  x:\n    c: {tcp: 1, timeout: soon}\n",
+                (3, 26),
+                "timeout",
+            ),
+            (
+                "deployment:\n  x:\n    c: {tcpp: 1}\n",
+                (3, 9),
+                "unknown wait option",
+            ),
+            (
+                "deployment:\n  x:\n    c: 5\n",
+                (3, 8),
+                "command list or a typed wait",
+            ),
+            (
+                "deployment:\n  x:\n    c: [a]\n    c: [b]\n",
+                (4, 5),
+                "duplicate key",
+            ),
+            ("graceful-wait:\n  volum: x\n", (2, 3), "unknown setting"),
+            (
+                "deployment:\n  x:\n    c: {http: example.com/x}\n",
+                (3, 15),
+                "neither localhost",
+            ),
+        ];
+        for (src, (line, col), text) in cases {
+            let e = parse(src).unwrap_err();
+            assert_eq!((e.pos.line, e.pos.col), (line, col), "{src}: {e:?}");
+            assert!(e.message.contains(text), "{src}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("api-*", "api-v1"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("a?c*", "abcdef"));
+        assert!(!glob_match("api-*", "web-api-1"));
+        assert!(!glob_match("a?c", "ac"));
+    }
+}

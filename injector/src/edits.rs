@@ -1,0 +1,170 @@
+//! Text edits on the source: insert or replace byte ranges found through the
+//! span tree, writing new YAML at the indentation already in use there. Every
+//! byte outside an edit stays as it was.
+
+use crate::emit::{self, Style, Y};
+use crate::yaml_tree::Node;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+    /// Column the new text starts at: at one offset, deeper text goes first,
+    /// so a new list item lands inside its list, before a new sibling key.
+    depth: usize,
+}
+
+pub struct Editor<'s> {
+    src: &'s str,
+    pub style: Style,
+    edits: Vec<Edit>,
+}
+
+impl<'s> Editor<'s> {
+    pub fn new(src: &'s str, style: Style) -> Self {
+        Self {
+            src,
+            style,
+            edits: Vec::new(),
+        }
+    }
+
+    pub fn into_edits(self) -> Vec<Edit> {
+        self.edits
+    }
+
+    /// Column (0-based) of a byte offset.
+    fn column(&self, at: usize) -> usize {
+        let line_start = self.src[..at].rfind('\n').map_or(0, |i| i + 1);
+        self.src[line_start..at].chars().count()
+    }
+
+    /// Where text after `node` may be inserted: the start of the line after it
+    /// (block scalars already end at a line start).
+    fn after(&self, node: &Node) -> usize {
+        if node.is_block_scalar() {
+            if let Some(i) = self.src[node.start..node.end].rfind('\n') {
+                return node.start + i + 1;
+            }
+        }
+        self.src[node.end..]
+            .find('\n')
+            .map_or(self.src.len(), |i| node.end + i + 1)
+    }
+
+    fn push(&mut self, start: usize, end: usize, mut text: String, depth: usize) {
+        if start == self.src.len() && !self.src.ends_with('\n') && !self.src.is_empty() {
+            text.insert(0, '\n');
+        }
+        self.edits.push(Edit {
+            start,
+            end,
+            text,
+            depth,
+        });
+    }
+
+    /// Sets `key` in a mapping: replaces that entry (key and value) if present,
+    /// adds it after the last entry otherwise.
+    pub fn set_key(&mut self, mapping: &Node, key: &str, value: Y) {
+        let entry = vec![(key.to_string(), value)];
+        let entries = mapping.as_map().expect("set_key on a mapping");
+        if mapping.flow {
+            self.flow_add_entry(mapping, entries, &entry);
+            return;
+        }
+        if let Some((k, v)) = entries.iter().find(|(k, _)| k.as_str() == Some(key)) {
+            let col = self.column(k.start);
+            let mut text = String::new();
+            emit::entries(&mut text, &entry, col, self.style);
+            // The key's line already holds the indentation (or "- ").
+            let text = text[col..].to_string();
+            let end = self.after(v);
+            self.push(k.start, end, text, col);
+            return;
+        }
+        let Some((first_key, _)) = entries.first() else {
+            // An empty block mapping does not exist in YAML; an empty one is `{}`.
+            unreachable!("empty mappings are flow mappings")
+        };
+        let col = self.column(first_key.start);
+        let (_, last_value) = entries.last().unwrap();
+        let at = self.after(last_value);
+        let mut text = String::new();
+        emit::entries(&mut text, &entry, col, self.style);
+        self.push(at, at, text, col);
+    }
+
+    fn flow_add_entry(&mut self, mapping: &Node, entries: &[(Node, Node)], entry: &[(String, Y)]) {
+        let (k, v) = &entry[0];
+        let pair = format!("{}: {}", emit::quoted(k), emit::json(v));
+        if let Some((key, value)) = entries
+            .iter()
+            .find(|(key, _)| key.as_str() == Some(k.as_str()))
+        {
+            self.push(key.start, value.end, pair, usize::MAX);
+        } else {
+            let close = mapping.end - 1; // the `}`
+            let text = if entries.is_empty() {
+                pair
+            } else {
+                format!(", {pair}")
+            };
+            self.push(close, close, text, usize::MAX);
+        }
+    }
+
+    /// Adds an item to a sequence: first or last.
+    pub fn add_item(&mut self, sequence: &Node, item: Y, first: bool) {
+        let items = sequence.as_seq().expect("add_item on a sequence");
+        if sequence.flow || items.is_empty() {
+            let text = emit::json(&item);
+            let (at, text) = match (first, items.first(), items.last()) {
+                (_, None, _) => (sequence.start + 1, text),
+                (true, Some(f), _) => (f.start, format!("{text}, ")),
+                (false, _, Some(l)) => (l.end, format!(", {text}")),
+                _ => unreachable!(),
+            };
+            self.push(at, at, text, usize::MAX);
+            return;
+        }
+        // The dash of the first item sets the column.
+        let first_item = &items[0];
+        let line_start = self.src[..first_item.start]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let dash = self.src[line_start..first_item.start]
+            .rfind('-')
+            .map_or(0, |i| self.src[line_start..line_start + i].chars().count());
+        let mut text = String::new();
+        emit::sequence(&mut text, std::slice::from_ref(&item), dash, self.style);
+        let at = if first {
+            line_start
+        } else {
+            self.after(items.last().unwrap())
+        };
+        self.push(at, at, text, dash + 1);
+    }
+
+    /// The source with every edit applied, in offset order.
+    pub fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
+        edits.sort_by(|a, b| a.start.cmp(&b.start).then(b.depth.cmp(&a.depth)));
+        let mut out =
+            String::with_capacity(src.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
+        let mut at = 0;
+        for e in &edits {
+            if e.start < at {
+                return Err(format!(
+                    "internal error: overlapping edits at byte {}",
+                    e.start
+                ));
+            }
+            out.push_str(&src[at..e.start]);
+            out.push_str(&e.text);
+            at = e.end;
+        }
+        out.push_str(&src[at..]);
+        Ok(out)
+    }
+}
