@@ -96,7 +96,43 @@ impl<'s> Editor<'s> {
         self.push(at, at, text, col);
     }
 
+    /// Column for the content of a collection written as `key: []` or
+    /// `key: {}`: the key's column (+2 for a mapping, or for a sequence when
+    /// the document indents its sequences).
+    fn block_column_for(&self, node: &Node, sequence: bool) -> usize {
+        let line_start = self.src[..node.start].rfind('\n').map_or(0, |i| i + 1);
+        let line = &self.src[line_start..node.start];
+        let mut col = line.len() - line.trim_start().len();
+        if line.trim_start().starts_with("- ") {
+            col += 2;
+        }
+        if !sequence || !self.style.indentless_seq {
+            col += 2;
+        }
+        col
+    }
+
+    /// Replaces an empty `[]` / `{}` with block text, so the addition reads
+    /// like the rest of the file instead of one long flow line.
+    fn fill_empty_flow(&mut self, node: &Node, block: String) {
+        let block = block.trim_end_matches('\n');
+        // From just after the `:`, so no trailing space is left on the key's line.
+        let start = self.src[..node.start].trim_end_matches([' ', '\t']).len();
+        self.push(start, node.end, format!("\n{block}"), usize::MAX);
+    }
+
     fn flow_add_entry(&mut self, mapping: &Node, entries: &[(Node, Node)], entry: &[(String, Y)]) {
+        if entries.is_empty() && self.inside_block(mapping) {
+            let mut text = String::new();
+            emit::entries(
+                &mut text,
+                entry,
+                self.block_column_for(mapping, false),
+                self.style,
+            );
+            self.fill_empty_flow(mapping, text);
+            return;
+        }
         let (k, v) = &entry[0];
         let pair = format!("{}: {}", emit::quoted(k), emit::json(v));
         if let Some((key, value)) = entries
@@ -115,9 +151,28 @@ impl<'s> Editor<'s> {
         }
     }
 
+    /// Whether a flow node is the value of a block mapping entry (`key: []` on
+    /// its own line), not nested inside another flow collection.
+    fn inside_block(&self, node: &Node) -> bool {
+        let line_start = self.src[..node.start].rfind('\n').map_or(0, |i| i + 1);
+        let before = &self.src[line_start..node.start];
+        before.trim_end().ends_with(':') && !before.contains(['[', '{'])
+    }
+
     /// Adds an item to a sequence: first or last.
     pub fn add_item(&mut self, sequence: &Node, item: Y, first: bool) {
         let items = sequence.as_seq().expect("add_item on a sequence");
+        if items.is_empty() && sequence.flow && self.inside_block(sequence) {
+            let mut text = String::new();
+            emit::sequence(
+                &mut text,
+                std::slice::from_ref(&item),
+                self.block_column_for(sequence, true),
+                self.style,
+            );
+            self.fill_empty_flow(sequence, text);
+            return;
+        }
         if sequence.flow || items.is_empty() {
             let text = emit::json(&item);
             let (at, text) = match (first, items.first(), items.last()) {

@@ -34,12 +34,12 @@ const RESERVED: &[&str] = &[
 ];
 
 /// A scalar as YAML text: plain when it starts with a letter, `/`, `_` or
-/// `--` and a letter (a flag), holds only characters with no meaning in a
+/// `-`/`--` and a letter (a flag), holds only characters with no meaning in a
 /// plain scalar, has `:` only inside (never before a space or at the end),
 /// and is not a word YAML 1.1 reads as a boolean or null. Otherwise quoted.
 pub fn scalar(v: &str) -> String {
-    let body = v
-        .strip_prefix("--")
+    let flag = v.strip_prefix("--").or_else(|| v.strip_prefix('-'));
+    let body = flag
         .filter(|rest| rest.starts_with(|c: char| c.is_ascii_alphabetic()))
         .unwrap_or(v);
     let plain = body
@@ -182,6 +182,8 @@ mod tests {
             ("--port=20000", "--port=20000"),
             ("--", "\"--\""),
             ("-1", "\"-1\""),
+            ("-c", "-c"),
+            ("- x", "\"- x\""),
             ("--5", "\"--5\""),
             ("1:20", "\"1:20\""),
             ("key:", "\"key:\""),

@@ -13,6 +13,7 @@ struct Patterns {
     nc: Regex,
     url: Regex,
     exits_when_down: Regex,
+    inner_done: Regex,
 }
 
 fn patterns() -> &'static Patterns {
@@ -20,7 +21,8 @@ fn patterns() -> &'static Patterns {
     P.get_or_init(|| Patterns {
         // `while COND; do BODY; done`, and nothing after. (`until` loops wait
         // for something to come *up*: the opposite meaning, not recognised.)
-        whole_loop: Regex::new(r"(?s)^\s*while\s+(?P<cond>.*?);?\s*\bdo\b(?P<body>.*)\bdone\s*;?\s*$").unwrap(),
+        whole_loop: Regex::new(r"(?s)^\s*while\s+(?P<cond>.*?);?\s*\bdo\b(?P<body>.*)[;\n]\s*done\s*;?\s*$").unwrap(),
+        inner_done: Regex::new(r"[;\n]\s*done\b").unwrap(),
         // netstat/ss listing piped to a grep for :PORT
         port_grep: Regex::new(r"\b(netstat|ss)\b[^|]*\|.*\bgrep\b[^|;]*:(\d{1,5})\b").unwrap(),
         nc: Regex::new(r"\bnc\s+(?:-\w+\s+)*-z\w*\s+(?:-\w+\s+)*\S+\s+(\d{1,5})\b").unwrap(),
@@ -43,6 +45,10 @@ pub fn recognise(argv: &[String]) -> Option<Wait> {
     let p = patterns();
     let parts = p.whole_loop.captures(script)?;
     let (cond, body) = (&parts["cond"], &parts["body"]);
+    // A `done` inside means a second loop, or commands after this one.
+    if p.inner_done.is_match(body) {
+        return None;
+    }
     // Either the body breaks out when the check fails (the seed's form), or
     // the check is the loop condition and the body does nothing but sleep.
     let checks_in_body = p.exits_when_down.is_match(body) && !body.contains("&& break");
@@ -163,6 +169,8 @@ mod tests {
         for script in [
             "/bin/graceful_termination.sh",
             "while true; do netstat -tulpn | grep :20000 || break; sleep 1; done; /bin/notify.sh",
+            "while true; do curl localhost:3000/health || break; sleep 1; done; /bin/notify-done",
+            "while true; do curl localhost:3000/health || break; done; while true; do sleep 1; done",
             "sleep 10",
             "while true; do curl example.com/x || break; done",
             "while true; do netstat -tulpn | grep :99999 || break; done",
