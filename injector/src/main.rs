@@ -1,18 +1,7 @@
 //! graceful-inject: parses the command line and runs the one job.
 
-mod cli;
-mod config;
-mod edits;
-mod emit;
-mod files;
-mod inject;
-mod patch;
-mod report;
-mod run;
-mod shell_loop;
-mod yaml_tree;
-
 use clap::Parser;
+use graceful_inject::{cli, run};
 
 fn main() {
     let cli = cli::Cli::parse();

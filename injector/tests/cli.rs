@@ -1,0 +1,227 @@
+//! The command line as users and CI scripts meet it: in place, stdin/stdout,
+//! --check, --diff, and bad input that must lose nothing.
+
+use std::{
+    fs,
+    io::Write,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+const MANIFEST: &str = "# keep me\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: example/web:1\n      - name: istio-proxy\n        image: docker.io/istio/proxyv2:1.20.0\n";
+const CONFIG: &str = "deployment:\n  web:\n    istio-proxy: {tcp: 8080}\n";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn inject(args: &[&str], stdin: Option<&[u8]>) -> Run {
+    inject_as(None, args, stdin)
+}
+
+/// Runs the injector, optionally as another user (setpriv), feeding stdin.
+fn inject_as(user: Option<&str>, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let bin = env!("CARGO_BIN_EXE_graceful-inject");
+    let mut cmd = match user {
+        Some(uid) => {
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                "--clear-groups",
+                bin,
+            ]);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn setup(manifest: &[u8]) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("app.yaml");
+    let config = dir.path().join("cfg.yml");
+    fs::write(&source, manifest).unwrap();
+    fs::write(&config, CONFIG).unwrap();
+    (dir, source, config)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Nothing but the files we put there: no temporary file left behind.
+fn assert_no_leftovers(dir: &Path) {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["app.yaml", "cfg.yml"], "left behind: {names:?}");
+}
+
+#[test]
+fn rewrites_in_place_atomically_keeping_the_mode() {
+    let (dir, source, config) = setup(MANIFEST.as_bytes());
+    fs::set_permissions(&source, fs::Permissions::from_mode(0o640)).unwrap();
+    let r = inject(&[s(&source), s(&config)], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = fs::read_to_string(&source).unwrap();
+    assert!(
+        text.starts_with("# keep me\n") && text.contains("- --port=8080"),
+        "{text}"
+    );
+    assert_eq!(
+        fs::metadata(&source).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    assert!(
+        r.stderr.contains("changed Deployment/web: istio-proxy"),
+        "{}",
+        r.stderr
+    );
+    assert_no_leftovers(dir.path());
+    // In place again: nothing to change, the file is not rewritten.
+    let before = fs::metadata(&source).unwrap().modified().unwrap();
+    let r = inject(&[s(&source), s(&config)], None);
+    assert_eq!(r.code, 0);
+    assert_eq!(fs::metadata(&source).unwrap().modified().unwrap(), before);
+}
+
+#[test]
+fn stdin_to_stdout_for_pipes_and_helm_post_renderer() {
+    let (_dir, _source, config) = setup(MANIFEST.as_bytes());
+    let r = inject(&["-", s(&config)], Some(MANIFEST.as_bytes()));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("graceful-wait-install"), "{}", r.stdout);
+    let r2 = inject(&["-q", "-", s(&config), "-"], Some(r.stdout.as_bytes()));
+    assert_eq!(
+        (r2.code, r2.stdout.as_str(), r2.stderr.as_str()),
+        (0, r.stdout.as_str(), "")
+    );
+}
+
+#[test]
+fn check_and_diff_write_nothing() {
+    let (dir, source, config) = setup(MANIFEST.as_bytes());
+    let r = inject(&["--check", s(&source), s(&config)], None);
+    assert_eq!(
+        r.code, 1,
+        "--check must report the pending change: {}",
+        r.stderr
+    );
+    let r = inject(&["--diff", s(&source), s(&config)], None);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout.contains("+        lifecycle:") && r.stdout.contains("--- a/"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(fs::read_to_string(&source).unwrap(), MANIFEST);
+    let out = dir.path().join("out.yaml");
+    assert_eq!(inject(&[s(&source), s(&config), s(&out)], None).code, 0);
+    assert_eq!(
+        inject(&["--check", s(&out), s(&config)], None).code,
+        0,
+        "its own output needs no change"
+    );
+}
+
+#[test]
+fn bad_input_is_a_clear_error_and_loses_nothing() {
+    let cases: &[(&[u8], &str)] = &[
+        (
+            b"apiVersion: v1\nkind: Pod\nmetadata: {name: x\nspec: {}\n",
+            "app.yaml:",
+        ),
+        (
+            b"just a scalar\n",
+            "app.yaml:1:1: this document is not a Kubernetes object",
+        ),
+        (
+            b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: \xff\xfe\n",
+            "app.yaml:4:9: not UTF-8",
+        ),
+        (
+            b"kind: Pod\nkind: Service\n",
+            "app.yaml:2:1: duplicate key 'kind'",
+        ),
+    ];
+    for (input, want) in cases {
+        let (dir, source, config) = setup(input);
+        let r = inject(&[s(&source), s(&config)], None);
+        assert_eq!(r.code, 2, "{want}: {}", r.stderr);
+        assert!(r.stderr.contains(want), "want {want:?} in: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "one clear line: {}", r.stderr);
+        assert_eq!(&fs::read(&source).unwrap(), input, "the input changed");
+        assert_no_leftovers(dir.path());
+    }
+}
+
+#[test]
+fn a_config_error_stops_before_any_manifest_is_touched() {
+    let (dir, source, config) = setup(MANIFEST.as_bytes());
+    fs::write(&config, "deployment:\n  web:\n    istio-proxy: {tcp: 0}\n").unwrap();
+    let r = inject(&[s(&source), s(&config)], None);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("cfg.yml:3:24: '0' is not a port"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(fs::read_to_string(&source).unwrap(), MANIFEST);
+    assert_no_leftovers(dir.path());
+}
+
+#[test]
+fn a_read_only_output_folder_is_an_error_and_leaves_no_temp_file() {
+    let (dir, source, config) = setup(MANIFEST.as_bytes());
+    let ro = dir.path().join("ro");
+    fs::create_dir(&ro).unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).unwrap();
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::set_permissions(&source, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = ro.join("out.yaml");
+    // Root ignores folder permissions: run as nobody then.
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let r = inject_as(
+        root.then_some("65534"),
+        &[s(&source), s(&config), s(&out)],
+        None,
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("out.yaml: cannot create a temporary file beside it")
+            && r.stderr.contains("unchanged"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        fs::read_dir(&ro).unwrap().count(),
+        0,
+        "a temporary file was left behind"
+    );
+    assert_eq!(fs::read_to_string(&source).unwrap(), MANIFEST);
+}
