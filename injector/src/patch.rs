@@ -177,7 +177,7 @@ fn unwrap_ours(old: &[String], settings: &Settings) -> Vec<String> {
 /// A duration the way graceful-wait reads it back.
 fn show(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

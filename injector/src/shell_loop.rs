@@ -148,7 +148,7 @@ mod tests {
             tcp(9000)
         );
         assert_eq!(
-            recognise(&vec![
+            recognise(&[
                 "bash".into(),
                 "-c".into(),
                 "while true; do curl -sf http://127.0.0.1:8080/ready || break; sleep 1; done"

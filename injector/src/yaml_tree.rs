@@ -148,14 +148,14 @@ pub fn for_each_document<'a>(
     mut each: impl FnMut(Document<'a>) -> Result<(), YamlError>,
 ) -> Result<(), YamlError> {
     let offsets = Offsets::new(src);
-    let mut parser = Parser::new_from_str(src);
+    let parser = Parser::new_from_str(src);
     let mut builder = Builder {
         src,
         offsets: &offsets,
         stack: Vec::new(),
     };
     let mut root: Option<Node<'a>> = None;
-    while let Some(next) = parser.next() {
+    for next in parser {
         let (event, span) = next.map_err(|e| scan_error(&e))?;
         match event {
             Event::DocumentStart(_) => root = None,

@@ -84,3 +84,77 @@ fn diff(a: &str, b: &str) -> String {
         .header("expected", "got")
         .to_string()
 }
+
+/// `git diff input expected` of every case touches nothing but hooks, the
+/// volume, mounts and the init container: each line the injector removed
+/// lies inside an existing `preStop` it replaced, or is an empty
+/// `initContainers: []` / `volumes: []` / `volumeMounts: []` / `lifecycle: {}`
+/// it filled. No untouched line is reformatted.
+#[test]
+fn diffs_touch_only_hooks_volumes_mounts_and_init_containers() {
+    use graceful_inject::yaml_tree::{for_each_document, Node};
+    fn allowed(node: &Node, out: &mut Vec<(usize, usize)>) {
+        for (k, v) in node.as_map().unwrap_or_default() {
+            match k.as_str() {
+                Some("preStop") => out.push((k.start, v.end)),
+                Some("initContainers" | "volumes" | "volumeMounts" | "lifecycle")
+                    if v.flow
+                        && v.as_seq()
+                            .map_or(v.as_map().is_some_and(|m| m.is_empty()), |s| s.is_empty()) =>
+                {
+                    out.push((k.start, v.end))
+                }
+                _ => {}
+            }
+            allowed(v, out);
+        }
+        for i in node.as_seq().unwrap_or_default() {
+            allowed(i, out);
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/test");
+    let mut checked = 0;
+    for case in fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()) {
+        let input = fs::read_to_string(case.join("input.yaml")).unwrap();
+        let expected = fs::read_to_string(case.join("expected.yaml")).unwrap();
+        let mut ranges = Vec::new();
+        for_each_document(&input, |d| {
+            if let Some(r) = d.root {
+                allowed(&r, &mut ranges);
+            }
+            Ok(())
+        })
+        .unwrap();
+        let line_starts: Vec<usize> = std::iter::once(0)
+            .chain(input.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        for op in similar::TextDiff::from_lines(&input, &expected).ops() {
+            if let similar::DiffOp::Delete {
+                old_index, old_len, ..
+            }
+            | similar::DiffOp::Replace {
+                old_index, old_len, ..
+            } = *op
+            {
+                for line in old_index..old_index + old_len {
+                    let (a, b) = (
+                        line_starts[line],
+                        line_starts.get(line + 1).copied().unwrap_or(input.len()),
+                    );
+                    assert!(
+                        ranges.iter().any(|&(s, e)| a < e && s < b),
+                        "{}: line {} was changed but is no hook, volume, mount or init container: {:?}",
+                        case.display(),
+                        line + 1,
+                        &input[a..b]
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 0,
+        "no case replaces anything: the check would prove nothing"
+    );
+}
