@@ -55,16 +55,16 @@ pub enum Command {
     /// Return when the HTTP endpoint stops answering (refused, reset, closed).
     #[command(after_help = EXIT_CODES)]
     Http(HttpArgs),
+    /// Copy this binary to DIR/graceful-wait (the init container's job):
+    /// atomically, mode 0555; succeeds if the same binary is already there.
+    Install(InstallArgs),
 }
 
-impl Command {
-    /// The options every wait shares.
-    pub fn wait(&self) -> &WaitArgs {
-        match self {
-            Command::Tcp(a) => &a.wait,
-            Command::Http(a) => &a.wait,
-        }
-    }
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// The shared volume's mount path, e.g. /graceful-wait.
+    #[arg(value_name = "DIR", env = "GRACEFUL_WAIT_INSTALL_DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Args, Debug)]

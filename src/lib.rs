@@ -11,6 +11,7 @@ pub mod cli;
 pub mod duration;
 pub mod exit;
 pub mod http_probe;
+pub mod install;
 pub mod listen;
 pub mod logging;
 pub mod modes;

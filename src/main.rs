@@ -1,12 +1,10 @@
-//! Parses the command line and dispatches to one wait; nothing else lives here.
+//! Parses the command line and dispatches to one mode; nothing else lives here.
 
 use clap::Parser;
-use graceful_wait::{chain, cli, exit, logging, modes};
+use graceful_wait::{cli, logging, modes};
 
 fn main() {
     let cli = cli::Cli::parse();
     logging::init(cli.log_format, cli.quiet, cli.log_copy.as_deref());
-    let (outcome, then) = modes::run(cli.command);
-    let chained = (!then.is_empty()).then(|| chain::run(&then));
-    std::process::exit(exit::combine(outcome, chained));
+    std::process::exit(modes::run(cli.command));
 }

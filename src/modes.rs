@@ -1,33 +1,62 @@
-//! Sets up the chosen wait, runs it on a single-threaded runtime (one pod-local
-//! check at a time needs no more), and reports how it ended.
+//! Sets up the chosen mode: a wait runs on a single-threaded runtime (one
+//! pod-local check at a time needs no more), reports how it ended and runs the
+//! chained command; `install` copies the binary.
 
 use crate::{
+    chain,
     cli::{Command, HttpArgs, TcpArgs},
-    exit, http_probe,
+    exit, http_probe, install,
     listen::Checker,
     poll::{self, Look, Outcome},
 };
 use std::time::Duration;
 
-/// Runs the wait; returns its exit status and the command to chain after it.
-pub fn run(command: Command) -> (i32, Vec<String>) {
-    let then = command.wait().then.clone();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+/// Runs the mode; returns the process's exit status.
+pub fn run(command: Command) -> i32 {
+    match command {
+        Command::Install(args) => match install::install(&args.dir) {
+            Ok(install::Installed::Copied { target, bytes }) => {
+                tracing::info!("installed {} ({bytes} bytes)", target.display());
+                exit::MET
+            }
+            Ok(install::Installed::AlreadyThere { target }) => {
+                tracing::info!("{} is already this binary; nothing to do", target.display());
+                exit::MET
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                exit::FAILED
+            }
+        },
+        Command::Tcp(args) => {
+            let then = args.wait.then.clone();
+            finish(on_runtime(tcp(args)), &then)
+        }
+        Command::Http(args) => {
+            let then = args.wait.then.clone();
+            finish(on_runtime(http(args)), &then)
+        }
+    }
+}
+
+fn on_runtime(wait: impl std::future::Future<Output = Outcome>) -> Outcome {
+    match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!("cannot start the runtime: {e}");
-            return (exit::FAILED, then);
-        }
-    };
-    let outcome = match command {
-        Command::Tcp(args) => runtime.block_on(tcp(args)),
-        Command::Http(args) => runtime.block_on(http(args)),
-    };
+        Ok(runtime) => runtime.block_on(wait),
+        Err(e) => Outcome::Failed {
+            elapsed: Duration::ZERO,
+            error: format!("cannot start the runtime: {e}"),
+        },
+    }
+}
+
+/// Reports the outcome, runs the chained command, and combines their statuses.
+fn finish(outcome: Outcome, then: &[String]) -> i32 {
     report(&outcome);
-    (outcome.code(), then)
+    let chained = (!then.is_empty()).then(|| chain::run(then));
+    exit::combine(outcome.code(), chained)
 }
 
 fn ms(d: Option<Duration>) -> Option<u64> {
