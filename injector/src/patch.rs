@@ -288,18 +288,22 @@ fn named(list: &Node, name: &str) -> bool {
         .any(|i| i.get("name").and_then(Node::as_str) == Some(name))
 }
 
+/// Where the init container mounts the volume. Not `binary-dir`: the image
+/// keeps its binary at `/graceful-wait`, which a mount there would hide.
+const INSTALL_DIR: &str = "/install";
+
 /// The init container that copies the binary into the shared volume. It meets
 /// the PodSecurity "restricted" profile and asks for little.
 fn init_container(settings: &Settings) -> Y {
     map(vec![
         ("name", s(&settings.init_name)),
         ("image", s(&settings.image)),
-        ("args", Y::Seq(vec![s("install"), s(&settings.binary_dir)])),
+        ("args", Y::Seq(vec![s("install"), s(INSTALL_DIR)])),
         (
             "volumeMounts",
             Y::Seq(vec![map(vec![
                 ("name", s(&settings.volume)),
-                ("mountPath", s(&settings.binary_dir)),
+                ("mountPath", s(INSTALL_DIR)),
             ])]),
         ),
         (
