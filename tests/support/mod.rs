@@ -17,8 +17,14 @@ use wait_timeout::ChildExt;
 /// It guards against a hang; it is never what a test asserts.
 pub const HANG_GUARD: Duration = Duration::from_secs(30);
 
+/// The binary under test: the one cargo built for this test run, or the one
+/// `GW_BINARY` names (.ci/run points it at the release build the Dockerfile copies).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_graceful-wait")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("GW_BINARY")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_graceful-wait").to_string())
+    })
 }
 
 pub fn graceful_wait(args: &[&str]) -> Command {
@@ -224,7 +230,7 @@ impl Drop for HttpServer {
 /// Answers one request the way a real server does: read the whole head,
 /// answer, stop writing, and read until the client closes, so the close never
 /// turns into a reset (which the client under test would rightly read as down).
-fn answer(mut conn: TcpStream, code: u16) {
+pub fn answer(mut conn: TcpStream, code: u16) {
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {

@@ -1,0 +1,696 @@
+//! The pod lab: what a pod is made of, without Kubernetes.
+//!
+//! - The pod is a network namespace (`ip netns add`, loopback up). A second
+//!   namespace, joined by a veth pair (10.99.0.1 in the pod, 10.99.0.2 outside),
+//!   holds the external service, so a callback really leaves the pod.
+//! - A container is a process in its own mount and PID namespace, chrooted into
+//!   a root that holds only what its image would: the app's root holds one
+//!   static executable; the proxy's root holds nginx (the host's /usr, bound
+//!   read-only) and the shared volume at /graceful-wait, filled by
+//!   `graceful-wait install` run as the init container would run it.
+//! - The kubelet's termination order is [`terminate`]: every container's
+//!   preStop starts at once (run inside that container's namespaces with
+//!   nsenter), each container gets SIGTERM when its own hook ends, SIGKILL at
+//!   the grace deadline; native sidecars are stopped only after every main
+//!   container has exited.
+//!
+//! The proxy is Debian's nginx standing in for Envoy: on SIGTERM it closes its
+//! listeners and exits within milliseconds, so new and in-flight requests fail —
+//! what Envoy does under pilot-agent once the proxy's own SIGTERM arrives.
+//! Everything the lab creates is removed on drop, also when a test fails.
+
+use crate::support::{answer, Netns, HANG_GUARD};
+use std::{
+    fs,
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    os::unix::fs::{symlink, PermissionsExt},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{
+        mpsc::{channel, Receiver},
+        Arc, Condvar, Mutex,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+pub const PROXY_PORT: u16 = 15001;
+const EXTERNAL: &str = "10.99.0.2:8080";
+/// The uid nginx runs as, and the hook with it (as the kubelet runs exec hooks).
+const PROXY_UID: &str = "65534";
+
+/// What each test needs beyond root: nginx, nsenter, setpriv-style chroot.
+pub fn lab_or_skip(test: &str) -> bool {
+    if !crate::support::root_or_skip(test) {
+        return false;
+    }
+    for tool in ["nginx", "nsenter"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            crate::support::skipped(
+                test,
+                &format!("`{tool}` is not installed (.ci/run installs nginx-light and util-linux)"),
+            );
+            return false;
+        }
+    }
+    true
+}
+
+/// The roles this test binary plays when re-run inside the lab (`GW_ROLE`).
+pub fn role_main() {
+    match std::env::var("GW_ROLE").as_deref() {
+        Ok("app") => app(),
+        Ok("external") => external(),
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------- the app
+
+static TERM_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_sigterm(_: libc::c_int) {
+    let fd = TERM_PIPE.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: write(2) is async-signal-safe; the fd is the pipe set up below.
+    unsafe { libc::write(fd, b"t".as_ptr().cast(), 1) };
+}
+
+/// An app that serves TCP and an HTTP health endpoint on `GW_APP_PORT` and, on
+/// SIGTERM, finishes `GW_WORK_MS` of work, sends its termination callback
+/// through the proxy, then stops listening and exits. With `GW_STUBBORN` it
+/// never stops listening (the kubelet's SIGKILL ends it).
+fn app() {
+    let port: u16 = std::env::var("GW_APP_PORT").unwrap().parse().unwrap();
+    let work =
+        Duration::from_millis(std::env::var("GW_WORK_MS").map_or(300, |w| w.parse().unwrap()));
+    let stubborn = std::env::var_os("GW_STUBBORN").is_some();
+    // A real handler: as PID 1 of its namespace, SIGTERM with the default
+    // action would simply be dropped.
+    let mut fds = [0; 2];
+    // SAFETY: plain syscalls; the handler only writes to the pipe.
+    unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        TERM_PIPE.store(fds[1], std::sync::atomic::Ordering::Relaxed);
+        libc::signal(libc::SIGTERM, on_sigterm as *const () as libc::sighandler_t);
+    }
+    let listener = TcpListener::bind(("0.0.0.0", port)).unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            thread::spawn(move || answer(conn, 200));
+        }
+    });
+    say("GW_APP ready");
+    let mut byte = [0u8; 1];
+    // SAFETY: reading one byte from our own pipe.
+    while unsafe { libc::read(fds[0], byte.as_mut_ptr().cast(), 1) } != 1 {}
+    say("GW_APP sigterm");
+    thread::sleep(work); // the app's own shutdown work (draining, flushing)
+    let result = callback();
+    say(&format!("GW_APP callback {result}"));
+    if stubborn {
+        loop {
+            thread::park();
+        }
+    }
+    say("GW_APP exit");
+    std::process::exit(0); // closes the listener, ends the container
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\n{line}");
+    let _ = out.flush();
+}
+
+/// POST /callback through the proxy; "ok" only on a 200 from the far end.
+fn callback() -> String {
+    let attempt = || -> std::io::Result<String> {
+        let addr = format!("127.0.0.1:{PROXY_PORT}").parse().unwrap();
+        let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let body = "terminated: drained 3 requests";
+        write!(conn, "POST /callback HTTP/1.1\r\nHost: external\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
+        let mut response = String::new();
+        conn.read_to_string(&mut response)?;
+        Ok(response.lines().next().unwrap_or("no response").to_string())
+    };
+    match attempt() {
+        Ok(status) if status.starts_with("HTTP/1.1 200") => "ok".into(),
+        Ok(status) => format!("failed: {status}"),
+        Err(e) => format!("failed: {e}"),
+    }
+}
+
+// --------------------------------------------------- the external service
+
+/// Counts callbacks: prints `GW_CALLBACK <body>` for each, answers 200.
+fn external() {
+    let listener = TcpListener::bind(("0.0.0.0", 8080)).unwrap();
+    say("GW_EXT ready");
+    for mut conn in listener.incoming().map_while(Result::ok) {
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        let body = loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break None,
+                Ok(n) => data.extend_from_slice(&buf[..n]),
+            }
+            let text = String::from_utf8_lossy(&data).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    break Some((
+                        head.lines().next().unwrap_or_default().to_string(),
+                        body.to_string(),
+                    ));
+                }
+            }
+        };
+        if let Some((request_line, body)) = body {
+            if request_line.starts_with("POST /callback") {
+                say(&format!("GW_CALLBACK {body}"));
+            }
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- the lab
+
+/// Lines a process prints, on a channel.
+fn lines_of(child: &mut Child) -> Receiver<String> {
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = channel();
+    thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn expect(lines: &Receiver<String>, prefix: &str, what: &str) -> String {
+    let until = Instant::now() + HANG_GUARD;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(l) if l.contains(prefix) => return l,
+            Ok(_) => {}
+            Err(e) => panic!("{what} never printed {prefix:?}: {e}"),
+        }
+    }
+}
+
+fn sh(script: &str) {
+    let status = Command::new("sh").args(["-ec", script]).status().unwrap();
+    assert!(status.success(), "lab setup failed: {script}");
+}
+
+/// The pod, the outside world, and the shared volume.
+pub struct Lab {
+    pub pod: Netns,
+    _ext: Netns,
+    work: tempfile::TempDir,
+    external: Child,
+    callbacks: Receiver<String>,
+    /// The shared emptyDir, filled by `graceful-wait install`.
+    pub shared: PathBuf,
+}
+
+impl Lab {
+    pub fn new(tag: &str) -> Lab {
+        let pod = Netns::new(&format!("{tag}p"));
+        let ext = Netns::new(&format!("{tag}x"));
+        // veth names (15 characters at most) must be unique on the host while
+        // they are created, before each end moves into its namespace.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let id = format!(
+            "{:x}x{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let (a, b) = (format!("gwa{id}"), format!("gwb{id}"));
+        sh(&format!(
+            "ip link add {a} type veth peer name {b}
+             ip link set {a} netns {p}; ip link set {b} netns {x}
+             ip -n {p} addr add 10.99.0.1/24 dev {a}; ip -n {p} link set {a} up
+             ip -n {x} addr add 10.99.0.2/24 dev {b}; ip -n {x} link set {b} up",
+            p = pod.0,
+            x = ext.0
+        ));
+        let mut external = Command::new("ip")
+            .args(["netns", "exec", &ext.0])
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "helper_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("GW_ROLE", "external")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let callbacks = lines_of(&mut external);
+        expect(&callbacks, "GW_EXT ready", "the external service");
+        let work = tempfile::Builder::new()
+            .prefix("gw-lab-")
+            .tempdir()
+            .unwrap();
+        fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let shared = work.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        // An emptyDir is world-writable.
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+        Lab {
+            pod,
+            _ext: ext,
+            work,
+            external,
+            callbacks,
+            shared,
+        }
+    }
+
+    /// The init container: `graceful-wait install /install` from a root that
+    /// holds only the image (the binary at /graceful-wait), as uid 65532,
+    /// with the shared volume mounted at /install — what the injector writes.
+    pub fn run_init_container(&self, args: &[String]) {
+        let root = self.work.path().join("init-root");
+        fs::create_dir_all(root.join("proc")).unwrap();
+        fs::create_dir_all(root.join("install")).unwrap();
+        fs::copy(crate::support::bin(), root.join("graceful-wait")).unwrap();
+        let r = root.display();
+        let argv = args.join(" ");
+        sh(&format!(
+            "unshare -m -p -f --kill-child --mount-proc={r}/proc sh -ec 'mount --bind {shared} {r}/install; exec chroot --userspec=65532:65532 {r} /graceful-wait {argv}'",
+            shared = self.shared.display()
+        ));
+        let installed = self.shared.join("graceful-wait");
+        let mode = fs::metadata(&installed)
+            .expect("install left no binary")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o555, "installed with mode {mode:o}");
+    }
+
+    /// The proxy container: nginx forwarding 127.0.0.1:15001 to the external
+    /// service, run as an unprivileged user with its own temp dirs.
+    pub fn start_proxy(&self) -> Container {
+        let root = self.work.path().join("proxy-root");
+        for d in ["proc", "usr", "tmp", "etc", "graceful-wait", "dev"] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+        for (link, to) in [
+            ("lib", "usr/lib"),
+            ("lib64", "usr/lib64"),
+            ("bin", "usr/bin"),
+            ("sbin", "usr/sbin"),
+        ] {
+            symlink(to, root.join(link)).unwrap();
+        }
+        fs::write(
+            root.join("etc/nginx.conf"),
+            format!(
+                "daemon off;\nmaster_process on;\nworker_processes 1;\npid /tmp/nginx.pid;\nerror_log /tmp/error.log;\n\
+                 events {{ worker_connections 64; }}\n\
+                 http {{\n  access_log off;\n  client_body_temp_path /tmp/body;\n  proxy_temp_path /tmp/proxy;\n  fastcgi_temp_path /tmp/fastcgi;\n  uwsgi_temp_path /tmp/uwsgi;\n  scgi_temp_path /tmp/scgi;\n\
+                 \x20 server {{ listen 127.0.0.1:{PROXY_PORT}; location / {{ proxy_pass http://{EXTERNAL}; }} }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        let r = root.display();
+        let script = format!(
+            "mount --bind /usr {r}/usr; mount -o remount,bind,ro {r}/usr
+             mount --bind {shared} {r}/graceful-wait; mount -o remount,bind,ro {r}/graceful-wait
+             exec chroot --userspec={PROXY_UID}:{PROXY_UID} {r} /usr/sbin/nginx -p /tmp -e /tmp/error.log -c /etc/nginx.conf",
+            shared = self.shared.display()
+        );
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.pod.0,
+                "unshare",
+                "-m",
+                "-p",
+                "-f",
+                "--kill-child",
+            ])
+            .arg(format!("--mount-proc={r}/proc"))
+            .args(["sh", "-ec", &script])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        // nginx writes its pid file once its listener is open. There is no
+        // event to wait on, so look for the file, bounded by the hang guard.
+        let pid_file = root.join("tmp/nginx.pid");
+        let until = Instant::now() + HANG_GUARD;
+        while !pid_file.exists() {
+            assert!(
+                Instant::now() < until,
+                "nginx did not start: {}",
+                fs::read_to_string(root.join("tmp/error.log")).unwrap_or_default()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        Container::new("istio-proxy", child, None)
+    }
+
+    /// The app container: a root holding one static executable.
+    /// `work` is how long the app works after SIGTERM before its callback.
+    pub fn start_app(&self, port: u16, stubborn: bool, work: Duration) -> Container {
+        let root = self.work.path().join(format!("app-root-{port}"));
+        fs::create_dir_all(root.join("proc")).unwrap();
+        fs::copy(std::env::current_exe().unwrap(), root.join("app")).unwrap();
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &self.pod.0,
+            "unshare",
+            "-m",
+            "-p",
+            "-f",
+            "--kill-child",
+        ])
+        .arg(format!("--mount-proc={}/proc", root.display()))
+        .args(["chroot", "--userspec=1000:1000"])
+        .arg(&root)
+        .args([
+            "/app",
+            "--exact",
+            "helper_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("GW_ROLE", "app")
+        .env("GW_APP_PORT", port.to_string())
+        .env("GW_WORK_MS", work.as_millis().to_string())
+        .stdout(Stdio::piped());
+        if stubborn {
+            cmd.env("GW_STUBBORN", "1");
+        }
+        let mut child = cmd.spawn().unwrap();
+        let lines = lines_of(&mut child);
+        expect(&lines, "GW_APP ready", "the app");
+        Container::new("app", child, Some(lines))
+    }
+
+    /// Callbacks the external service has received so far.
+    pub fn callbacks(&self) -> Vec<String> {
+        self.callbacks
+            .try_iter()
+            .filter_map(|l| l.split_once("GW_CALLBACK ").map(|(_, b)| b.to_string()))
+            .collect()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.external.kill();
+        let _ = self.external.wait();
+    }
+}
+
+/// When a container exited, and how.
+type ExitSlot = Arc<(Mutex<Option<(Instant, ExitStatus)>>, Condvar)>;
+
+pub struct Container {
+    pub name: &'static str,
+    /// The host pid of the container's PID 1.
+    pub pid1: i32,
+    unshare_pid: i32,
+    exit: ExitSlot,
+    output: Option<Mutex<Receiver<String>>>,
+}
+
+impl Container {
+    fn new(name: &'static str, mut child: Child, output: Option<Receiver<String>>) -> Container {
+        let unshare_pid = child.id() as i32;
+        // `ip netns exec` execs unshare, which forks the container's PID 1.
+        let task = procfs::process::Process::new(unshare_pid)
+            .and_then(|p| p.task_main_thread())
+            .unwrap();
+        let until = Instant::now() + HANG_GUARD;
+        let pid1 = loop {
+            if let Some(&pid) = task.children().unwrap_or_default().first() {
+                break pid as i32;
+            }
+            assert!(
+                Instant::now() < until,
+                "{name}: unshare never forked its PID 1"
+            );
+            thread::sleep(Duration::from_millis(2));
+        };
+        let exit: ExitSlot = Arc::new((Mutex::new(None), Condvar::new()));
+        let slot = exit.clone();
+        thread::spawn(move || {
+            let status = child.wait().unwrap();
+            *slot.0.lock().unwrap() = Some((Instant::now(), status));
+            slot.1.notify_all();
+        });
+        Container {
+            name,
+            pid1,
+            unshare_pid,
+            exit,
+            output: output.map(Mutex::new),
+        }
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on a pid this lab started.
+        unsafe { libc::kill(self.pid1, sig) };
+    }
+
+    /// Waits for the exit until `deadline`; None if it is still running.
+    fn wait_until(&self, deadline: Instant) -> Option<(Instant, ExitStatus)> {
+        let (lock, cvar) = &*self.exit;
+        let mut slot = lock.lock().unwrap();
+        while slot.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            slot = cvar.wait_timeout(slot, left).unwrap().0;
+        }
+        *slot
+    }
+
+    /// Every line the app printed so far.
+    pub fn said(&self) -> Vec<String> {
+        let Some(output) = &self.output else {
+            return Vec::new();
+        };
+        output
+            .lock()
+            .unwrap()
+            .try_iter()
+            .filter(|l| !l.trim().is_empty())
+            .collect()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        // unshare --kill-child takes the container with it.
+        // SAFETY: kill(2) on the unshare process this lab started.
+        unsafe { libc::kill(self.unshare_pid, libc::SIGKILL) };
+        let _ = self.wait_until(Instant::now() + HANG_GUARD);
+    }
+}
+
+/// One container as the kubelet sees it at termination.
+pub struct Member<'a> {
+    pub container: &'a Container,
+    pub pre_stop: Option<Vec<String>>,
+    pub native_sidecar: bool,
+}
+
+/// What happened, in order, with times from the start of termination.
+#[derive(Default, Debug)]
+pub struct Timeline {
+    pub events: Vec<(Duration, String, String)>,
+}
+
+impl Timeline {
+    pub fn at(&self, who: &str, what: &str) -> Option<Duration> {
+        self.events
+            .iter()
+            .find(|(_, w, e)| w == who && e.starts_with(what))
+            .map(|(t, _, _)| *t)
+    }
+
+    pub fn has(&self, who: &str, what: &str) -> bool {
+        self.at(who, what).is_some()
+    }
+}
+
+impl std::fmt::Display for Timeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (t, who, what) in &self.events {
+            writeln!(f, "{:>8.1} ms  {who}: {what}", t.as_secs_f64() * 1000.0)?;
+        }
+        Ok(())
+    }
+}
+
+/// The kubelet's order: every preStop starts at once (native sidecars: after
+/// all main containers have exited), each container gets SIGTERM when its own
+/// hook ends, SIGKILL at the grace deadline.
+pub fn terminate(members: &[Member], grace: Duration) -> Timeline {
+    let start = Instant::now();
+    let deadline = start + grace;
+    let log = Mutex::new(Vec::new());
+    let note = |who: &str, what: String| {
+        log.lock()
+            .unwrap()
+            .push((start.elapsed(), who.to_string(), what))
+    };
+    let stop = |m: &Member| {
+        let c = m.container;
+        if let Some(hook) = &m.pre_stop {
+            note(c.name, format!("preStop started: {}", hook.join(" ")));
+            let code = run_hook(c, hook, deadline);
+            note(c.name, format!("preStop ended: {code}"));
+        }
+        note(c.name, "SIGTERM".into());
+        c.signal(libc::SIGTERM);
+        let exited = c.wait_until(deadline).or_else(|| {
+            note(c.name, "SIGKILL (grace period over)".into());
+            c.signal(libc::SIGKILL);
+            c.wait_until(Instant::now() + HANG_GUARD)
+        });
+        let (when, status) = exited.expect("container survived SIGKILL");
+        log.lock().unwrap().push((
+            when - start,
+            c.name.to_string(),
+            format!("exited: {status}"),
+        ));
+    };
+    thread::scope(|s| {
+        let mains: Vec<_> = members
+            .iter()
+            .filter(|m| !m.native_sidecar)
+            .map(|m| s.spawn(|| stop(m)))
+            .collect();
+        for h in mains {
+            h.join().unwrap();
+        }
+        let sidecars: Vec<_> = members
+            .iter()
+            .filter(|m| m.native_sidecar)
+            .map(|m| s.spawn(|| stop(m)))
+            .collect();
+        for h in sidecars {
+            h.join().unwrap();
+        }
+    });
+    let mut events = log.into_inner().unwrap();
+    events.sort_by_key(|e| e.0);
+    Timeline { events }
+}
+
+/// An exec preStop: the command vector run inside the container's
+/// namespaces and root, as its user; killed at the deadline like the kubelet does.
+fn run_hook(c: &Container, hook: &[String], deadline: Instant) -> String {
+    use wait_timeout::ChildExt;
+    let pid = c.pid1.to_string();
+    let mut child = Command::new("nsenter")
+        .args([
+            "-t", &pid, "-m", "-p", "-n", "-r", "-w", "-S", PROXY_UID, "-G", PROXY_UID, "--",
+        ])
+        .args(hook)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = child
+        .wait_timeout(deadline.saturating_duration_since(Instant::now()))
+        .unwrap();
+    let result = match status {
+        Some(s) => format!(
+            "exit {}",
+            s.code()
+                .map_or_else(|| format!("signal {s}"), |c| c.to_string())
+        ),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            "killed at the grace deadline".into()
+        }
+    };
+    let log = reader.join().unwrap_or_default();
+    let last = log.lines().last().unwrap_or_default().to_string();
+    format!("{result} ({last})")
+}
+
+/// The preStop command of `container` in the first workload of a manifest,
+/// as the injector wrote it.
+pub fn pre_stop_from(manifest: &Path, container: &str) -> Option<Vec<String>> {
+    let text = fs::read_to_string(manifest).unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let spec = &docs[0]["spec"]["template"]["spec"];
+    let all = [&spec["containers"], &spec["initContainers"]];
+    let c = all
+        .iter()
+        .filter_map(|l| l.as_array())
+        .flatten()
+        .find(|c| c["name"] == container)?;
+    let cmd = c["lifecycle"]["preStop"]["exec"]["command"].as_array()?;
+    Some(
+        cmd.iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect(),
+    )
+}
+
+/// The init container's args in a manifest the injector wrote.
+pub fn init_args_from(manifest: &Path) -> Vec<String> {
+    let text = fs::read_to_string(manifest).unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let inits = docs[0]["spec"]["template"]["spec"]["initContainers"]
+        .as_array()
+        .unwrap();
+    let init = inits
+        .iter()
+        .find(|c| c["name"] == "graceful-wait-install")
+        .expect("no graceful-wait-install init container");
+    init["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Golden case `name`'s expected output.
+pub fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config/test")
+        .join(name)
+        .join("expected.yaml")
+}

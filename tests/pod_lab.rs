@@ -1,0 +1,303 @@
+//! The bug and its fix, end to end, in the pod lab (see tests/lab/mod.rs):
+//! an app that, on SIGTERM, works for a moment and then calls an external
+//! service through its sidecar proxy. Each scenario terminates the pod the way
+//! the kubelet does and checks whether the callback arrived.
+//! Needs root (namespaces), nginx and nsenter; prints SKIPPED otherwise.
+
+mod lab;
+mod support;
+
+use lab::{golden, init_args_from, lab_or_skip, pre_stop_from, terminate, Lab, Member};
+use std::time::Duration;
+
+#[test]
+fn helper_process() {
+    support::helper_main();
+    lab::role_main();
+}
+
+const GRACE: Duration = Duration::from_secs(30);
+
+/// Installs the binary as the injector's init container would, then starts
+/// the proxy and an app listening (TCP and HTTP health) on `port`.
+fn pod(
+    tag: &str,
+    manifest: &str,
+    port: u16,
+    stubborn: bool,
+) -> (Lab, lab::Container, lab::Container) {
+    pod_working(tag, manifest, port, stubborn, Duration::from_millis(300))
+}
+
+fn pod_working(
+    tag: &str,
+    manifest: &str,
+    port: u16,
+    stubborn: bool,
+    work: Duration,
+) -> (Lab, lab::Container, lab::Container) {
+    let lab = Lab::new(tag);
+    lab.run_init_container(&init_args_from(&golden(manifest)));
+    let proxy = lab.start_proxy();
+    let app = lab.start_app(port, stubborn, work);
+    (lab, proxy, app)
+}
+
+#[test]
+fn without_a_hook_the_callback_is_lost() {
+    if !lab_or_skip("without_a_hook_the_callback_is_lost") {
+        return;
+    }
+    let (lab, proxy, app) = pod("nohook", "seed-tcp", 20000, false);
+    let timeline = terminate(
+        &[
+            Member {
+                container: &app,
+                pre_stop: None,
+                native_sidecar: false,
+            },
+            Member {
+                container: &proxy,
+                pre_stop: None,
+                native_sidecar: false,
+            },
+        ],
+        GRACE,
+    );
+    let said = app.said();
+    // If this ever delivers, the lab no longer reproduces the bug.
+    assert!(
+        lab.callbacks().is_empty(),
+        "the lab is broken: the callback arrived without a hook\n{timeline}"
+    );
+    assert!(
+        said.iter().any(|l| l.contains("GW_APP callback failed")),
+        "{said:?}\n{timeline}"
+    );
+}
+
+#[test]
+fn the_injected_tcp_hook_keeps_the_proxy_until_the_app_is_done() {
+    if !lab_or_skip("the_injected_tcp_hook_keeps_the_proxy_until_the_app_is_done") {
+        return;
+    }
+    let hook = pre_stop_from(&golden("seed-tcp"), "istio-proxy").unwrap();
+    assert_eq!(
+        hook[..2],
+        ["/graceful-wait/graceful-wait", "tcp"],
+        "the golden case changed shape"
+    );
+    let (lab, proxy, app) = pod("tcp", "seed-tcp", 20000, false);
+    let timeline = terminate(
+        &[
+            Member {
+                container: &app,
+                pre_stop: None,
+                native_sidecar: false,
+            },
+            Member {
+                container: &proxy,
+                pre_stop: Some(hook),
+                native_sidecar: false,
+            },
+        ],
+        GRACE,
+    );
+    println!("{timeline}");
+    assert_eq!(
+        lab.callbacks(),
+        ["terminated: drained 3 requests"],
+        "{:?}\n{timeline}",
+        app.said()
+    );
+    assert!(
+        timeline
+            .at("istio-proxy", "preStop ended: exit 0")
+            .is_some(),
+        "{timeline}"
+    );
+    assert!(!timeline.has("istio-proxy", "SIGKILL"), "{timeline}");
+}
+
+#[test]
+fn the_injected_http_hook_keeps_the_proxy_until_the_app_is_done() {
+    if !lab_or_skip("the_injected_http_hook_keeps_the_proxy_until_the_app_is_done") {
+        return;
+    }
+    let hook = pre_stop_from(&golden("seed-http"), "istio-proxy").unwrap();
+    assert_eq!(
+        hook[..2],
+        ["/graceful-wait/graceful-wait", "http"],
+        "the golden case changed shape"
+    );
+    let (lab, proxy, app) = pod("http", "seed-http", 3000, false);
+    let timeline = terminate(
+        &[
+            Member {
+                container: &app,
+                pre_stop: None,
+                native_sidecar: false,
+            },
+            Member {
+                container: &proxy,
+                pre_stop: Some(hook),
+                native_sidecar: false,
+            },
+        ],
+        GRACE,
+    );
+    println!("{timeline}");
+    assert_eq!(
+        lab.callbacks(),
+        ["terminated: drained 3 requests"],
+        "{:?}\n{timeline}",
+        app.said()
+    );
+    assert!(
+        timeline.has("istio-proxy", "preStop ended: exit 0"),
+        "{timeline}"
+    );
+}
+
+#[test]
+fn a_native_sidecar_needs_no_wait() {
+    if !lab_or_skip("a_native_sidecar_needs_no_wait") {
+        return;
+    }
+    // The injector's default for this layout leaves the sidecar's hook alone:
+    // no graceful-wait call on it (Istio's own drain hook stays; pilot-agent
+    // does not exist in the lab, so the lab runs the sidecar without a hook).
+    let hook = pre_stop_from(&golden("native-sidecar"), "istio-proxy").unwrap();
+    assert!(
+        !hook.iter().any(|w| w.contains("graceful-wait")),
+        "{hook:?}"
+    );
+    let (lab, proxy, app) = pod("native", "seed-tcp", 20000, false);
+    let timeline = terminate(
+        &[
+            Member {
+                container: &app,
+                pre_stop: None,
+                native_sidecar: false,
+            },
+            Member {
+                container: &proxy,
+                pre_stop: None,
+                native_sidecar: true,
+            },
+        ],
+        GRACE,
+    );
+    println!("{timeline}");
+    assert_eq!(
+        lab.callbacks(),
+        ["terminated: drained 3 requests"],
+        "{:?}\n{timeline}",
+        app.said()
+    );
+    assert!(
+        timeline.at("app", "exited").unwrap() <= timeline.at("istio-proxy", "SIGTERM").unwrap(),
+        "{timeline}"
+    );
+}
+
+#[test]
+fn when_the_grace_period_runs_out_the_proxy_still_gets_sigterm_first() {
+    if !lab_or_skip("when_the_grace_period_runs_out_the_proxy_still_gets_sigterm_first") {
+        return;
+    }
+    // terminationGracePeriodSeconds: 4 and a 2s drain margin: the injector
+    // wrote --timeout=2s.
+    let hook = pre_stop_from(&golden("short-grace"), "istio-proxy").unwrap();
+    assert!(hook.contains(&"--timeout=2s".to_string()), "{hook:?}");
+    let (lab, proxy, app) = pod("grace", "short-grace", 20000, true);
+    let grace = Duration::from_secs(4);
+    let timeline = terminate(
+        &[
+            Member {
+                container: &app,
+                pre_stop: None,
+                native_sidecar: false,
+            },
+            Member {
+                container: &proxy,
+                pre_stop: Some(hook),
+                native_sidecar: false,
+            },
+        ],
+        grace,
+    );
+    // The app never stops listening: the wait ends by its own deadline (124),
+    // the proxy gets SIGTERM and exits on it; only the app is killed.
+    assert!(
+        timeline.has("istio-proxy", "preStop ended: exit 124"),
+        "{timeline}"
+    );
+    assert!(
+        timeline.at("istio-proxy", "SIGTERM").unwrap() < grace,
+        "{timeline}"
+    );
+    assert!(!timeline.has("istio-proxy", "SIGKILL"), "{timeline}");
+    assert!(timeline.has("app", "SIGKILL"), "{timeline}");
+    assert_eq!(
+        lab.callbacks().len(),
+        1,
+        "the app's callback went out while the proxy was up\n{timeline}"
+    );
+}
+
+/// 50 terminations with the hook: every callback must arrive; reports the
+/// time from the app's exit to the proxy's SIGTERM. The app's work after
+/// SIGTERM varies from 250 to 348 ms, so its exit lands at every point of the
+/// hook's 100 ms poll cycle (a fixed 300 ms would always land just before a
+/// look and flatter the figure). Run by .ci/run:
+/// `cargo test -p graceful-wait --test pod_lab -- --ignored --nocapture`.
+#[test]
+#[ignore = "a 50-run measurement; .ci/run runs it"]
+fn repeat_50_terminations() {
+    if !lab_or_skip("repeat_50_terminations") {
+        return;
+    }
+    let hook = pre_stop_from(&golden("seed-tcp"), "istio-proxy").unwrap();
+    let mut delivered = 0;
+    let mut gaps = Vec::new();
+    for i in 0..50u64 {
+        let (lab, proxy, app) = pod_working(
+            "rep",
+            "seed-tcp",
+            20000,
+            false,
+            Duration::from_millis(250 + 2 * i),
+        );
+        let timeline = terminate(
+            &[
+                Member {
+                    container: &app,
+                    pre_stop: None,
+                    native_sidecar: false,
+                },
+                Member {
+                    container: &proxy,
+                    pre_stop: Some(hook.clone()),
+                    native_sidecar: false,
+                },
+            ],
+            GRACE,
+        );
+        delivered += lab.callbacks().len();
+        let gap = timeline.at("istio-proxy", "SIGTERM").unwrap().as_secs_f64()
+            - timeline.at("app", "exited").unwrap().as_secs_f64();
+        gaps.push(gap * 1000.0);
+    }
+    gaps.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pick =
+        |p: f64| gaps[((p / 100.0 * gaps.len() as f64).ceil() as usize).clamp(1, gaps.len()) - 1];
+    println!(
+        "pod lab, 50 terminations: {delivered}/50 callbacks delivered; app exit -> proxy SIGTERM: min {:.1} ms, median {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        gaps[0],
+        pick(50.0),
+        pick(99.0),
+        gaps[gaps.len() - 1]
+    );
+    assert_eq!(delivered, 50);
+}
