@@ -55,9 +55,173 @@ pub enum Command {
     /// Return when the HTTP endpoint stops answering (refused, reset, closed).
     #[command(after_help = EXIT_CODES)]
     Http(HttpArgs),
+    /// Return when no ESTABLISHED connection remains on the local port(s):
+    /// the inbound drain has finished.
+    #[command(after_help = EXIT_CODES)]
+    Connections(TcpArgs),
+    /// Return when PATH exists: a marker the app (or `exec --done-file`) writes
+    /// on the shared volume when it has finished.
+    #[command(after_help = EXIT_CODES)]
+    File(FileArgs),
+    /// Return when the app's processes are gone (needs shareProcessNamespace).
+    #[command(after_help = EXIT_CODES)]
+    Process(ProcessArgs),
+    /// Send termination callbacks, retried until delivered (2xx) or --timeout.
+    #[command(after_help = CALLBACK_EXIT_CODES)]
+    Callback(CallbackArgs),
+    /// Run CMD as the app's entrypoint: forward signals, reap zombies, fire
+    /// callbacks on SIGTERM and exit, write a done file, exit with CMD's status.
+    Exec(ExecArgs),
     /// Copy this binary to DIR/graceful-wait (the init container's job):
     /// atomically, mode 0555; succeeds if the same binary is already there.
     Install(InstallArgs),
+}
+
+const CALLBACK_EXIT_CODES: &str = "\
+Exit status:
+  0    every callback was delivered (2xx)
+  1    a callback was refused for good (a 4xx other than 408/429) or is malformed
+  2    usage error
+  124  --timeout passed before every callback was delivered";
+
+#[derive(Args, Debug)]
+pub struct FileArgs {
+    /// The marker file to wait for.
+    #[arg(long, value_name = "PATH", env = "GRACEFUL_WAIT_FILE")]
+    pub exists: PathBuf,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("select").required(true).multiple(true))]
+pub struct ProcessArgs {
+    /// Wait for processes with this name (comm, as `ps -o comm` shows it).
+    #[arg(
+        long = "name",
+        group = "select",
+        value_delimiter = ',',
+        env = "GRACEFUL_WAIT_PROCESS_NAME"
+    )]
+    pub names: Vec<String>,
+
+    /// Wait for this pid.
+    #[arg(
+        long = "pid",
+        group = "select",
+        value_delimiter = ',',
+        env = "GRACEFUL_WAIT_PID"
+    )]
+    pub pids: Vec<i32>,
+
+    /// Wait for every process whose real uid is not one of these (1337 is
+    /// Istio's proxy). This process, its ancestors and `pause` never count.
+    #[arg(
+        long = "exclude-uid",
+        group = "select",
+        value_delimiter = ',',
+        env = "GRACEFUL_WAIT_EXCLUDE_UID"
+    )]
+    pub exclude_uids: Vec<u32>,
+
+    /// The pod's /proc.
+    #[arg(
+        long,
+        default_value = "/proc",
+        env = "GRACEFUL_WAIT_PROC",
+        hide_short_help = true
+    )]
+    pub proc: PathBuf,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// How callbacks are sent (shared by `callback` and `exec`).
+#[derive(Args, Debug, Clone)]
+pub struct CallbackOptions {
+    /// HTTP method.
+    #[arg(long, default_value = "POST", env = "GRACEFUL_WAIT_METHOD")]
+    pub method: String,
+
+    /// A header, "Name: value"; repeat for more. $VARS are expanded.
+    #[arg(long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// The body: a string, or @PATH to read a file. $VARS are expanded.
+    #[arg(long, env = "GRACEFUL_WAIT_DATA")]
+    pub data: Option<String>,
+
+    /// The Idempotency-Key header; by default derived from the pod, method,
+    /// URL and body, so retries and repeated hooks send the same key.
+    #[arg(long, env = "GRACEFUL_WAIT_IDEMPOTENCY_KEY")]
+    pub idempotency_key: Option<String>,
+
+    /// Bound on each attempt.
+    #[arg(long, default_value = "2s", value_parser = crate::duration::parse, env = "GRACEFUL_WAIT_REQUEST_TIMEOUT")]
+    pub request_timeout: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct CallbackArgs {
+    /// Where to send it (http:// or https://; no scheme means http://); repeat
+    /// for several, sent at once. $POD_NAME-style variables are expanded.
+    #[arg(
+        long = "url",
+        required = true,
+        env = "GRACEFUL_WAIT_CALLBACK_URL",
+        value_delimiter = ' '
+    )]
+    pub urls: Vec<String>,
+
+    #[command(flatten)]
+    pub send: CallbackOptions,
+
+    /// Overall deadline for delivering every callback (retries included).
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse, env = "GRACEFUL_WAIT_TIMEOUT")]
+    pub timeout: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Callback fired when SIGTERM arrives (alongside forwarding it); repeatable.
+    #[arg(long = "on-term", value_name = "URL")]
+    pub on_term: Vec<String>,
+
+    /// Callback fired after CMD has exited, while the proxy is still up; repeatable.
+    #[arg(long = "on-exit", value_name = "URL")]
+    pub on_exit: Vec<String>,
+
+    /// Before starting CMD, wait until this URL answers 2xx (the proxy is ready),
+    /// e.g. localhost:15021/healthz/ready.
+    #[arg(long, value_name = "URL", env = "GRACEFUL_WAIT_READY_URL")]
+    pub wait_ready: Option<String>,
+
+    /// How long --wait-ready waits before giving up (exit 1, CMD not started).
+    #[arg(long, default_value = "60s", value_parser = crate::duration::parse)]
+    pub ready_timeout: Duration,
+
+    /// After CMD exits (and the exit callbacks), POST this URL, e.g. Istio's
+    /// localhost:15020/quitquitquit for Jobs.
+    #[arg(long, value_name = "URL", env = "GRACEFUL_WAIT_QUIT_PROXY")]
+    pub quit_proxy: Option<String>,
+
+    /// After CMD exits and the exit callbacks are done, write this marker
+    /// (the proxy's `file --exists` hook waits for it).
+    #[arg(long, value_name = "PATH", env = "GRACEFUL_WAIT_DONE_FILE")]
+    pub done_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub send: CallbackOptions,
+
+    /// Deadline for each group of callbacks (on-term, on-exit, quit-proxy).
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
+    pub callback_timeout: Duration,
+
+    /// The app's command.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -6,15 +6,21 @@
 //! the deadline passes, [`chain`] runs the hook the wait was put in front of, and
 //! [`exit`] turns what was observed into the process's exit status.
 
+pub mod callback;
 pub mod chain;
 pub mod cli;
+pub mod client;
 pub mod duration;
 pub mod exit;
+pub mod expand;
+pub mod file_wait;
 pub mod http_probe;
 pub mod install;
 pub mod listen;
 pub mod logging;
 pub mod modes;
 pub mod poll;
+pub mod process_wait;
 pub mod status_set;
 pub mod target;
+pub mod wrapper;

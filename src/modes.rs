@@ -3,11 +3,12 @@
 //! chained command; `install` copies the binary.
 
 use crate::{
-    chain,
-    cli::{Command, HttpArgs, TcpArgs},
-    exit, http_probe, install,
-    listen::Checker,
+    callback, chain,
+    cli::{CallbackArgs, Command, ExecArgs, FileArgs, HttpArgs, ProcessArgs, TcpArgs},
+    exit, file_wait, http_probe, install,
+    listen::{Checker, State},
     poll::{self, Look, Outcome},
+    process_wait, wrapper,
 };
 use std::time::Duration;
 
@@ -30,8 +31,22 @@ pub fn run(command: Command) -> i32 {
         },
         Command::Tcp(args) => {
             let then = args.wait.then.clone();
-            finish(on_runtime(tcp(args)), &then)
+            finish(on_runtime(sockets(State::Listen, args)), &then)
         }
+        Command::Connections(args) => {
+            let then = args.wait.then.clone();
+            finish(on_runtime(sockets(State::Established, args)), &then)
+        }
+        Command::File(args) => {
+            let then = args.wait.then.clone();
+            finish(on_runtime(file(args)), &then)
+        }
+        Command::Process(args) => {
+            let then = args.wait.then.clone();
+            finish(on_runtime(process(args)), &then)
+        }
+        Command::Callback(args) => send_callbacks(args),
+        Command::Exec(args) => exec(args),
         Command::Http(args) => {
             let then = args.wait.then.clone();
             finish(on_runtime(http(args)), &then)
@@ -63,7 +78,7 @@ fn ms(d: Option<Duration>) -> Option<u64> {
     d.map(|d| d.as_millis() as u64)
 }
 
-async fn tcp(args: TcpArgs) -> Outcome {
+async fn sockets(state: State, args: TcpArgs) -> Outcome {
     let mut checker = match Checker::open(args.source, args.proc_net) {
         Ok(c) => c,
         Err(error) => {
@@ -74,24 +89,128 @@ async fn tcp(args: TcpArgs) -> Outcome {
         }
     };
     let ports = args.ports;
+    let (what, busy_text, done_text) = match state {
+        State::Listen => (
+            "waiting until no socket listens on the port(s)",
+            "listening on",
+            "no listener on",
+        ),
+        State::Established => (
+            "waiting until no connection remains on the port(s)",
+            "connections on",
+            "no connection on",
+        ),
+    };
     tracing::info!(
         ports = ?ports,
         source = checker.source_name(),
         timeout_ms = ms(args.wait.timeout),
         interval_ms = args.wait.interval.as_millis() as u64,
-        "waiting until no socket listens on the port(s)"
+        "{what}"
     );
     poll::until(args.wait.timeout, args.wait.interval, || {
-        let look = checker.busy(&ports).map(|busy| {
+        let look = checker.busy(state, &ports).map(|busy| {
             if busy.is_empty() {
-                Look::Done(format!("no listener on {ports:?}"))
+                Look::Done(format!("{done_text} {ports:?}"))
             } else {
-                Look::Pending(format!("listening on {busy:?}"))
+                Look::Pending(format!("{busy_text} {busy:?}"))
             }
         });
         std::future::ready(look)
     })
     .await
+}
+
+async fn file(args: FileArgs) -> Outcome {
+    let marker = file_wait::Marker::new(args.exists.clone());
+    tracing::info!(
+        path = %args.exists.display(),
+        inotify = marker.event_driven(),
+        timeout_ms = ms(args.wait.timeout),
+        interval_ms = args.wait.interval.as_millis() as u64,
+        "waiting for the marker file"
+    );
+    let interval = args.wait.interval;
+    poll::until(args.wait.timeout, interval, || marker.look(interval)).await
+}
+
+async fn process(args: ProcessArgs) -> Outcome {
+    let selector = process_wait::Selector {
+        names: args.names,
+        pids: args.pids,
+        exclude_uids: (!args.exclude_uids.is_empty()).then_some(args.exclude_uids),
+    };
+    tracing::info!(
+        names = ?selector.names,
+        pids = ?selector.pids,
+        exclude_uids = ?selector.exclude_uids,
+        timeout_ms = ms(args.wait.timeout),
+        "waiting until the selected processes are gone"
+    );
+    let processes = process_wait::Processes::new(args.proc, selector);
+    let interval = args.wait.interval;
+    poll::until(args.wait.timeout, interval, || processes.look(interval)).await
+}
+
+fn send_callbacks(args: CallbackArgs) -> i32 {
+    let spec = callback::Spec {
+        urls: args.urls,
+        method: args.send.method,
+        headers: args.send.headers,
+        data: args.send.data,
+        idempotency_key: args.send.idempotency_key,
+    };
+    let requests = match callback::build(&spec) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("{e}");
+            return exit::USAGE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return exit::FAILED;
+        }
+    };
+    let policy = callback::Policy {
+        deadline: Some(tokio::time::Instant::now() + args.timeout),
+        request_timeout: args.send.request_timeout,
+    };
+    let results = runtime.block_on(async {
+        // The deadline is measured on the runtime's clock, set inside it.
+        let policy = callback::Policy {
+            deadline: Some(tokio::time::Instant::now() + args.timeout),
+            ..policy
+        };
+        callback::send_all(&requests, policy).await
+    });
+    callback::status(&results)
+}
+
+fn exec(args: ExecArgs) -> i32 {
+    wrapper::run(wrapper::Options {
+        on_term: args.on_term,
+        on_exit: args.on_exit,
+        wait_ready: args.wait_ready,
+        ready_timeout: args.ready_timeout,
+        quit_proxy: args.quit_proxy,
+        done_file: args.done_file,
+        callback: callback::Spec {
+            urls: Vec::new(),
+            method: args.send.method,
+            headers: args.send.headers,
+            data: args.send.data,
+            idempotency_key: args.send.idempotency_key,
+        },
+        callback_timeout: args.callback_timeout,
+        request_timeout: args.send.request_timeout,
+        cmd: args.cmd,
+    })
 }
 
 async fn http(args: HttpArgs) -> Outcome {

@@ -14,6 +14,9 @@ pub enum Look {
     Done(String),
     /// Still waiting; the text is logged whenever it changes.
     Pending(String),
+    /// Still waiting, but something changed (an event arrived): look again
+    /// now instead of after the interval.
+    Again(String),
 }
 
 /// How a wait ended.
@@ -59,28 +62,37 @@ where
             },
             None => look().await,
         };
-        match result {
+        let (now, again) = match result {
             Ok(Look::Done(seen)) => {
                 return Outcome::Met {
                     elapsed: start.elapsed(),
                     seen,
                 }
             }
-            Ok(Look::Pending(now)) => {
-                if now != last {
-                    tracing::info!(
-                        elapsed_ms = start.elapsed().as_millis() as u64,
-                        "waiting: {now}"
-                    );
-                    last = now;
-                }
-            }
+            Ok(Look::Pending(now)) => (now, false),
+            Ok(Look::Again(now)) => (now, true),
             Err(error) => {
                 return Outcome::Failed {
                     elapsed: start.elapsed(),
                     error,
                 }
             }
+        };
+        if now != last {
+            tracing::info!(
+                elapsed_ms = start.elapsed().as_millis() as u64,
+                "waiting: {now}"
+            );
+            last = now;
+        }
+        if again {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Outcome::DeadlinePassed {
+                    elapsed: start.elapsed(),
+                    last,
+                };
+            }
+            continue;
         }
         let next = began + interval;
         match deadline {
@@ -154,6 +166,34 @@ mod tests {
             std::future::pending::<Result<Look, String>>,
         ));
         assert_eq!(out.code(), 124, "{out:?}");
+    }
+
+    #[test]
+    fn an_event_means_look_again_at_once() {
+        let n = Cell::new(0);
+        let out = run(async {
+            let started = Instant::now();
+            let out = until(None, Duration::from_secs(60), || {
+                n.set(n.get() + 1);
+                let k = n.get();
+                async move {
+                    Ok(if k < 3 {
+                        Look::Again("changed".into())
+                    } else {
+                        Look::Done("gone".into())
+                    })
+                }
+            })
+            .await;
+            // On the paused clock no time passes unless the loop sleeps.
+            (out, started.elapsed())
+        });
+        assert_eq!(out.0.code(), 0);
+        assert_eq!(
+            out.1,
+            Duration::ZERO,
+            "an event must not wait for the interval"
+        );
     }
 
     #[test]

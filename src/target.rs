@@ -50,7 +50,7 @@ pub fn parse(text: &str) -> Result<Target, String> {
             _ => return Err(format!("'{text}': '{p}' is not a port (1-65535)")),
         },
     };
-    let addrs = resolve(host, port).ok_or_else(|| {
+    let addrs = resolve_local(host, port).ok_or_else(|| {
         format!(
             "'{host}' in '{text}' is neither localhost nor an IP address; \
              the in-pod wait only talks to the pod itself, so use localhost, 127.0.0.1, [::1] or the pod IP"
@@ -61,7 +61,7 @@ pub fn parse(text: &str) -> Result<Target, String> {
 
 /// `localhost` (and `*.localhost`, RFC 6761) and IP literals; anything else
 /// would need DNS, which a pod-local wait has no reason to depend on.
-fn resolve(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
+pub fn resolve_local(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let lower = host.to_ascii_lowercase();
     let lower = lower.trim_end_matches('.');

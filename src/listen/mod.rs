@@ -1,4 +1,5 @@
-//! Which TCP ports have a socket in state LISTEN in this network namespace.
+//! Which TCP ports have a socket in state LISTEN (for `tcp`) or ESTABLISHED
+//! (for `connections`) in this network namespace.
 //!
 //! All containers of a pod share one network namespace, so the proxy's hook
 //! sees the app's listeners here. Two sources give the same answer:
@@ -49,13 +50,22 @@ impl fmt::Display for SourceKind {
     }
 }
 
-/// The local addresses of every LISTEN TCP socket (IPv4 and IPv6).
-pub trait ListenerSource {
-    fn name(&self) -> &'static str;
-    fn listeners(&mut self, out: &mut Vec<SocketAddr>) -> Result<(), String>;
+/// The TCP state a wait looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// A listener: the app still accepts connections.
+    Listen,
+    /// A connection: a client is still being served.
+    Established,
 }
 
-/// The ports of `wanted` that some LISTEN socket is bound to, in `wanted` order.
+/// The local addresses of every TCP socket in one state (IPv4 and IPv6).
+pub trait ListenerSource {
+    fn name(&self) -> &'static str;
+    fn sockets(&mut self, state: State, out: &mut Vec<SocketAddr>) -> Result<(), String>;
+}
+
+/// The ports of `wanted` that some socket's local address has, in `wanted` order.
 pub fn busy_ports(listeners: &[SocketAddr], wanted: &[u16]) -> Vec<u16> {
     wanted
         .iter()
@@ -99,15 +109,15 @@ impl Checker {
         self.source.name()
     }
 
-    /// The ports of `wanted` that are still listening.
-    pub fn busy(&mut self, wanted: &[u16]) -> Result<Vec<u16>, String> {
+    /// The ports of `wanted` that still have a socket in `state`.
+    pub fn busy(&mut self, state: State, wanted: &[u16]) -> Result<Vec<u16>, String> {
         self.buf.clear();
-        match self.source.listeners(&mut self.buf) {
+        match self.source.sockets(state, &mut self.buf) {
             Ok(()) => Ok(busy_ports(&self.buf, wanted)),
             Err(e) if self.kind == SourceKind::Auto && self.source.name() == "netlink" => {
                 tracing::warn!(error = %e, "netlink query failed, reading /proc/net from now on");
                 self.source = Box::new(procnet::ProcNet::new(self.proc_net.clone()));
-                self.busy(wanted)
+                self.busy(state, wanted)
             }
             Err(e) => Err(e),
         }

@@ -5,12 +5,12 @@
 //! connections the host carries, unlike reading /proc/net/tcp. The socket is
 //! opened once and reused for every poll.
 
-use super::ListenerSource;
+use super::{ListenerSource, State};
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_sock_diag::{
-    constants::{AF_INET, AF_INET6, IPPROTO_TCP, TCP_LISTEN},
+    constants::{AF_INET, AF_INET6, IPPROTO_TCP, TCP_ESTABLISHED, TCP_LISTEN},
     inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
     SockDiagMessage,
 };
@@ -40,7 +40,11 @@ impl SockDiag {
         })
     }
 
-    fn dump(&mut self, family: u8, out: &mut Vec<SocketAddr>) -> io::Result<()> {
+    fn dump(&mut self, family: u8, state: State, out: &mut Vec<SocketAddr>) -> io::Result<()> {
+        let (flags, want) = match state {
+            State::Listen => (StateFlags::LISTEN, TCP_LISTEN),
+            State::Established => (StateFlags::ESTABLISHED, TCP_ESTABLISHED),
+        };
         self.sequence = self.sequence.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | NLM_F_DUMP;
@@ -56,7 +60,7 @@ impl SockDiag {
                 family,
                 protocol: IPPROTO_TCP,
                 extensions: ExtensionFlags::empty(),
-                states: StateFlags::LISTEN,
+                states: flags,
                 socket_id,
             })
             .into(),
@@ -77,10 +81,10 @@ impl SockDiag {
                 // A late answer to an earlier request is not ours to count.
                 if message.header.sequence_number == self.sequence {
                     match message.payload {
-                        // The kernel applied the LISTEN filter; the state is
-                        // checked again so that only a listener can ever count.
+                        // The kernel applied the state filter; the state is
+                        // checked again so that no other socket can ever count.
                         NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r))
-                            if r.header.state == TCP_LISTEN =>
+                            if r.header.state == want =>
                         {
                             let id = &r.header.socket_id;
                             out.push(SocketAddr::new(id.source_address, id.source_port));
@@ -104,12 +108,12 @@ impl ListenerSource for SockDiag {
         "netlink"
     }
 
-    fn listeners(&mut self, out: &mut Vec<SocketAddr>) -> Result<(), String> {
+    fn sockets(&mut self, state: State, out: &mut Vec<SocketAddr>) -> Result<(), String> {
         let fail = |e: io::Error| format!("netlink sock_diag query: {e}");
-        self.dump(AF_INET, out).map_err(fail)?;
+        self.dump(AF_INET, state, out).map_err(fail)?;
         // A kernel built without IPv6 answers the AF_INET6 dump with ENOENT (no
         // handler for the family): it then has no IPv6 listeners to report.
-        match self.dump(AF_INET6, out) {
+        match self.dump(AF_INET6, state, out) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other.map_err(fail),
         }

@@ -4,7 +4,7 @@
 //! the hook must run with the pod's network namespace *and* a /proc mounted for
 //! its own PID namespace (what `nsenter -n -p` or a container gives).
 
-use super::ListenerSource;
+use super::{ListenerSource, State};
 use procfs_core::{
     net::{TcpNetEntries, TcpState},
     ExplicitSystemInfo, FromBufReadSI,
@@ -35,14 +35,22 @@ const SYSTEM: ExplicitSystemInfo = ExplicitSystemInfo {
     is_little_endian: cfg!(target_endian = "little"),
 };
 
-/// LISTEN sockets of one table, as the kernel formats it.
-pub fn parse_listeners(table: impl BufRead, out: &mut Vec<SocketAddr>) -> Result<(), String> {
+/// Local addresses of the sockets in `state` in one table, as the kernel formats it.
+pub fn parse_sockets(
+    table: impl BufRead,
+    state: State,
+    out: &mut Vec<SocketAddr>,
+) -> Result<(), String> {
     let entries = TcpNetEntries::from_buf_read(table, &SYSTEM).map_err(|e| e.to_string())?;
+    let want = match state {
+        State::Listen => TcpState::Listen,
+        State::Established => TcpState::Established,
+    };
     out.extend(
         entries
             .0
             .into_iter()
-            .filter(|e| e.state == TcpState::Listen)
+            .filter(|e| e.state == want)
             .map(|e| e.local_address),
     );
     Ok(())
@@ -53,7 +61,7 @@ impl ListenerSource for ProcNet {
         "proc"
     }
 
-    fn listeners(&mut self, out: &mut Vec<SocketAddr>) -> Result<(), String> {
+    fn sockets(&mut self, state: State, out: &mut Vec<SocketAddr>) -> Result<(), String> {
         for table in ["tcp", "tcp6"] {
             let path = self.dir.join(table);
             let file = match File::open(&path) {
@@ -67,7 +75,7 @@ impl ListenerSource for ProcNet {
                     ))
                 }
             };
-            parse_listeners(BufReader::new(file), out)
+            parse_sockets(BufReader::new(file), state, out)
                 .map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
         }
         Ok(())
@@ -76,13 +84,14 @@ impl ListenerSource for ProcNet {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_listeners;
+    use super::parse_sockets;
     use crate::listen::busy_ports;
+    use crate::listen::State;
     use std::net::SocketAddr;
 
     fn listeners(fixture: &str) -> Vec<SocketAddr> {
         let mut out = Vec::new();
-        parse_listeners(fixture.as_bytes(), &mut out).unwrap();
+        parse_sockets(fixture.as_bytes(), State::Listen, &mut out).unwrap();
         out
     }
 
@@ -123,6 +132,14 @@ mod tests {
     }
 
     #[test]
+    fn established_connections_by_local_port() {
+        let mut out = Vec::new();
+        parse_sockets(TCP4.as_bytes(), State::Established, &mut out).unwrap();
+        // The pair on 20000: one end has local port 20000, the other a random one.
+        assert_eq!(busy_ports(&out, &[20000, 2000, 8080]), [20000]);
+    }
+
+    #[test]
     fn no_state_but_listen_counts() {
         assert!(listeners(STATES).is_empty());
         assert_eq!(STATES.lines().count(), 12, "fixture lost rows");
@@ -132,6 +149,6 @@ mod tests {
     fn a_table_that_is_not_one_is_an_error() {
         let mut out = Vec::new();
         let garbage = "header\n  0: not-an-address\n";
-        assert!(parse_listeners(garbage.as_bytes(), &mut out).is_err());
+        assert!(parse_sockets(garbage.as_bytes(), State::Listen, &mut out).is_err());
     }
 }

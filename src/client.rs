@@ -1,0 +1,185 @@
+//! One HTTP(S) request to a URL, for callbacks and readiness checks.
+//!
+//! Names resolve without libc NSS (the binary may run in an image without
+//! it): `localhost` and IP literals in [`crate::target`], anything else
+//! through the pod's DNS as `/etc/resolv.conf` names it, with hickory. TLS is
+//! rustls: CA roots from the image when it has a bundle (`SSL_CERT_FILE`, or
+//! the usual Debian, RHEL and Alpine paths), the bundled Mozilla roots
+//! otherwise.
+
+use bytes::Bytes;
+use http::{header, Method, Request, StatusCode, Uri};
+use http_body_util::Full;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::{pem::PemObject, CertificateDer, ServerName};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, OnceLock},
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
+};
+
+/// A request to send (the same one on every retry).
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: Vec<(header::HeaderName, header::HeaderValue)>,
+    pub body: Bytes,
+}
+
+/// Where the CA bundle of common base images lives.
+const CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Alpine (ca-certificates), distroless
+    "/etc/pki/tls/certs/ca-bundle.crt",   // RHEL, Fedora
+    "/etc/ssl/cert.pem",                  // Alpine, macOS-style
+];
+
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            let from_env = std::env::var("SSL_CERT_FILE").ok();
+            let bundle = from_env
+                .iter()
+                .map(String::as_str)
+                .chain(CA_BUNDLES.iter().copied())
+                .find(|p| std::path::Path::new(p).exists());
+            match bundle {
+                Some(path) => {
+                    let certs = CertificateDer::pem_file_iter(path)
+                        .map_err(|e| format!("cannot read CA bundle {path}: {e}"))?;
+                    let (added, _ignored) =
+                        roots.add_parsable_certificates(certs.filter_map(Result::ok));
+                    if added == 0 {
+                        return Err(format!("CA bundle {path} holds no usable certificate"));
+                    }
+                    tracing::debug!(
+                        bundle = path,
+                        certificates = added,
+                        "TLS roots from the image"
+                    );
+                }
+                None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS setup: {e}"))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Ok(Arc::new(config))
+        })
+        .clone()
+}
+
+/// The addresses of `host`: pod-local names without any resolver, others via DNS.
+pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    if let Some(local) = crate::target::resolve_local(host, port) {
+        return Ok(local);
+    }
+    static RESOLVER: OnceLock<Result<hickory_resolver::TokioResolver, String>> = OnceLock::new();
+    let resolver = RESOLVER
+        .get_or_init(|| {
+            hickory_resolver::TokioResolver::builder_tokio()
+                .map(|b| b.build())
+                .map_err(|e| format!("cannot read the DNS configuration (/etc/resolv.conf): {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)?;
+    let found = resolver
+        .lookup_ip(host)
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let addrs: Vec<SocketAddr> = found
+        .iter()
+        .map(|ip: IpAddr| SocketAddr::new(ip, port))
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("{host} has no address"));
+    }
+    Ok(addrs)
+}
+
+/// Sends one request; the response status, or why there was none.
+pub async fn send(req: &Outgoing) -> Result<StatusCode, String> {
+    let https = match req.uri.scheme_str() {
+        Some("https") => true,
+        Some("http") | None => false,
+        Some(other) => {
+            return Err(format!(
+                "scheme '{other}' is not supported; use http:// or https://"
+            ))
+        }
+    };
+    let host = req
+        .uri
+        .host()
+        .ok_or_else(|| format!("{} has no host", req.uri))?;
+    let port = req.uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let mut last = String::new();
+    for addr in resolve(host, port).await? {
+        let stream = match TcpStream::connect(addr).await {
+            Ok(s) => s,
+            Err(e) => {
+                last = format!("{addr}: {e}");
+                continue;
+            }
+        };
+        return if https {
+            let name = ServerName::try_from(
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+            )
+            .map_err(|e| format!("{host}: not a TLS server name: {e}"))?;
+            let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+                .connect(name, stream)
+                .await
+                .map_err(|e| format!("{addr}: TLS: {e}"))?;
+            exchange(tls, req).await
+        } else {
+            exchange(stream, req).await
+        }
+        .map_err(|e| format!("{addr}: {e}"));
+    }
+    Err(last)
+}
+
+async fn exchange<S>(io: S, req: &Outgoing) -> Result<StatusCode, String>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut sender, conn) = http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| e.to_string())?;
+    let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut builder = Request::builder()
+        .method(req.method.clone())
+        .uri(path)
+        .header(header::HOST, req.uri.authority().map_or("", |a| a.as_str()))
+        .header(
+            header::USER_AGENT,
+            concat!("graceful-wait/", env!("CARGO_PKG_VERSION")),
+        );
+    for (name, value) in &req.headers {
+        builder = builder.header(name, value);
+    }
+    let request = builder
+        .body(Full::new(req.body.clone()))
+        .map_err(|e| e.to_string())?;
+    let send = sender.send_request(request);
+    tokio::pin!(conn, send);
+    let response = tokio::select! {
+        r = &mut send => r,
+        c = &mut conn => match c {
+            Ok(()) => send.await,
+            Err(e) => return Err(e.to_string()),
+        },
+    };
+    response.map(|r| r.status()).map_err(|e| e.to_string())
+}

@@ -1,0 +1,274 @@
+//! `graceful-wait exec [OPTIONS] -- CMD ARGS...`: the app's entrypoint.
+//!
+//! It starts CMD and stays its parent, like tini or dumb-init:
+//!
+//! - **Signals.** Every signal that can be caught is blocked in this process
+//!   and taken by one thread with sigwait(2); each is forwarded to CMD with
+//!   kill(2), except SIGCHLD (ours: it means a child ended). The synchronous
+//!   signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT) are
+//!   left alone: they concern this process itself. SIGTTIN/SIGTTOU are left
+//!   alone too, as tini does. Noise such as SIGURG (Go's preemption) and
+//!   SIGWINCH is forwarded quietly.
+//! - **Reaping.** As PID 1 of a container, every orphan in the container
+//!   becomes our child: all are reaped (waitpid(-1)), so none stays a zombie.
+//!   Otherwise only CMD is waited for.
+//! - **Status.** We exit with CMD's status, 128+N when it died of signal N.
+//! - **Callbacks, in this order.** Before CMD: `--wait-ready` (until the proxy
+//!   answers 2xx). On SIGTERM: forwarded at once, and `--on-term` callbacks
+//!   fired alongside. After CMD exits, while the proxy is still up: the
+//!   `--on-term` callbacks still running are let finish, then `--on-exit`
+//!   callbacks, then `--done-file` is written (the proxy's `file` hook may
+//!   now return), then `--quit-proxy` is POSTed (Jobs: ask Istio's proxy to
+//!   exit). Callback failures are logged; the exit status stays CMD's.
+
+use crate::{callback, client, exit};
+use nix::{
+    errno::Errno,
+    sys::{
+        signal::{kill, SigSet, Signal},
+        wait::{waitpid, WaitPidFlag, WaitStatus},
+    },
+    unistd::{getpid, Pid},
+};
+use std::{os::unix::process::CommandExt, path::PathBuf, process::Command, time::Duration};
+use tokio::{sync::mpsc, time::Instant};
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub on_term: Vec<String>,
+    pub on_exit: Vec<String>,
+    pub wait_ready: Option<String>,
+    pub ready_timeout: Duration,
+    pub quit_proxy: Option<String>,
+    pub done_file: Option<PathBuf>,
+    /// Method, headers, body of the on-term/on-exit callbacks.
+    pub callback: callback::Spec,
+    pub callback_timeout: Duration,
+    pub request_timeout: Duration,
+    pub cmd: Vec<String>,
+}
+
+enum Event {
+    Term,
+    Exited(i32),
+}
+
+/// Signals that concern this process itself, never forwarded (as tini).
+const NOT_FORWARDED: &[Signal] = &[
+    Signal::SIGFPE,
+    Signal::SIGILL,
+    Signal::SIGSEGV,
+    Signal::SIGBUS,
+    Signal::SIGABRT,
+    Signal::SIGTRAP,
+    Signal::SIGSYS,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+];
+
+/// Runs the wrapper; returns the process's exit status.
+pub fn run(opts: Options) -> i32 {
+    let mut forwarded = SigSet::all();
+    for s in NOT_FORWARDED {
+        forwarded.remove(*s);
+    }
+    // Block before any thread exists, so every thread (and so the process)
+    // leaves these signals to the sigwait thread. CMD must not inherit the
+    // mask (it would never see SIGTERM): it is cleared between fork and exec.
+    if let Err(e) = forwarded.thread_block() {
+        tracing::error!("cannot block signals: {e}");
+        return exit::FAILED;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return exit::FAILED;
+        }
+    };
+    if let Some(url) = &opts.wait_ready {
+        if let Err(e) = runtime.block_on(wait_ready(url, opts.ready_timeout)) {
+            tracing::error!("{e}; not starting {}", opts.cmd[0]);
+            return exit::FAILED;
+        }
+    }
+    let mut command = Command::new(&opts.cmd[0]);
+    command.args(&opts.cmd[1..]);
+    // SAFETY: between fork and exec only async-signal-safe calls are allowed;
+    // pthread_sigmask(2) is one, and nothing is allocated here.
+    unsafe {
+        command.pre_exec(|| {
+            SigSet::empty()
+                .thread_set_mask()
+                .map_err(std::io::Error::from)
+        });
+    }
+    let child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(command = %opts.cmd[0], "cannot start: {e}");
+            return exit::FAILED;
+        }
+    };
+    let pid = Pid::from_raw(child.id() as i32);
+    // We reap with waitpid ourselves; std's Child is not waited on.
+    drop(child);
+    let init = getpid() == Pid::from_raw(1);
+    tracing::info!(command = ?opts.cmd, pid = pid.as_raw(), init, "started");
+    let (events, mut rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || signal_loop(forwarded, pid, init, events));
+    runtime.block_on(async move {
+        let mut on_term = tokio::task::JoinSet::new();
+        let status = loop {
+            match rx.recv().await {
+                Some(Event::Term) if !opts.on_term.is_empty() && on_term.is_empty() => {
+                    let spec = callback::Spec {
+                        urls: opts.on_term.clone(),
+                        ..opts.callback.clone()
+                    };
+                    let policy = policy(&opts);
+                    on_term.spawn(async move { fire("on-term", &spec, policy).await });
+                }
+                Some(Event::Term) => {}
+                Some(Event::Exited(status)) => break status,
+                None => break exit::FAILED,
+            }
+        };
+        tracing::info!(status, "{} exited", opts.cmd[0]);
+        while on_term.join_next().await.is_some() {}
+        if !opts.on_exit.is_empty() {
+            let spec = callback::Spec {
+                urls: opts.on_exit.clone(),
+                ..opts.callback.clone()
+            };
+            fire("on-exit", &spec, policy(&opts)).await;
+        }
+        if let Some(path) = &opts.done_file {
+            match write_marker(path, status) {
+                Ok(()) => tracing::info!(path = %path.display(), "done file written"),
+                Err(e) => tracing::error!("{e}"),
+            }
+        }
+        if let Some(url) = &opts.quit_proxy {
+            let spec = callback::Spec {
+                urls: vec![url.clone()],
+                method: "POST".into(),
+                ..callback::Spec::default()
+            };
+            fire("quit-proxy", &spec, policy(&opts)).await;
+        }
+        status
+    })
+}
+
+fn policy(opts: &Options) -> callback::Policy {
+    callback::Policy {
+        deadline: Some(Instant::now() + opts.callback_timeout),
+        request_timeout: opts.request_timeout,
+    }
+}
+
+async fn fire(what: &str, spec: &callback::Spec, policy: callback::Policy) {
+    match callback::build(spec) {
+        Ok(requests) => {
+            let results = callback::send_all(&requests, policy).await;
+            if callback::status(&results) != exit::MET {
+                tracing::error!("{what}: not every callback was delivered");
+            }
+        }
+        Err(e) => tracing::error!("{what}: {e}"),
+    }
+}
+
+/// The sigwait thread: forwards signals to CMD, reaps children, reports.
+fn signal_loop(set: SigSet, child: Pid, init: bool, events: mpsc::UnboundedSender<Event>) {
+    loop {
+        let sig = match set.wait() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("sigwait: {e}");
+                continue;
+            }
+        };
+        if sig == Signal::SIGCHLD {
+            if let Some(status) = reap(child, init) {
+                let _ = events.send(Event::Exited(status));
+                return;
+            }
+            continue;
+        }
+        match kill(child, sig) {
+            Ok(()) if matches!(sig, Signal::SIGURG | Signal::SIGWINCH) => {
+                tracing::debug!("forwarded {sig}")
+            }
+            Ok(()) => tracing::info!("forwarded {sig}"),
+            Err(Errno::ESRCH) => {}
+            Err(e) => tracing::warn!("cannot forward {sig}: {e}"),
+        }
+        if sig == Signal::SIGTERM {
+            let _ = events.send(Event::Term);
+        }
+    }
+}
+
+/// Reaps what has ended; CMD's exit status once it has.
+fn reap(child: Pid, init: bool) -> Option<i32> {
+    let target = if init { None } else { Some(child) };
+    let mut status = None;
+    loop {
+        match waitpid(target, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == child => status = Some(code),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
+                status = Some(128 + sig as i32)
+            }
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return status,
+            Ok(_) => {} // an orphan we adopted as PID 1: reaped, nothing more
+            Err(Errno::EINTR) => {}
+            Err(e) => {
+                tracing::warn!("waitpid: {e}");
+                return status;
+            }
+        }
+    }
+}
+
+/// Until `url` answers 2xx (the proxy is ready), at most `limit`.
+async fn wait_ready(url: &str, limit: Duration) -> Result<(), String> {
+    let spec = callback::Spec {
+        urls: vec![url.to_string()],
+        method: "GET".into(),
+        ..callback::Spec::default()
+    };
+    let request = callback::build(&spec)?.remove(0);
+    let deadline = Instant::now() + limit;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(1), client::send(&request)).await {
+            Ok(Ok(s)) if s.is_success() => {
+                tracing::info!(url, "proxy ready");
+                return Ok(());
+            }
+            Ok(Ok(s)) => last = format!("HTTP {s}"),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = "no answer within 1s".into(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!(
+        "{url} was not ready within {limit:?} (last: {last})"
+    ))
+}
+
+/// The marker, written atomically: the proxy's hook must never see half of it.
+fn write_marker(path: &std::path::Path, status: i32) -> Result<(), String> {
+    let temp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&temp, format!("exit {status}\n"))
+        .and_then(|()| std::fs::rename(&temp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            format!("cannot write done file {}: {e}", path.display())
+        })
+}
