@@ -9,7 +9,7 @@
 //! here. Run: `cargo bench --bench check`.
 
 use criterion::{BenchmarkId, Criterion};
-use graceful_wait::listen::{Checker, SourceKind};
+use graceful_wait::listen::{Checker, SourceKind, State};
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
@@ -87,11 +87,11 @@ fn bench(c: &mut Criterion) {
         for kind in [SourceKind::Netlink, SourceKind::Proc] {
             let mut checker = Checker::open(kind, PathBuf::from("/proc/net")).unwrap();
             // The check must see the listener, or the figure means nothing.
-            assert_eq!(checker.busy(&[port]).unwrap(), [port]);
+            assert_eq!(checker.busy(State::Listen, &[port]).unwrap(), [port]);
             group.bench_with_input(
                 BenchmarkId::new(kind.to_string(), total),
                 &port,
-                |b, &port| b.iter(|| checker.busy(&[port]).unwrap()),
+                |b, &port| b.iter(|| checker.busy(State::Listen, &[port]).unwrap()),
             );
         }
         drop(clients.stdin.take());
