@@ -102,6 +102,10 @@ impl Watched {
         }
     }
 
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     /// Waits for the exit (bounded by [`HANG_GUARD`]); returns status and the whole log.
     pub fn finish(mut self) -> (i32, String) {
         let status = match self.child.wait_timeout(HANG_GUARD).expect("wait") {
@@ -430,3 +434,169 @@ pub fn command(argv: &[&str]) -> Command {
     c.args(&argv[1..]);
     c
 }
+
+/// A request as the recording server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// How the recording server answers.
+#[derive(Clone, Copy)]
+pub enum Answer {
+    /// 503 to the first N requests, then 200.
+    FailFirst(usize),
+    /// This status, always.
+    Always(u16),
+    /// Read the request, never answer.
+    Never,
+}
+
+/// A real HTTP (or HTTPS) listener on loopback that records every request.
+/// Its HTTP is a fixed response line: enough to be a peer for the client
+/// under test, which is hyper.
+pub struct Recorder {
+    pub port: u16,
+    pub seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    /// PEM of the self-signed certificate, for HTTPS recorders.
+    pub cert_pem: Option<String>,
+}
+
+fn read_request(conn: &mut impl Read) -> Option<Seen> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = conn.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&data).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let mut lines = head.lines();
+            let mut first = lines.next()?.split_whitespace();
+            let (method, path) = (first.next()?.to_string(), first.next()?.to_string());
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| {
+                    l.split_once(':')
+                        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+                })
+                .collect();
+            let len = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            if body.len() >= len {
+                return Some(Seen {
+                    method,
+                    path,
+                    headers,
+                    body: body.to_string(),
+                });
+            }
+        }
+    }
+}
+
+impl Recorder {
+    pub fn start(answer: Answer) -> Recorder {
+        Self::start_inner(answer, false)
+    }
+
+    pub fn start_https(answer: Answer) -> Recorder {
+        Self::start_inner(answer, true)
+    }
+
+    fn start_inner(answer: Answer, tls: bool) -> Recorder {
+        let listener = listen_v4();
+        let port = port_of(&listener);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (config, cert_pem) = if tls {
+            let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+            let key =
+                rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![ck.cert.der().clone()], key)
+                .unwrap();
+            (Some(std::sync::Arc::new(config)), Some(ck.cert.pem()))
+        } else {
+            (None, None)
+        };
+        let log = seen.clone();
+        thread::spawn(move || {
+            for conn in listener.incoming().map_while(Result::ok) {
+                let log = log.clone();
+                let config = config.clone();
+                thread::spawn(move || {
+                    let mut stream: Box<dyn ReadWrite> = match config {
+                        Some(c) => Box::new(rustls::StreamOwned::new(
+                            rustls::ServerConnection::new(c).unwrap(),
+                            conn,
+                        )),
+                        None => Box::new(conn),
+                    };
+                    let Some(req) = read_request(&mut stream) else {
+                        return;
+                    };
+                    let n = {
+                        let mut l = log.lock().unwrap();
+                        l.push(req);
+                        l.len()
+                    };
+                    let status = match answer {
+                        Answer::FailFirst(k) if n <= k => 503,
+                        Answer::FailFirst(_) => 200,
+                        Answer::Always(s) => s,
+                        Answer::Never => {
+                            thread::park();
+                            return;
+                        }
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    let _ = stream.flush();
+                });
+            }
+        });
+        Recorder {
+            port,
+            seen,
+            cert_pem,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        let scheme = if self.cert_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://localhost:{}{path}", self.port)
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+pub trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}

@@ -1,0 +1,161 @@
+//! `graceful-wait callback` against real listeners: delivery, retries with a
+//! stable Idempotency-Key, deadlines, final refusals, several URLs, HTTPS.
+
+mod support;
+use support::*;
+
+#[test]
+fn helper_process() {
+    helper_main();
+}
+
+fn callback(args: &[&str]) -> std::process::Command {
+    let mut all = vec!["callback"];
+    all.extend_from_slice(args);
+    let mut cmd = graceful_wait(&all);
+    cmd.env("POD_NAME", "web-7d9f").env("POD_NAMESPACE", "shop");
+    cmd
+}
+
+#[test]
+fn delivers_with_expanded_body_headers_and_a_key() {
+    let server = Recorder::start(Answer::Always(200));
+    let url = server.url("/hooks/$POD_NAMESPACE/${POD_NAME}");
+    let (code, log) = run(&mut callback(&[
+        "--url",
+        &url,
+        "--header",
+        "X-Pod: $POD_NAME",
+        "--data",
+        "{\"pod\":\"$POD_NAME\"}",
+    ]));
+    assert_eq!(code, 0, "{log}");
+    let seen = server.requests();
+    assert_eq!(seen.len(), 1);
+    let r = &seen[0];
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/hooks/shop/web-7d9f")
+    );
+    assert_eq!(r.body, "{\"pod\":\"web-7d9f\"}");
+    assert_eq!(r.header("x-pod"), Some("web-7d9f"));
+    assert!(
+        r.header("idempotency-key")
+            .is_some_and(|k| k.starts_with("gw-")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn retries_until_delivered_with_the_same_key() {
+    let server = Recorder::start(Answer::FailFirst(2));
+    let (code, log) = run(&mut callback(&[
+        "--url",
+        &server.url("/done"),
+        "--data",
+        "x",
+    ]));
+    assert_eq!(code, 0, "{log}");
+    let seen = server.requests();
+    assert_eq!(seen.len(), 3, "two failures, then delivered: {log}");
+    let keys: Vec<_> = seen
+        .iter()
+        .map(|r| r.header("idempotency-key").unwrap().to_string())
+        .collect();
+    assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
+    // A second run of the hook (the kubelet may run it again) sends the same key too.
+    let (code, _) = run(&mut callback(&[
+        "--url",
+        &server.url("/done"),
+        "--data",
+        "x",
+    ]));
+    assert_eq!(code, 0);
+    assert_eq!(
+        server.requests()[3].header("idempotency-key").unwrap(),
+        keys[0]
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_ends_at_the_deadline() {
+    let server = Recorder::start(Answer::Never);
+    let (code, log) = run(&mut callback(&[
+        "--url",
+        &server.url("/x"),
+        "--timeout",
+        "1s",
+        "--request-timeout",
+        "200ms",
+    ]));
+    assert_eq!(code, 124, "{log}");
+    assert!(server.requests().len() >= 2, "it retried: {log}");
+}
+
+#[test]
+fn a_4xx_is_final() {
+    let server = Recorder::start(Answer::Always(404));
+    let (code, log) = run(&mut callback(&[
+        "--url",
+        &server.url("/x"),
+        "--timeout",
+        "30s",
+    ]));
+    assert_eq!(code, 1, "{log}");
+    assert_eq!(server.requests().len(), 1, "a 404 is not retried: {log}");
+}
+
+#[test]
+fn several_urls_go_out_together() {
+    let a = Recorder::start(Answer::Always(204));
+    let b = Recorder::start(Answer::FailFirst(1));
+    let (code, log) = run(&mut callback(&[
+        "--url",
+        &a.url("/a"),
+        "--url",
+        &b.url("/b"),
+    ]));
+    assert_eq!(code, 0, "{log}");
+    assert_eq!((a.requests().len(), b.requests().len()), (1, 2));
+    assert_ne!(
+        a.requests()[0].header("idempotency-key"),
+        b.requests()[0].header("idempotency-key")
+    );
+}
+
+#[test]
+fn https_with_the_images_ca_bundle() {
+    let server = Recorder::start_https(Answer::Always(200));
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, server.cert_pem.as_ref().unwrap()).unwrap();
+    let (code, log) =
+        run(callback(&["--url", &server.url("/tls"), "--timeout", "5s"])
+            .env("SSL_CERT_FILE", &bundle));
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(server.requests()[0].path, "/tls");
+    // Without that CA the certificate is not trusted: never "delivered".
+    let (code, log) = run(&mut callback(&[
+        "--url",
+        &server.url("/tls"),
+        "--timeout",
+        "1s",
+    ]));
+    assert_ne!(code, 0, "{log}");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "an untrusted server never got the request"
+    );
+}
+
+#[test]
+fn an_unset_variable_is_a_usage_error() {
+    let (code, log) = run(&mut graceful_wait(&[
+        "callback",
+        "--url",
+        "localhost:1/$NO_SUCH_VAR",
+    ]));
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("$NO_SUCH_VAR, which is not set"), "{log}");
+}
