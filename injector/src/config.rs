@@ -65,13 +65,28 @@ impl Settings {
     }
 }
 
-/// What to wait for, as the typed config value says it.
+/// What to wait for (or send), as the typed config value says it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WaitFor {
     Tcp(Vec<u16>),
     Http {
         url: String,
         down_status: Option<String>,
+    },
+    /// No ESTABLISHED connection left on the port(s).
+    Connections(Vec<u16>),
+    /// A marker file appears (the wrapper's --done-file).
+    File(String),
+    /// The app's processes are gone; needs shareProcessNamespace.
+    Process {
+        names: Vec<String>,
+        exclude_uids: Vec<u32>,
+    },
+    /// Not a wait: send termination callbacks (the app container's preStop).
+    Callback {
+        urls: Vec<String>,
+        method: Option<String>,
+        data: Option<String>,
     },
 }
 
@@ -88,6 +103,18 @@ pub enum Hook {
     Command(Vec<String>),
     /// A graceful-wait call; an existing exec preStop is chained after it.
     Wait(Wait),
+    /// Wrap the container's `command` in `graceful-wait exec`.
+    Wrap(Wrap),
+}
+
+/// Options of `graceful-wait exec` for a wrapped container.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Wrap {
+    pub done_file: Option<String>,
+    pub on_term: Vec<String>,
+    pub on_exit: Vec<String>,
+    pub wait_ready: Option<String>,
+    pub quit_proxy: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -263,8 +290,12 @@ fn parse_hook(node: &Node) -> Result<Hook, YamlError> {
             }
             Ok(Hook::Command(argv))
         }
+        Kind::Map(entries) if entries.len() == 1 && entries[0].0.as_str() == Some("wrap") => {
+            Ok(Hook::Wrap(wrap(&entries[0].1)?))
+        }
         Kind::Map(entries) => {
             let mut what = None;
+            let (mut method, mut data) = (None, None);
             let (mut timeout, mut interval, mut down_status) = (None, None, None);
             for (key, value) in entries {
                 match text(key, "a wait option")? {
@@ -274,6 +305,21 @@ fn parse_hook(node: &Node) -> Result<Hook, YamlError> {
                         target::parse(url).map_err(|e| err(value, format!("http: {e}")))?;
                         what = Some(WaitFor::Http { url: url.to_string(), down_status: None });
                     }
+                    "connections" => what = Some(WaitFor::Connections(ports(value)?)),
+                    "file" => {
+                        let path = text(value, "file")?;
+                        if !path.starts_with('/') {
+                            return Err(err(value, "file: give the marker's absolute path, e.g. /graceful-wait/app.done"));
+                        }
+                        what = Some(WaitFor::File(path.to_string()));
+                    }
+                    "process" => what = Some(process(value)?),
+                    "callback" => {
+                        let urls = strings(value, "callback")?;
+                        what = Some(WaitFor::Callback { urls, method: None, data: None });
+                    }
+                    "method" => method = Some(text(value, "method")?.to_string()),
+                    "data" => data = Some(text(value, "data")?.to_string()),
                     "timeout" => timeout = Some(dur(value, "timeout")?),
                     "interval" => interval = Some(dur(value, "interval")?),
                     "down-status" => {
@@ -283,21 +329,29 @@ fn parse_hook(node: &Node) -> Result<Hook, YamlError> {
                     }
                     other => {
                         return Err(err(key, format!(
-                            "unknown wait option '{other}'; a typed wait is {{tcp: PORT}} or {{http: URL}}, with optional timeout, interval, down-status"
+                            "unknown wait option '{other}'; a typed value is {{tcp: PORT}}, {{http: URL}}, {{connections: PORT}}, {{file: PATH}}, {{process: NAME}}, {{callback: URL}} or {{wrap: {{...}}}}, with optional timeout, interval, down-status (http), method and data (callback)"
                         )))
                     }
                 }
             }
             let what = match (what, down_status) {
-                (None, _) => return Err(err(node, "a typed wait needs tcp: PORT or http: URL")),
-                (Some(WaitFor::Tcp(_)), Some(_)) => {
-                    return Err(err(node, "down-status goes with http, not tcp"))
-                }
+                (None, _) => return Err(err(
+                    node,
+                    "a typed value needs one of tcp, http, connections, file, process, callback",
+                )),
                 (Some(WaitFor::Http { url, .. }), ds) => WaitFor::Http {
                     url,
                     down_status: ds,
                 },
+                (Some(_), Some(_)) => return Err(err(node, "down-status goes with http only")),
                 (Some(w), None) => w,
+            };
+            let what = match what {
+                WaitFor::Callback { urls, .. } => WaitFor::Callback { urls, method, data },
+                _ if method.is_some() || data.is_some() => {
+                    return Err(err(node, "method and data go with callback only"))
+                }
+                w => w,
             };
             Ok(Hook::Wait(Wait {
                 what,
@@ -310,6 +364,70 @@ fn parse_hook(node: &Node) -> Result<Hook, YamlError> {
             "a container's value is a command list or a typed wait such as {tcp: 20000}",
         )),
     }
+}
+
+/// One string or a list of them.
+fn strings(node: &Node, what: &str) -> Result<Vec<String>, YamlError> {
+    match node.as_seq() {
+        Some(items) if !items.is_empty() => items
+            .iter()
+            .map(|i| text(i, what).map(str::to_string))
+            .collect(),
+        Some(_) => Err(err(node, format!("{what}: give at least one value"))),
+        None => Ok(vec![text(node, what)?.to_string()]),
+    }
+}
+
+/// `process: NAME`, `process: [NAMES]`, or `process: {name: ..., exclude-uid: ...}`.
+fn process(node: &Node) -> Result<WaitFor, YamlError> {
+    let (mut names, mut exclude_uids) = (Vec::new(), Vec::new());
+    match node.as_map() {
+        None => names = strings(node, "process")?,
+        Some(entries) => {
+            for (k, v) in entries {
+                match text(k, "a process option")? {
+                    "name" => names = strings(v, "process name")?,
+                    "exclude-uid" => {
+                        for u in strings(v, "exclude-uid")? {
+                            exclude_uids.push(
+                                u.parse().map_err(|_| {
+                                    err(v, format!("exclude-uid: '{u}' is not a uid"))
+                                })?,
+                            );
+                        }
+                    }
+                    other => {
+                        return Err(err(
+                            k,
+                            format!("unknown process option '{other}'; use name or exclude-uid"),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    if names.is_empty() && exclude_uids.is_empty() {
+        return Err(err(node, "process: give a name or exclude-uid"));
+    }
+    Ok(WaitFor::Process {
+        names,
+        exclude_uids,
+    })
+}
+
+fn wrap(node: &Node) -> Result<Wrap, YamlError> {
+    let mut w = Wrap::default();
+    for (k, v) in map(node, "wrap")? {
+        match text(k, "a wrap option")? {
+            "done-file" => w.done_file = Some(text(v, "done-file")?.to_string()),
+            "on-term" => w.on_term = strings(v, "on-term")?,
+            "on-exit" => w.on_exit = strings(v, "on-exit")?,
+            "wait-ready" => w.wait_ready = Some(text(v, "wait-ready")?.to_string()),
+            "quit-proxy" => w.quit_proxy = Some(text(v, "quit-proxy")?.to_string()),
+            other => return Err(err(k, format!("unknown wrap option '{other}'; use done-file, on-term, on-exit, wait-ready, quit-proxy"))),
+        }
+    }
+    Ok(w)
 }
 
 fn ports(node: &Node) -> Result<Vec<u16>, YamlError> {
@@ -432,6 +550,37 @@ mod tests {
             assert_eq!((e.pos.line, e.pos.col), (line, col), "{src}: {e:?}");
             assert!(e.message.contains(text), "{src}: {e:?}");
         }
+    }
+
+    #[test]
+    fn the_app_following_values() {
+        let c = parse(
+            "deployment:\n  a:\n    istio-proxy: {file: /graceful-wait/app.done}\n    app: {wrap: {done-file: /graceful-wait/app.done, on-exit: [\"https://h/x\"]}}\n  b:\n    istio-proxy: {process: {name: [java], exclude-uid: 1337}}\n    app: {callback: \"https://hooks/$POD_NAME\", data: done}\n  c:\n    istio-proxy: {connections: 8080}\n",
+        )
+        .unwrap();
+        let a = &c.rule_for("deployment", "a").unwrap().containers;
+        assert_eq!(
+            a[0].hook,
+            Hook::Wait(Wait {
+                what: WaitFor::File("/graceful-wait/app.done".into()),
+                timeout: None,
+                interval: None
+            })
+        );
+        assert!(
+            matches!(&a[1].hook, Hook::Wrap(w) if w.done_file.as_deref() == Some("/graceful-wait/app.done") && w.on_exit == ["https://h/x"])
+        );
+        let b = &c.rule_for("deployment", "b").unwrap().containers;
+        assert!(
+            matches!(&b[0].hook, Hook::Wait(Wait { what: WaitFor::Process { names, exclude_uids }, .. }) if names == &["java"] && exclude_uids == &[1337])
+        );
+        assert!(
+            matches!(&b[1].hook, Hook::Wait(Wait { what: WaitFor::Callback { data: Some(d), .. }, .. }) if d == "done")
+        );
+        let cc = &c.rule_for("deployment", "c").unwrap().containers;
+        assert!(
+            matches!(&cc[0].hook, Hook::Wait(Wait { what: WaitFor::Connections(p), .. }) if p == &[8080])
+        );
     }
 
     #[test]

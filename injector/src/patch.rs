@@ -2,7 +2,7 @@
 //! hooks the config asks for, and — when any hook calls graceful-wait — the
 //! shared volume, its read-only mounts and the init container that fills it.
 
-use crate::config::{Hook, Rule, Settings, Wait, WaitFor};
+use crate::config::{Hook, Rule, Settings, Wait, WaitFor, Wrap};
 use crate::edits::Editor;
 use crate::emit::{map, s, Y};
 use crate::shell_loop;
@@ -56,6 +56,7 @@ pub fn pod(
     };
 
     let mut uses_binary = false;
+    let mut share_process_namespace = false;
     for want in &rule.containers {
         let found = find_container(spec, "containers", &want.name)
             .map(|c| (c, false))
@@ -80,12 +81,20 @@ pub fn pod(
             )));
             continue;
         }
+        if let Hook::Wrap(w) = &want.hook {
+            if wrap(container, &want.name, w, settings, editor, notes) {
+                uses_binary = true;
+                // The wrapper writes its done file on the shared volume.
+                ensure_mount_mode(container, settings, editor, w.done_file.is_none());
+            }
+            continue;
+        }
         let wait = match &want.hook {
             Hook::Wait(w) => Some((w.clone(), None)),
             Hook::Command(argv) if !options.keep_commands => {
                 shell_loop::recognise(argv).map(|w| (w, Some("recognised shell loop")))
             }
-            Hook::Command(_) => None,
+            Hook::Command(_) | Hook::Wrap(_) => None,
         };
         let existing = container.path(&["lifecycle", "preStop"]);
         let command = match (&wait, &want.hook) {
@@ -112,10 +121,15 @@ pub fn pod(
                     )));
                 }
                 uses_binary = true;
+                if matches!(w.what, WaitFor::Process { .. }) {
+                    share_process_namespace = true;
+                }
                 wait_command(w, settings, budget, &chained)
             }
             (None, Hook::Command(argv)) => argv.clone(),
-            (None, Hook::Wait(_)) => unreachable!("a typed wait always has a wait"),
+            (None, Hook::Wait(_) | Hook::Wrap(_)) => {
+                unreachable!("typed waits have a wait; wraps were handled above")
+            }
         };
         if existing.and_then(exec_command).as_deref() == Some(command.as_slice()) {
             notes.push(Note::Unchanged(format!(
@@ -142,6 +156,17 @@ pub fn pod(
     if uses_binary {
         ensure_volume(spec, settings, editor);
         ensure_init_container(spec, settings, editor);
+    }
+    if share_process_namespace {
+        match spec.get("shareProcessNamespace").and_then(Node::as_str) {
+            Some("true") => {}
+            _ => {
+                editor.set_key(spec, "shareProcessNamespace", raw("true"));
+                notes.push(Note::Warning(
+                    "shareProcessNamespace: true set for the process wait: every container of the pod now sees (and, as the same user, may signal) every other's processes".into(),
+                ));
+            }
+        }
     }
 }
 
@@ -203,6 +228,32 @@ fn wait_command(
                 argv.push(format!("--down-status={ds}"));
             }
         }
+        WaitFor::Connections(ports) => {
+            argv.push("connections".into());
+            argv.extend(ports.iter().map(|p| format!("--port={p}")));
+        }
+        WaitFor::File(path) => {
+            argv.push("file".into());
+            argv.push(format!("--exists={path}"));
+        }
+        WaitFor::Process {
+            names,
+            exclude_uids,
+        } => {
+            argv.push("process".into());
+            argv.extend(names.iter().map(|n| format!("--name={n}")));
+            argv.extend(exclude_uids.iter().map(|u| format!("--exclude-uid={u}")));
+        }
+        WaitFor::Callback { urls, method, data } => {
+            argv.push("callback".into());
+            argv.extend(urls.iter().map(|u| format!("--url={u}")));
+            if let Some(m) = method {
+                argv.push(format!("--method={m}"));
+            }
+            if let Some(d) = data {
+                argv.push(format!("--data={d}"));
+            }
+        }
     }
     argv.push(format!("--timeout={}", show(w.timeout.unwrap_or(budget))));
     if let Some(i) = w.interval {
@@ -239,10 +290,16 @@ fn set_pre_stop(container: &Node, command: &[String], editor: &mut Editor) {
 }
 
 fn ensure_mount(container: &Node, settings: &Settings, editor: &mut Editor) {
+    ensure_mount_mode(container, settings, editor, true)
+}
+
+/// The volume's mount: read-only, except in a wrapped app that writes its
+/// done file there.
+fn ensure_mount_mode(container: &Node, settings: &Settings, editor: &mut Editor, read_only: bool) {
     let mount = map(vec![
         ("name", s(&settings.volume)),
         ("mountPath", s(&settings.binary_dir)),
-        ("readOnly", raw("true")),
+        ("readOnly", raw(if read_only { "true" } else { "false" })),
     ]);
     match container.get("volumeMounts") {
         Some(list) if list.as_seq().is_some() => {
@@ -252,6 +309,67 @@ fn ensure_mount(container: &Node, settings: &Settings, editor: &mut Editor) {
         }
         _ => editor.set_key(container, "volumeMounts", Y::Seq(vec![mount])),
     }
+}
+
+/// Wraps the container's `command` in `graceful-wait exec`; false when it
+/// cannot (no `command` in the manifest: the image's entrypoint is unknown).
+fn wrap(
+    container: &Node,
+    name: &str,
+    w: &Wrap,
+    settings: &Settings,
+    editor: &mut Editor,
+    notes: &mut Vec<Note>,
+) -> bool {
+    let Some(current) = container.get("command").and_then(Node::as_seq) else {
+        notes.push(Note::Skipped(format!(
+            "{name}: no command in the manifest, so the entrypoint to wrap is unknown — set command to the image's entrypoint, or use graceful-wait exec in the image (see the README)"
+        )));
+        return false;
+    };
+    let Some(current) = current
+        .iter()
+        .map(|w| w.as_str().map(str::to_string))
+        .collect::<Option<Vec<String>>>()
+    else {
+        notes.push(Note::Skipped(format!(
+            "{name}: command is not a list of strings"
+        )));
+        return false;
+    };
+    // Wrapped before: wrap the original again, so the result is the same.
+    let original = match (current.first(), current.get(1)) {
+        (Some(b), Some(e)) if *b == settings.binary() && e == "exec" => current
+            .iter()
+            .position(|a| a == "--")
+            .map(|i| current[i + 1..].to_vec())
+            .unwrap_or_default(),
+        _ => current.clone(),
+    };
+    let mut argv = vec![settings.binary(), "exec".to_string()];
+    argv.extend(w.wait_ready.iter().map(|u| format!("--wait-ready={u}")));
+    argv.extend(w.on_term.iter().map(|u| format!("--on-term={u}")));
+    argv.extend(w.on_exit.iter().map(|u| format!("--on-exit={u}")));
+    argv.extend(w.done_file.iter().map(|p| format!("--done-file={p}")));
+    argv.extend(w.quit_proxy.iter().map(|u| format!("--quit-proxy={u}")));
+    argv.push("--".into());
+    argv.extend(original);
+    if argv == current {
+        notes.push(Note::Unchanged(format!(
+            "{name}: command already wrapped as configured"
+        )));
+    } else {
+        editor.set_key(
+            container,
+            "command",
+            Y::Seq(argv.iter().map(|a| s(a.as_str())).collect()),
+        );
+        notes.push(Note::Changed(format!(
+            "{name}: command ← {}",
+            argv.join(" ")
+        )));
+    }
+    true
 }
 
 fn ensure_volume(spec: &Node, settings: &Settings, editor: &mut Editor) {

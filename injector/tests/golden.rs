@@ -86,17 +86,18 @@ fn diff(a: &str, b: &str) -> String {
 }
 
 /// `git diff input expected` of every case touches nothing but hooks, the
-/// volume, mounts and the init container: each line the injector removed
-/// lies inside an existing `preStop` it replaced, or is an empty
-/// `initContainers: []` / `volumes: []` / `volumeMounts: []` / `lifecycle: {}`
-/// it filled. No untouched line is reformatted.
+/// volume, mounts and the init container (and a `command` the config asks to
+/// wrap): each line the injector removed lies inside an existing `preStop` it
+/// replaced or a `command` it wrapped, or is an empty `initContainers: []` /
+/// `volumes: []` / `volumeMounts: []` / `lifecycle: {}` it filled. No
+/// untouched line is reformatted.
 #[test]
 fn diffs_touch_only_hooks_volumes_mounts_and_init_containers() {
     use graceful_inject::yaml_tree::{for_each_document, Node};
     fn allowed(node: &Node, out: &mut Vec<(usize, usize)>) {
         for (k, v) in node.as_map().unwrap_or_default() {
             match k.as_str() {
-                Some("preStop") => out.push((k.start, v.end)),
+                Some("preStop" | "command") => out.push((k.start, v.end)),
                 Some("initContainers" | "volumes" | "volumeMounts" | "lifecycle")
                     if v.flow
                         && v.as_seq()
