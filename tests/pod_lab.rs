@@ -7,7 +7,9 @@
 mod lab;
 mod support;
 
-use lab::{golden, init_args_from, lab_or_skip, pre_stop_from, terminate, Lab, Member};
+use lab::{
+    command_from, golden, init_args_from, lab_or_skip, pre_stop_from, terminate, App, Lab, Member,
+};
 use std::time::Duration;
 
 #[test]
@@ -39,7 +41,11 @@ fn pod_working(
     let lab = Lab::new(tag);
     lab.run_init_container(&init_args_from(&golden(manifest)));
     let proxy = lab.start_proxy();
-    let app = lab.start_app(port, stubborn, work);
+    let app = lab.start_app(&App {
+        stubborn,
+        work,
+        ..App::on(port)
+    });
     (lab, proxy, app)
 }
 
@@ -300,4 +306,158 @@ fn repeat_50_terminations() {
         gaps[gaps.len() - 1]
     );
     assert_eq!(delivered, 50);
+}
+
+// An app that stops accepting first, then drains for a second and calls back:
+// a common, correct shutdown that a port-based wait misreads.
+
+fn close_first() -> App {
+    App {
+        close_first: true,
+        work: Duration::from_secs(1),
+        ..App::on(20000)
+    }
+}
+
+#[test]
+fn an_app_that_closes_its_port_first_loses_its_callback_with_a_tcp_hook() {
+    if !lab_or_skip("an_app_that_closes_its_port_first_loses_its_callback_with_a_tcp_hook") {
+        return;
+    }
+    let lab = Lab::new("first");
+    lab.run_init_container(&init_args_from(&golden("seed-tcp")));
+    let proxy = lab.start_proxy();
+    let app = lab.start_app(&close_first());
+    let hook = pre_stop_from(&golden("seed-tcp"), "istio-proxy").unwrap();
+    let timeline = terminate(
+        &[
+            Member {
+                container: &app,
+                pre_stop: None,
+                native_sidecar: false,
+            },
+            Member {
+                container: &proxy,
+                pre_stop: Some(hook),
+                native_sidecar: false,
+            },
+        ],
+        GRACE,
+    );
+    println!("{timeline}");
+    assert!(
+        lab.callbacks().is_empty(),
+        "a port wait released the proxy before the callback, yet it arrived:\n{timeline}"
+    );
+    assert!(
+        app.said()
+            .iter()
+            .any(|l| l.contains("GW_APP callback failed")),
+        "{timeline}"
+    );
+}
+
+#[test]
+fn the_file_hook_and_the_wrapper_hold_the_proxy_until_the_app_is_done() {
+    if !lab_or_skip("the_file_hook_and_the_wrapper_hold_the_proxy_until_the_app_is_done") {
+        return;
+    }
+    // Both from the injector's golden output: the proxy waits for the done
+    // file; the app runs under `graceful-wait exec --done-file … --on-exit …`.
+    let manifest = golden("follow-app-file");
+    let hook = pre_stop_from(&manifest, "istio-proxy").unwrap();
+    assert_eq!(hook[1], "file");
+    // The golden on-exit URL names a service the lab does not have; it is
+    // pointed at the lab's external service, through the proxy.
+    let wrapper: Vec<String> = command_from(&manifest, "orders")
+        .unwrap()
+        .into_iter()
+        .map(|a| {
+            if a.starts_with("--on-exit=") {
+                format!("--on-exit=http://127.0.0.1:{}/callback", lab::PROXY_PORT)
+            } else {
+                a
+            }
+        })
+        .collect();
+    assert_eq!(wrapper[..2], ["/graceful-wait/graceful-wait", "exec"]);
+    assert!(
+        wrapper.iter().any(|a| a.starts_with("--done-file=")),
+        "{wrapper:?}"
+    );
+    let lab = Lab::new("file");
+    lab.run_init_container(&init_args_from(&manifest));
+    let proxy = lab.start_proxy();
+    let app = lab.start_app(&App {
+        wrapper: Some(wrapper),
+        ..close_first()
+    });
+    let timeline = terminate(
+        &[
+            Member {
+                container: &app,
+                pre_stop: None,
+                native_sidecar: false,
+            },
+            Member {
+                container: &proxy,
+                pre_stop: Some(hook),
+                native_sidecar: false,
+            },
+        ],
+        GRACE,
+    );
+    println!("{timeline}");
+    // The app's own callback, then the wrapper's on-exit callback: both
+    // went out through the proxy before it got its SIGTERM.
+    assert_eq!(
+        lab.callbacks(),
+        ["terminated: drained 3 requests", ""],
+        "{:?}\n{timeline}",
+        app.said()
+    );
+    assert!(
+        timeline.has("istio-proxy", "preStop ended: exit 0"),
+        "{timeline}"
+    );
+}
+
+#[test]
+fn the_process_hook_in_a_shared_pid_namespace_waits_for_the_app() {
+    if !lab_or_skip("the_process_hook_in_a_shared_pid_namespace_waits_for_the_app") {
+        return;
+    }
+    let manifest = golden("follow-app-process");
+    let hook = pre_stop_from(&manifest, "istio-proxy").unwrap();
+    assert_eq!(hook[1..3], ["process", "--exclude-uid=1337"]);
+    let lab = Lab::new_shared("proc");
+    lab.run_init_container(&init_args_from(&manifest));
+    let proxy = lab.start_proxy();
+    let app = lab.start_app(&close_first());
+    let timeline = terminate(
+        &[
+            Member {
+                container: &app,
+                pre_stop: None,
+                native_sidecar: false,
+            },
+            Member {
+                container: &proxy,
+                pre_stop: Some(hook),
+                native_sidecar: false,
+            },
+        ],
+        GRACE,
+    );
+    println!("{timeline}");
+    assert_eq!(
+        lab.callbacks(),
+        ["terminated: drained 3 requests"],
+        "{:?}\n{timeline}",
+        app.said()
+    );
+    assert!(
+        timeline.has("istio-proxy", "preStop ended: exit 0"),
+        "{timeline}"
+    );
 }

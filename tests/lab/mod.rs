@@ -37,8 +37,9 @@ use std::{
 
 pub const PROXY_PORT: u16 = 15001;
 const EXTERNAL: &str = "10.99.0.2:8080";
-/// The uid nginx runs as, and the hook with it (as the kubelet runs exec hooks).
-const PROXY_UID: &str = "65534";
+/// The uid nginx runs as, and the hook with it (as the kubelet runs exec
+/// hooks): Istio's proxy uid.
+const PROXY_UID: &str = "1337";
 
 /// What each test needs beyond root: nginx, nsenter, setpriv-style chroot.
 pub fn lab_or_skip(test: &str) -> bool {
@@ -83,12 +84,15 @@ extern "C" fn on_sigterm(_: libc::c_int) {
 /// An app that serves TCP and an HTTP health endpoint on `GW_APP_PORT` and, on
 /// SIGTERM, finishes `GW_WORK_MS` of work, sends its termination callback
 /// through the proxy, then stops listening and exits. With `GW_STUBBORN` it
-/// never stops listening (the kubelet's SIGKILL ends it).
+/// never stops listening (the kubelet's SIGKILL ends it). With
+/// `GW_CLOSE_FIRST` it stops accepting at once on SIGTERM and then works and
+/// calls back — a common, correct shutdown that a port-based wait misreads.
 fn app() {
     let port: u16 = std::env::var("GW_APP_PORT").unwrap().parse().unwrap();
     let work =
         Duration::from_millis(std::env::var("GW_WORK_MS").map_or(300, |w| w.parse().unwrap()));
     let stubborn = std::env::var_os("GW_STUBBORN").is_some();
+    let close_first = std::env::var_os("GW_CLOSE_FIRST").is_some();
     // A real handler: as PID 1 of its namespace, SIGTERM with the default
     // action would simply be dropped.
     let mut fds = [0; 2];
@@ -99,16 +103,34 @@ fn app() {
         libc::signal(libc::SIGTERM, on_sigterm as *const () as libc::sighandler_t);
     }
     let listener = TcpListener::bind(("0.0.0.0", port)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let accept_closing = closing.clone();
+    let (closed_tx, closed) = channel::<()>();
     thread::spawn(move || {
-        for conn in listener.incoming().map_while(Result::ok) {
-            thread::spawn(move || answer(conn, 200));
+        // Non-blocking accepts, so the listener can be closed on request.
+        while !accept_closing.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((conn, _)) => {
+                    conn.set_nonblocking(false).unwrap();
+                    thread::spawn(move || answer(conn, 200));
+                }
+                Err(_) => thread::sleep(Duration::from_millis(2)),
+            }
         }
+        drop(listener);
+        let _ = closed_tx.send(());
     });
     say("GW_APP ready");
     let mut byte = [0u8; 1];
     // SAFETY: reading one byte from our own pipe.
     while unsafe { libc::read(fds[0], byte.as_mut_ptr().cast(), 1) } != 1 {}
     say("GW_APP sigterm");
+    if close_first {
+        closing.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = closed.recv();
+        say("GW_APP stopped listening");
+    }
     thread::sleep(work); // the app's own shutdown work (draining, flushing)
     let result = callback();
     say(&format!("GW_APP callback {result}"));
@@ -230,6 +252,9 @@ pub struct Lab {
     callbacks: Receiver<String>,
     /// The shared emptyDir, filled by `graceful-wait install`.
     pub shared: PathBuf,
+    /// With shareProcessNamespace: the pod's `pause` process, PID 1 of the
+    /// PID namespace every container joins.
+    pause: Option<(Child, i32)>,
 }
 
 impl Lab {
@@ -284,7 +309,73 @@ impl Lab {
             external,
             callbacks,
             shared,
+            pause: None,
         }
+    }
+
+    /// A pod with `shareProcessNamespace: true`: a `pause` process is PID 1 of
+    /// one PID namespace that every container then joins.
+    pub fn new_shared(tag: &str) -> Lab {
+        let mut lab = Lab::new(tag);
+        let pause = lab.work.path().join("pause");
+        fs::copy("/bin/sleep", &pause).unwrap();
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &lab.pod.0,
+                "unshare",
+                "-p",
+                "-f",
+                "--kill-child",
+                "--mount-proc",
+            ])
+            .arg(&pause)
+            .arg("infinity")
+            .spawn()
+            .unwrap();
+        let pid = first_child(child.id() as i32, "pause");
+        lab.pause = Some((child, pid));
+        lab
+    }
+
+    /// The command that starts a container rooted at `root`: its own mount
+    /// namespace and /proc, and its own PID namespace — or the pod's shared one.
+    fn container(&self, root: &Path) -> Command {
+        let proc = format!("--mount-proc={}/proc", root.display());
+        let mut cmd = match &self.pause {
+            None => {
+                let mut c = Command::new("ip");
+                c.args([
+                    "netns",
+                    "exec",
+                    &self.pod.0,
+                    "unshare",
+                    "-m",
+                    "-p",
+                    "-f",
+                    "--kill-child",
+                    &proc,
+                ]);
+                c
+            }
+            Some((_, pid)) => {
+                let mut c = Command::new("nsenter");
+                c.args([
+                    "-t",
+                    &pid.to_string(),
+                    "-p",
+                    "-n",
+                    "--",
+                    "unshare",
+                    "-m",
+                    &proc,
+                ]);
+                c
+            }
+        };
+        cmd.stdin(Stdio::null());
+        cmd
     }
 
     /// The init container: `graceful-wait install /install` from a root that
@@ -342,18 +433,8 @@ impl Lab {
              exec chroot --userspec={PROXY_UID}:{PROXY_UID} {r} /usr/sbin/nginx -p /tmp -e /tmp/error.log -c /etc/nginx.conf",
             shared = self.shared.display()
         );
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.pod.0,
-                "unshare",
-                "-m",
-                "-p",
-                "-f",
-                "--kill-child",
-            ])
-            .arg(format!("--mount-proc={r}/proc"))
+        let child = self
+            .container(&root)
             .args(["sh", "-ec", &script])
             .stdout(Stdio::null())
             .spawn()
@@ -373,39 +454,43 @@ impl Lab {
         Container::new("istio-proxy", child, None)
     }
 
-    /// The app container: a root holding one static executable.
-    /// `work` is how long the app works after SIGTERM before its callback.
-    pub fn start_app(&self, port: u16, stubborn: bool, work: Duration) -> Container {
-        let root = self.work.path().join(format!("app-root-{port}"));
+    /// The app container: a root holding one static executable (and, when
+    /// its command is wrapped, the shared volume at /graceful-wait).
+    pub fn start_app(&self, app: &App) -> Container {
+        let root = self.work.path().join(format!("app-root-{}", app.port));
         fs::create_dir_all(root.join("proc")).unwrap();
+        fs::create_dir_all(root.join("graceful-wait")).unwrap();
         fs::copy(std::env::current_exe().unwrap(), root.join("app")).unwrap();
-        let mut cmd = Command::new("ip");
-        cmd.args([
-            "netns",
-            "exec",
-            &self.pod.0,
-            "unshare",
-            "-m",
-            "-p",
-            "-f",
-            "--kill-child",
-        ])
-        .arg(format!("--mount-proc={}/proc", root.display()))
-        .args(["chroot", "--userspec=1000:1000"])
-        .arg(&root)
-        .args([
-            "/app",
-            "--exact",
-            "helper_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("GW_ROLE", "app")
-        .env("GW_APP_PORT", port.to_string())
-        .env("GW_WORK_MS", work.as_millis().to_string())
-        .stdout(Stdio::piped());
-        if stubborn {
+        // The container's command: the app, or the app in its wrapper.
+        let mut argv: Vec<String> = app.wrapper.clone().unwrap_or_else(|| vec!["/app".into()]);
+        argv.extend(
+            [
+                "--exact",
+                "helper_process",
+                "--nocapture",
+                "--test-threads=1",
+            ]
+            .map(String::from),
+        );
+        let quoted: Vec<String> = argv.iter().map(|a| format!("'{a}'")).collect();
+        let r = root.display();
+        let script = format!(
+            "mount --bind {shared} {r}/graceful-wait\nexec chroot --userspec=1000:1000 {r} {}",
+            quoted.join(" "),
+            shared = self.shared.display()
+        );
+        let mut cmd = self.container(&root);
+        cmd.args(["sh", "-ec", &script])
+            .env("GW_ROLE", "app")
+            .env("GW_APP_PORT", app.port.to_string())
+            .env("GW_WORK_MS", app.work.as_millis().to_string())
+            .env("POD_NAME", "lab-pod-0")
+            .stdout(Stdio::piped());
+        if app.stubborn {
             cmd.env("GW_STUBBORN", "1");
+        }
+        if app.close_first {
+            cmd.env("GW_CLOSE_FIRST", "1");
         }
         let mut child = cmd.spawn().unwrap();
         let lines = lines_of(&mut child);
@@ -426,6 +511,54 @@ impl Drop for Lab {
     fn drop(&mut self) {
         let _ = self.external.kill();
         let _ = self.external.wait();
+        // Killing PID 1 of the shared PID namespace kills all that is left in it.
+        if let Some((mut child, pid)) = self.pause.take() {
+            // SAFETY: kill(2) on the pause process this lab started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The first child of `pid` (what unshare or nsenter forked).
+fn first_child(pid: i32, name: &str) -> i32 {
+    let task = procfs::process::Process::new(pid)
+        .and_then(|p| p.task_main_thread())
+        .unwrap();
+    let until = Instant::now() + HANG_GUARD;
+    loop {
+        if let Some(&child) = task.children().unwrap_or_default().first() {
+            return child as i32;
+        }
+        assert!(Instant::now() < until, "{name}: never forked its process");
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// How the lab's app behaves.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub port: u16,
+    /// Never stops listening.
+    pub stubborn: bool,
+    /// Stops accepting at once on SIGTERM, then works and calls back.
+    pub close_first: bool,
+    /// Work after SIGTERM, before the callback.
+    pub work: Duration,
+    /// The container's command when it is wrapped (ends with "/app").
+    pub wrapper: Option<Vec<String>>,
+}
+
+impl App {
+    pub fn on(port: u16) -> App {
+        App {
+            port,
+            stubborn: false,
+            close_first: false,
+            work: Duration::from_millis(300),
+            wrapper: None,
+        }
     }
 }
 
@@ -444,21 +577,9 @@ pub struct Container {
 impl Container {
     fn new(name: &'static str, mut child: Child, output: Option<Receiver<String>>) -> Container {
         let unshare_pid = child.id() as i32;
-        // `ip netns exec` execs unshare, which forks the container's PID 1.
-        let task = procfs::process::Process::new(unshare_pid)
-            .and_then(|p| p.task_main_thread())
-            .unwrap();
-        let until = Instant::now() + HANG_GUARD;
-        let pid1 = loop {
-            if let Some(&pid) = task.children().unwrap_or_default().first() {
-                break pid as i32;
-            }
-            assert!(
-                Instant::now() < until,
-                "{name}: unshare never forked its PID 1"
-            );
-            thread::sleep(Duration::from_millis(2));
-        };
+        // `ip netns exec` execs unshare (or nsenter), which forks the
+        // container's first process.
+        let pid1 = first_child(unshare_pid, name);
         let exit: ExitSlot = Arc::new((Mutex::new(None), Condvar::new()));
         let slot = exit.clone();
         thread::spawn(move || {
@@ -510,9 +631,13 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        // unshare --kill-child takes the container with it.
-        // SAFETY: kill(2) on the unshare process this lab started.
-        unsafe { libc::kill(self.unshare_pid, libc::SIGKILL) };
+        // unshare --kill-child takes the container with it; in a shared PID
+        // namespace the container's own process is killed too.
+        // SAFETY: kill(2) on processes this lab started.
+        unsafe {
+            libc::kill(self.pid1, libc::SIGKILL);
+            libc::kill(self.unshare_pid, libc::SIGKILL);
+        }
         let _ = self.wait_until(Instant::now() + HANG_GUARD);
     }
 }
@@ -646,6 +771,23 @@ fn run_hook(c: &Container, hook: &[String], deadline: Instant) -> String {
     let log = reader.join().unwrap_or_default();
     let last = log.lines().last().unwrap_or_default().to_string();
     format!("{result} ({last})")
+}
+
+/// The `command` of `container` in the first workload of a manifest.
+pub fn command_from(manifest: &Path, container: &str) -> Option<Vec<String>> {
+    let text = fs::read_to_string(manifest).unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let c = docs[0]["spec"]["template"]["spec"]["containers"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == container)?;
+    Some(
+        c["command"]
+            .as_array()?
+            .iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect(),
+    )
 }
 
 /// The preStop command of `container` in the first workload of a manifest,
