@@ -13,14 +13,24 @@ bin=target/$target/release/graceful-wait
 
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(rustc --version)"
 
-cargo build --release --quiet -p graceful-wait
-echo "== size: $(stat -c %s "$bin") bytes stripped, $(file -b "$bin" | cut -d, -f1-2,4)"
+# Sizes: the default build (with tls-dns: HTTPS and DNS for callbacks) and the
+# slim one (--no-default-features), glibc static and, where it can be built, musl.
+cargo build --release --quiet -p graceful-wait --no-default-features
+echo "== size, glibc static, slim (no tls-dns): $(stat -c %s "$bin") bytes stripped"
 if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
-  cargo build --release --quiet -p graceful-wait --target x86_64-unknown-linux-musl
-  echo "== size (musl): $(stat -c %s target/x86_64-unknown-linux-musl/release/graceful-wait) bytes stripped"
+  cargo build --release --quiet -p graceful-wait --target x86_64-unknown-linux-musl --no-default-features
+  echo "== size, musl static, slim: $(stat -c %s target/x86_64-unknown-linux-musl/release/graceful-wait) bytes stripped"
+  if command -v musl-gcc >/dev/null; then # ring (TLS) compiles C for the target
+    cargo build --release --quiet -p graceful-wait --target x86_64-unknown-linux-musl
+    echo "== size, musl static, default: $(stat -c %s target/x86_64-unknown-linux-musl/release/graceful-wait) bytes stripped"
+  else
+    echo "== size, musl static, default: skipped (no musl-gcc; apt-get install musl-tools)"
+  fi
 else
-  echo "== size (musl): target not installed, skipped"
+  echo "== size, musl: target not installed, skipped"
 fi
+cargo build --release --quiet -p graceful-wait
+echo "== size, glibc static, default: $(stat -c %s "$bin") bytes stripped, $(file -b "$bin" | cut -d, -f1-2,4)"
 
 # A listener the waits can watch for one second (ten polls at 100ms).
 python3 - <<'PY' &

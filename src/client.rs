@@ -5,21 +5,26 @@
 //! through the pod's DNS as `/etc/resolv.conf` names it, with hickory. TLS is
 //! rustls: CA roots from the image when it has a bundle (`SSL_CERT_FILE`, or
 //! the usual Debian, RHEL and Alpine paths), the bundled Mozilla roots
-//! otherwise.
+//! otherwise. Both come with the `tls-dns` feature (on by default); a build
+//! without it speaks plain HTTP to pod-local addresses only, and says so.
 
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode, Uri};
 use http_body_util::Full;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use rustls_pki_types::{pem::PemObject, CertificateDer, ServerName};
-use std::{
-    net::{IpAddr, SocketAddr},
-    sync::{Arc, OnceLock},
-};
+use std::net::SocketAddr;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
+};
+#[cfg(feature = "tls-dns")]
+use {
+    rustls_pki_types::{pem::PemObject, CertificateDer, ServerName},
+    std::{
+        net::IpAddr,
+        sync::{Arc, OnceLock},
+    },
 };
 
 /// A request to send (the same one on every retry).
@@ -32,12 +37,14 @@ pub struct Outgoing {
 }
 
 /// Where the CA bundle of common base images lives.
+#[cfg(feature = "tls-dns")]
 const CA_BUNDLES: &[&str] = &[
     "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Alpine (ca-certificates), distroless
     "/etc/pki/tls/certs/ca-bundle.crt",   // RHEL, Fedora
     "/etc/ssl/cert.pem",                  // Alpine, macOS-style
 ];
 
+#[cfg(feature = "tls-dns")]
 fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
     static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
     CONFIG
@@ -82,6 +89,16 @@ pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     if let Some(local) = crate::target::resolve_local(host, port) {
         return Ok(local);
     }
+    resolve_dns(host, port).await
+}
+
+#[cfg(not(feature = "tls-dns"))]
+async fn resolve_dns(host: &str, _port: u16) -> Result<Vec<SocketAddr>, String> {
+    Err(format!("cannot resolve {host}: this build has no DNS (built without the tls-dns feature); use an IP address or the default build"))
+}
+
+#[cfg(feature = "tls-dns")]
+async fn resolve_dns(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     static RESOLVER: OnceLock<Result<hickory_resolver::TokioResolver, String>> = OnceLock::new();
     let resolver = RESOLVER
         .get_or_init(|| {
@@ -131,23 +148,43 @@ pub async fn send(req: &Outgoing) -> Result<StatusCode, String> {
             }
         };
         return if https {
-            let name = ServerName::try_from(
-                host.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string(),
-            )
-            .map_err(|e| format!("{host}: not a TLS server name: {e}"))?;
-            let tls = tokio_rustls::TlsConnector::from(tls_config()?)
-                .connect(name, stream)
-                .await
-                .map_err(|e| format!("{addr}: TLS: {e}"))?;
-            exchange(tls, req).await
+            over_tls(host, addr, stream, req).await
         } else {
             exchange(stream, req).await
         }
         .map_err(|e| format!("{addr}: {e}"));
     }
     Err(last)
+}
+
+#[cfg(feature = "tls-dns")]
+async fn over_tls(
+    host: &str,
+    addr: SocketAddr,
+    stream: TcpStream,
+    req: &Outgoing,
+) -> Result<StatusCode, String> {
+    let name = ServerName::try_from(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
+    .map_err(|e| format!("{host}: not a TLS server name: {e}"))?;
+    let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("{addr}: TLS: {e}"))?;
+    exchange(tls, req).await
+}
+
+#[cfg(not(feature = "tls-dns"))]
+async fn over_tls(
+    _: &str,
+    _: SocketAddr,
+    _: TcpStream,
+    _: &Outgoing,
+) -> Result<StatusCode, String> {
+    Err("https:// needs TLS, which this build has not (built without the tls-dns feature); use the default build".into())
 }
 
 async fn exchange<S>(io: S, req: &Outgoing) -> Result<StatusCode, String>
