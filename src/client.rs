@@ -191,9 +191,6 @@ async fn exchange<S>(io: S, req: &Outgoing) -> Result<StatusCode, String>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (mut sender, conn) = http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| e.to_string())?;
     let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut builder = Request::builder()
         .method(req.method.clone())
@@ -209,14 +206,31 @@ where
     let request = builder
         .body(Full::new(req.body.clone()))
         .map_err(|e| e.to_string())?;
+    round_trip(io, request).await.map_err(|e| e.to_string())
+}
+
+/// One request on a fresh HTTP/1 connection: the response's status.
+///
+/// The connection and the request are driven together. The connection may
+/// end (the server closes right after answering) before the response is
+/// handed over, so when it ends cleanly the request still decides: a
+/// response, or an error saying none came.
+pub async fn round_trip<S, B>(io: S, request: Request<B>) -> Result<StatusCode, hyper::Error>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (mut sender, conn) = http1::handshake(TokioIo::new(io)).await?;
     let send = sender.send_request(request);
     tokio::pin!(conn, send);
     let response = tokio::select! {
         r = &mut send => r,
         c = &mut conn => match c {
             Ok(()) => send.await,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         },
     };
-    response.map(|r| r.status()).map_err(|e| e.to_string())
+    response.map(|r| r.status())
 }

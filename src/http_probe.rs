@@ -7,12 +7,10 @@
 //! app. Any HTTP status is up unless `--down-status` lists it, because apps
 //! commonly turn readiness to 503 on SIGTERM while they still drain.
 
-use crate::{status_set::StatusSet, target::Target};
+use crate::{client, status_set::StatusSet, target::Target};
 use bytes::Bytes;
 use http::{header, Request};
 use http_body_util::Empty;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use std::{error::Error as _, io, net::SocketAddr, time::Duration};
 use tokio::net::TcpStream;
 
@@ -69,20 +67,8 @@ async fn probe_addr(
         Ok(s) => s,
         Err(e) => return classify_io(&e),
     };
-    let (mut sender, conn) = match http1::handshake(TokioIo::new(stream)).await {
-        Ok(pair) => pair,
-        Err(e) => return classify_hyper(&e),
-    };
-    let path = target
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let authority = target
-        .uri
-        .authority()
-        .map(|a| a.as_str())
-        .unwrap_or_default();
+    let path = target.uri.path_and_query().map_or("/", |p| p.as_str());
+    let authority = target.uri.authority().map_or("", |a| a.as_str());
     let request = Request::get(path)
         .header(header::HOST, authority)
         .header(
@@ -92,23 +78,9 @@ async fn probe_addr(
         .header(header::CONNECTION, "close")
         .body(Empty::<Bytes>::new())
         .map_err(|e| format!("cannot build request: {e}"))?;
-
-    // Drive the connection and the request together. The connection may end
-    // (the server closes after answering) before the response is handed to
-    // us, so when it ends cleanly the request still decides: a response, or
-    // "closed without a response".
-    let send = sender.send_request(request);
-    tokio::pin!(conn, send);
-    let response = tokio::select! {
-        r = &mut send => r,
-        c = &mut conn => match c {
-            Ok(()) => send.await,
-            Err(e) => return classify_hyper(&e),
-        },
-    };
-    match response {
-        Ok(r) => {
-            let status = r.status().as_u16();
+    match client::round_trip(stream, request).await {
+        Ok(status) => {
+            let status = status.as_u16();
             Ok(AtAddr::Seen(if down_status.contains(status) {
                 Seen::Down(format!("HTTP {status} (listed in --down-status)"))
             } else {

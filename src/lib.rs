@@ -21,6 +21,7 @@ pub mod logging;
 pub mod modes;
 pub mod poll;
 pub mod process_wait;
+pub mod runtime;
 pub mod status_set;
 pub mod target;
 pub mod wrapper;

@@ -55,14 +55,11 @@ pub fn run(command: Command) -> i32 {
 }
 
 fn on_runtime(wait: impl std::future::Future<Output = Outcome>) -> Outcome {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    match crate::runtime::new() {
         Ok(runtime) => runtime.block_on(wait),
-        Err(e) => Outcome::Failed {
+        Err(error) => Outcome::Failed {
             elapsed: Duration::ZERO,
-            error: format!("cannot start the runtime: {e}"),
+            error,
         },
     }
 }
@@ -167,13 +164,10 @@ fn send_callbacks(args: CallbackArgs) -> i32 {
             return exit::USAGE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime::new() {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!("cannot start the runtime: {e}");
+            tracing::error!("{e}");
             return exit::FAILED;
         }
     };

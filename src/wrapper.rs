@@ -79,13 +79,10 @@ pub fn run(opts: Options) -> i32 {
         tracing::error!("cannot block signals: {e}");
         return exit::FAILED;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime::new() {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!("cannot start the runtime: {e}");
+            tracing::error!("{e}");
             return exit::FAILED;
         }
     };

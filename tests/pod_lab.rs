@@ -20,6 +20,32 @@ fn helper_process() {
 
 const GRACE: Duration = Duration::from_secs(30);
 
+/// The kubelet stops the pod: the app (no hook of its own here) and the proxy
+/// with `pre_stop`, as a regular container or as a native sidecar.
+fn stop_pod(
+    app: &lab::Container,
+    proxy: &lab::Container,
+    pre_stop: Option<Vec<String>>,
+    native_sidecar: bool,
+    grace: Duration,
+) -> lab::Timeline {
+    terminate(
+        &[
+            Member {
+                container: app,
+                pre_stop: None,
+                native_sidecar: false,
+            },
+            Member {
+                container: proxy,
+                pre_stop,
+                native_sidecar,
+            },
+        ],
+        grace,
+    )
+}
+
 /// Installs the binary as the injector's init container would, then starts
 /// the proxy and an app listening (TCP and HTTP health) on `port`.
 fn pod(
@@ -55,21 +81,7 @@ fn without_a_hook_the_callback_is_lost() {
         return;
     }
     let (lab, proxy, app) = pod("nohook", "seed-tcp", 20000, false);
-    let timeline = terminate(
-        &[
-            Member {
-                container: &app,
-                pre_stop: None,
-                native_sidecar: false,
-            },
-            Member {
-                container: &proxy,
-                pre_stop: None,
-                native_sidecar: false,
-            },
-        ],
-        GRACE,
-    );
+    let timeline = stop_pod(&app, &proxy, None, false, GRACE);
     let said = app.said();
     // If this ever delivers, the lab no longer reproduces the bug.
     assert!(
@@ -94,21 +106,7 @@ fn the_injected_tcp_hook_keeps_the_proxy_until_the_app_is_done() {
         "the golden case changed shape"
     );
     let (lab, proxy, app) = pod("tcp", "seed-tcp", 20000, false);
-    let timeline = terminate(
-        &[
-            Member {
-                container: &app,
-                pre_stop: None,
-                native_sidecar: false,
-            },
-            Member {
-                container: &proxy,
-                pre_stop: Some(hook),
-                native_sidecar: false,
-            },
-        ],
-        GRACE,
-    );
+    let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
     println!("{timeline}");
     assert_eq!(
         lab.callbacks(),
@@ -137,21 +135,7 @@ fn the_injected_http_hook_keeps_the_proxy_until_the_app_is_done() {
         "the golden case changed shape"
     );
     let (lab, proxy, app) = pod("http", "seed-http", 3000, false);
-    let timeline = terminate(
-        &[
-            Member {
-                container: &app,
-                pre_stop: None,
-                native_sidecar: false,
-            },
-            Member {
-                container: &proxy,
-                pre_stop: Some(hook),
-                native_sidecar: false,
-            },
-        ],
-        GRACE,
-    );
+    let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
     println!("{timeline}");
     assert_eq!(
         lab.callbacks(),
@@ -179,21 +163,7 @@ fn a_native_sidecar_needs_no_wait() {
         "{hook:?}"
     );
     let (lab, proxy, app) = pod("native", "seed-tcp", 20000, false);
-    let timeline = terminate(
-        &[
-            Member {
-                container: &app,
-                pre_stop: None,
-                native_sidecar: false,
-            },
-            Member {
-                container: &proxy,
-                pre_stop: None,
-                native_sidecar: true,
-            },
-        ],
-        GRACE,
-    );
+    let timeline = stop_pod(&app, &proxy, None, true, GRACE);
     println!("{timeline}");
     assert_eq!(
         lab.callbacks(),
@@ -218,21 +188,7 @@ fn when_the_grace_period_runs_out_the_proxy_still_gets_sigterm_first() {
     assert!(hook.contains(&"--timeout=2s".to_string()), "{hook:?}");
     let (lab, proxy, app) = pod("grace", "short-grace", 20000, true);
     let grace = Duration::from_secs(4);
-    let timeline = terminate(
-        &[
-            Member {
-                container: &app,
-                pre_stop: None,
-                native_sidecar: false,
-            },
-            Member {
-                container: &proxy,
-                pre_stop: Some(hook),
-                native_sidecar: false,
-            },
-        ],
-        grace,
-    );
+    let timeline = stop_pod(&app, &proxy, Some(hook), false, grace);
     // The app never stops listening: the wait ends by its own deadline (124),
     // the proxy gets SIGTERM and exits on it; only the app is killed.
     assert!(
@@ -275,21 +231,7 @@ fn repeat_50_terminations() {
             false,
             Duration::from_millis(250 + 2 * i),
         );
-        let timeline = terminate(
-            &[
-                Member {
-                    container: &app,
-                    pre_stop: None,
-                    native_sidecar: false,
-                },
-                Member {
-                    container: &proxy,
-                    pre_stop: Some(hook.clone()),
-                    native_sidecar: false,
-                },
-            ],
-            GRACE,
-        );
+        let timeline = stop_pod(&app, &proxy, Some(hook.clone()), false, GRACE);
         delivered += lab.callbacks().len();
         let gap = timeline.at("istio-proxy", "SIGTERM").unwrap().as_secs_f64()
             - timeline.at("app", "exited").unwrap().as_secs_f64();
@@ -329,21 +271,7 @@ fn an_app_that_closes_its_port_first_loses_its_callback_with_a_tcp_hook() {
     let proxy = lab.start_proxy();
     let app = lab.start_app(&close_first());
     let hook = pre_stop_from(&golden("seed-tcp"), "istio-proxy").unwrap();
-    let timeline = terminate(
-        &[
-            Member {
-                container: &app,
-                pre_stop: None,
-                native_sidecar: false,
-            },
-            Member {
-                container: &proxy,
-                pre_stop: Some(hook),
-                native_sidecar: false,
-            },
-        ],
-        GRACE,
-    );
+    let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
     println!("{timeline}");
     assert!(
         lab.callbacks().is_empty(),
@@ -392,21 +320,7 @@ fn the_file_hook_and_the_wrapper_hold_the_proxy_until_the_app_is_done() {
         wrapper: Some(wrapper),
         ..close_first()
     });
-    let timeline = terminate(
-        &[
-            Member {
-                container: &app,
-                pre_stop: None,
-                native_sidecar: false,
-            },
-            Member {
-                container: &proxy,
-                pre_stop: Some(hook),
-                native_sidecar: false,
-            },
-        ],
-        GRACE,
-    );
+    let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
     println!("{timeline}");
     // The app's own callback, then the wrapper's on-exit callback: both
     // went out through the proxy before it got its SIGTERM.
@@ -434,21 +348,7 @@ fn the_process_hook_in_a_shared_pid_namespace_waits_for_the_app() {
     lab.run_init_container(&init_args_from(&manifest));
     let proxy = lab.start_proxy();
     let app = lab.start_app(&close_first());
-    let timeline = terminate(
-        &[
-            Member {
-                container: &app,
-                pre_stop: None,
-                native_sidecar: false,
-            },
-            Member {
-                container: &proxy,
-                pre_stop: Some(hook),
-                native_sidecar: false,
-            },
-        ],
-        GRACE,
-    );
+    let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
     println!("{timeline}");
     assert_eq!(
         lab.callbacks(),

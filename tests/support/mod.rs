@@ -162,7 +162,7 @@ pub enum Serve {
     Status(u16),
     /// Accept, read the request, never answer.
     Silent,
-    /// Accept and close without a response.
+    /// Accept, read the request, close without a response.
     Hangup,
 }
 
@@ -188,7 +188,13 @@ impl HttpServer {
                 }
                 let Ok(conn) = conn else { continue };
                 match how {
-                    Serve::Hangup => drop(conn),
+                    // Read the request first: closing with unread data would
+                    // send a reset instead of a clean close.
+                    Serve::Hangup => {
+                        let mut conn = conn;
+                        let _ = read_request(&mut conn);
+                        drop(conn);
+                    }
                     Serve::Silent => held.push(conn),
                     Serve::Status(code) => {
                         thread::spawn(move || answer(conn, code));
