@@ -15,7 +15,9 @@ echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/10485
 
 # Sizes: the default build (with tls-dns: HTTPS and DNS for callbacks) and the
 # slim one (--no-default-features), glibc static and, where it can be built, musl.
+slim=$(mktemp); trap 'rm -f "$slim"' EXIT
 cargo build --release --quiet -p graceful-wait --no-default-features
+cp "$bin" "$slim"
 echo "== size, glibc static, slim (no tls-dns): $(stat -c %s "$bin") bytes stripped"
 if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
   cargo build --release --quiet -p graceful-wait --target x86_64-unknown-linux-musl --no-default-features
@@ -47,12 +49,13 @@ while time.time() < end:
         pass
 PY
 listener=$!
-trap 'kill $listener 2>/dev/null; rm -f /tmp/gw-bench-ready' EXIT
+trap 'kill $listener 2>/dev/null; rm -f /tmp/gw-bench-ready "$slim"' EXIT
 while [ ! -e /tmp/gw-bench-ready ]; do sleep 0.05; done
 rss() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '/Maximum resident/ {print $2}'; }
 echo "== peak RSS, tcp wait (netlink), 1s of polling: $(rss "$bin" -q tcp --port 18431 --timeout 1s || true) KiB"
 echo "== peak RSS, tcp wait (proc), 1s of polling: $(rss "$bin" -q tcp --port 18431 --source proc --timeout 1s || true) KiB"
 echo "== peak RSS, http wait, 1s of polling: $(rss "$bin" -q http --url localhost:18431/ --timeout 1s || true) KiB"
+echo "== peak RSS, slim build: tcp (netlink) $(rss "$slim" -q tcp --port 18431 --timeout 1s || true) KiB, http $(rss "$slim" -q http --url localhost:18431/ --timeout 1s || true) KiB"
 kill $listener 2>/dev/null || true
 
 echo "== one tcp check in-process (criterion; [low estimate, median, high estimate])"

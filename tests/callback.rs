@@ -2,6 +2,7 @@
 //! stable Idempotency-Key, deadlines, final refusals, several URLs, HTTPS.
 
 mod support;
+use std::process::Command;
 use support::*;
 
 #[test]
@@ -158,4 +159,58 @@ fn an_unset_variable_is_a_usage_error() {
     ]));
     assert_eq!(code, 2, "{log}");
     assert!(log.contains("$NO_SUCH_VAR, which is not set"), "{log}");
+}
+
+#[test]
+fn host_names_resolve_through_the_pods_dns_without_nss() {
+    if !root_or_skip("host_names_resolve_through_the_pods_dns_without_nss") {
+        return;
+    }
+    // A pod of its own: a network namespace with a DNS server and the
+    // callback's target in it, and a resolv.conf naming that server, bound
+    // over /etc/resolv.conf in a mount namespace of the binary's own.
+    let ns = Netns::new("dns");
+    let _dns = HelperProcess::dns("hooks.lab.test", &ns.exec());
+    let target = HelperProcess::listen("hooks", 0, &ns.exec());
+    let dir = tempfile::tempdir().unwrap();
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.1\nsearch lab.test\noptions ndots:1\n",
+    )
+    .unwrap();
+    let mount = format!(
+        "mount --bind {} /etc/resolv.conf && exec \"$@\"",
+        resolv.display()
+    );
+    let run_in_pod = |url: &str| {
+        let mut argv: Vec<String> = ns.exec().iter().map(|s| s.to_string()).collect();
+        argv.extend(
+            [
+                "unshare",
+                "-m",
+                "sh",
+                "-c",
+                &mount,
+                "sh",
+                bin(),
+                "callback",
+                "--url",
+                url,
+                "--timeout",
+                "3s",
+            ]
+            .map(String::from),
+        );
+        run(Command::new(&argv[0]).args(&argv[1..]))
+    };
+    let (code, log) = run_in_pod(&format!("http://hooks.lab.test:{}/done", target.port));
+    assert_eq!(code, 0, "{log}");
+    // The search domain applies, as in a pod's resolv.conf.
+    let (code, log) = run_in_pod(&format!("http://hooks:{}/done", target.port));
+    assert_eq!(code, 0, "{log}");
+    // A name the DNS does not know is never "delivered".
+    let (code, log) = run_in_pod(&format!("http://nowhere.lab.test:{}/done", target.port));
+    assert_eq!(code, 124, "{log}");
+    assert!(log.contains("cannot resolve nowhere.lab.test"), "{log}");
 }

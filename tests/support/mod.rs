@@ -268,6 +268,15 @@ pub struct HelperProcess {
 impl HelperProcess {
     /// `prefix` runs the helper under another command (e.g. `ip netns exec NS`).
     pub fn listen(arg0: &str, port: u16, prefix: &[&str]) -> Self {
+        Self::spawn(arg0, ("GW_HELPER", &port.to_string()), prefix)
+    }
+
+    /// A DNS server on 127.0.0.1:53 that resolves `name` to 127.0.0.1.
+    pub fn dns(name: &str, prefix: &[&str]) -> Self {
+        Self::spawn("dns", ("GW_HELPER_DNS", name), prefix)
+    }
+
+    fn spawn(arg0: &str, (key, value): (&str, &str), prefix: &[&str]) -> Self {
         use std::os::unix::process::CommandExt;
         let exe = std::env::current_exe().unwrap();
         let mut cmd = match prefix.split_first() {
@@ -289,7 +298,7 @@ impl HelperProcess {
                 "--nocapture",
                 "--test-threads=1",
             ])
-            .env("GW_HELPER", port.to_string())
+            .env(key, value)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -328,6 +337,9 @@ impl Drop for HelperProcess {
 /// that port (0 = any) on every address, announces the port, answers each
 /// connection with HTTP 200, and exits when its stdin closes.
 pub fn helper_main() {
+    if let Ok(name) = std::env::var("GW_HELPER_DNS") {
+        dns_main(&name);
+    }
     let Ok(port) = std::env::var("GW_HELPER") else {
         return;
     };
@@ -606,3 +618,49 @@ impl Recorder {
 
 pub trait ReadWrite: Read + Write + Send {}
 impl<T: Read + Write + Send> ReadWrite for T {}
+
+/// A DNS server on 127.0.0.1:53 that knows one name (A 127.0.0.1) and
+/// answers NXDOMAIN for everything else: a test peer for the client's
+/// resolver, in a network namespace of the test's own. Announces itself like
+/// the listener helper, exits when stdin closes.
+fn dns_main(known: &str) -> ! {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:53").unwrap();
+    println!("GW_HELPER_READY 53");
+    std::io::stdout().flush().unwrap();
+    thread::spawn(|| {
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        std::process::exit(0);
+    });
+    let mut buf = [0u8; 512];
+    loop {
+        let Ok((n, from)) = socket.recv_from(&mut buf) else {
+            continue;
+        };
+        let q = &buf[..n];
+        if n < 12 {
+            continue;
+        }
+        // The question: labels up to a zero byte, then type and class.
+        let (mut i, mut labels) = (12, Vec::new());
+        while i < n && q[i] != 0 {
+            let len = q[i] as usize;
+            labels.push(String::from_utf8_lossy(&q[i + 1..(i + 1 + len).min(n)]).into_owned());
+            i += 1 + len;
+        }
+        let end = i + 5; // zero byte, type, class
+        if end > n {
+            continue;
+        }
+        let qtype = u16::from_be_bytes([q[i + 1], q[i + 2]]);
+        let name = labels.join(".");
+        let found = name.eq_ignore_ascii_case(known.trim_end_matches('.'));
+        let mut r = Vec::from(&q[..2]); // id
+        r.extend_from_slice(&[0x81, if found { 0x80 } else { 0x83 }]); // response, RD+RA, NOERROR/NXDOMAIN
+        r.extend_from_slice(&[0, 1, 0, u8::from(found && qtype == 1), 0, 0, 0, 0]);
+        r.extend_from_slice(&q[12..end]);
+        if found && qtype == 1 {
+            r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+        }
+        let _ = socket.send_to(&r, from);
+    }
+}
