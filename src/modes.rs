@@ -1,6 +1,7 @@
 //! Sets up the chosen mode: a wait runs on a single-threaded runtime (one
 //! pod-local check at a time needs no more), reports how it ended and runs the
-//! chained command; `install` copies the binary.
+//! chained command; `callback` sends, `exec` wraps the app ([`crate::wrapper`]),
+//! `install` copies the binary.
 
 use crate::{
     callback, chain,
@@ -33,6 +34,10 @@ pub fn run(command: Command) -> i32 {
             let then = args.wait.then.clone();
             finish(on_runtime(sockets(State::Listen, args)), &then)
         }
+        Command::Http(args) => {
+            let then = args.wait.then.clone();
+            finish(on_runtime(http(args)), &then)
+        }
         Command::Connections(args) => {
             let then = args.wait.then.clone();
             finish(on_runtime(sockets(State::Established, args)), &then)
@@ -47,10 +52,6 @@ pub fn run(command: Command) -> i32 {
         }
         Command::Callback(args) => send_callbacks(args),
         Command::Exec(args) => exec(args),
-        Command::Http(args) => {
-            let then = args.wait.then.clone();
-            finish(on_runtime(http(args)), &then)
-        }
     }
 }
 
@@ -171,15 +172,10 @@ fn send_callbacks(args: CallbackArgs) -> i32 {
             return exit::FAILED;
         }
     };
-    let policy = callback::Policy {
-        deadline: Some(tokio::time::Instant::now() + args.timeout),
-        request_timeout: args.send.request_timeout,
-    };
     let results = runtime.block_on(async {
-        // The deadline is measured on the runtime's clock, set inside it.
         let policy = callback::Policy {
             deadline: Some(tokio::time::Instant::now() + args.timeout),
-            ..policy
+            request_timeout: args.send.request_timeout,
         };
         callback::send_all(&requests, policy).await
     });
