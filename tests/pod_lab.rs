@@ -94,47 +94,19 @@ fn without_a_hook_the_callback_is_lost() {
     );
 }
 
-#[test]
-fn the_injected_tcp_hook_keeps_the_proxy_until_the_app_is_done() {
-    if !lab_or_skip("the_injected_tcp_hook_keeps_the_proxy_until_the_app_is_done") {
+/// The proxy's hook from golden case `case` (a `mode` wait) holds the proxy
+/// until the app listening on `port` has called back and exited.
+fn injected_hook_delivers(test: &str, case: &str, mode: &str, port: u16) {
+    if !lab_or_skip(test) {
         return;
     }
-    let hook = pre_stop_from(&golden("seed-tcp"), "istio-proxy").unwrap();
+    let hook = pre_stop_from(&golden(case), "istio-proxy").unwrap();
     assert_eq!(
         hook[..2],
-        ["/graceful-wait/graceful-wait", "tcp"],
+        ["/graceful-wait/graceful-wait", mode],
         "the golden case changed shape"
     );
-    let (lab, proxy, app) = pod("tcp", "seed-tcp", 20000, false);
-    let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
-    println!("{timeline}");
-    assert_eq!(
-        lab.callbacks(),
-        ["terminated: drained 3 requests"],
-        "{:?}\n{timeline}",
-        app.said()
-    );
-    assert!(
-        timeline
-            .at("istio-proxy", "preStop ended: exit 0")
-            .is_some(),
-        "{timeline}"
-    );
-    assert!(!timeline.has("istio-proxy", "SIGKILL"), "{timeline}");
-}
-
-#[test]
-fn the_injected_http_hook_keeps_the_proxy_until_the_app_is_done() {
-    if !lab_or_skip("the_injected_http_hook_keeps_the_proxy_until_the_app_is_done") {
-        return;
-    }
-    let hook = pre_stop_from(&golden("seed-http"), "istio-proxy").unwrap();
-    assert_eq!(
-        hook[..2],
-        ["/graceful-wait/graceful-wait", "http"],
-        "the golden case changed shape"
-    );
-    let (lab, proxy, app) = pod("http", "seed-http", 3000, false);
+    let (lab, proxy, app) = pod(mode, case, port, false);
     let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
     println!("{timeline}");
     assert_eq!(
@@ -146,6 +118,27 @@ fn the_injected_http_hook_keeps_the_proxy_until_the_app_is_done() {
     assert!(
         timeline.has("istio-proxy", "preStop ended: exit 0"),
         "{timeline}"
+    );
+    assert!(!timeline.has("istio-proxy", "SIGKILL"), "{timeline}");
+}
+
+#[test]
+fn the_injected_tcp_hook_keeps_the_proxy_until_the_app_is_done() {
+    injected_hook_delivers(
+        "the_injected_tcp_hook_keeps_the_proxy_until_the_app_is_done",
+        "seed-tcp",
+        "tcp",
+        20000,
+    );
+}
+
+#[test]
+fn the_injected_http_hook_keeps_the_proxy_until_the_app_is_done() {
+    injected_hook_delivers(
+        "the_injected_http_hook_keeps_the_proxy_until_the_app_is_done",
+        "seed-http",
+        "http",
+        3000,
     );
 }
 
