@@ -30,45 +30,30 @@ pub fn run(command: Command) -> i32 {
                 exit::FAILED
             }
         },
-        Command::Tcp(args) => {
-            let then = args.wait.then.clone();
-            finish(on_runtime(sockets(State::Listen, args)), &then)
-        }
-        Command::Http(args) => {
-            let then = args.wait.then.clone();
-            finish(on_runtime(http(args)), &then)
-        }
+        Command::Tcp(args) => wait(args.wait.then.clone(), sockets(State::Listen, args)),
+        Command::Http(args) => wait(args.wait.then.clone(), http(args)),
         Command::Connections(args) => {
-            let then = args.wait.then.clone();
-            finish(on_runtime(sockets(State::Established, args)), &then)
+            wait(args.wait.then.clone(), sockets(State::Established, args))
         }
-        Command::File(args) => {
-            let then = args.wait.then.clone();
-            finish(on_runtime(file(args)), &then)
-        }
-        Command::Process(args) => {
-            let then = args.wait.then.clone();
-            finish(on_runtime(process(args)), &then)
-        }
+        Command::File(args) => wait(args.wait.then.clone(), file(args)),
+        Command::Process(args) => wait(args.wait.then.clone(), process(args)),
         Command::Callback(args) => send_callbacks(args),
         Command::Exec(args) => exec(args),
     }
 }
 
-fn on_runtime(wait: impl std::future::Future<Output = Outcome>) -> Outcome {
-    match crate::runtime::new() {
+/// Runs a wait, reports how it ended, runs the chained command, and
+/// combines their statuses.
+fn wait(then: Vec<String>, wait: impl std::future::Future<Output = Outcome>) -> i32 {
+    let outcome = match crate::runtime::new() {
         Ok(runtime) => runtime.block_on(wait),
         Err(error) => Outcome::Failed {
             elapsed: Duration::ZERO,
             error,
         },
-    }
-}
-
-/// Reports the outcome, runs the chained command, and combines their statuses.
-fn finish(outcome: Outcome, then: &[String]) -> i32 {
+    };
     report(&outcome);
-    let chained = (!then.is_empty()).then(|| chain::run(then));
+    let chained = (!then.is_empty()).then(|| chain::run(&then));
     exit::combine(outcome.code(), chained)
 }
 
