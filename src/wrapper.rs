@@ -14,7 +14,7 @@
 //!   Otherwise only CMD is waited for.
 //! - **Status.** We exit with CMD's status, 128+N when it died of signal N.
 //! - **Callbacks, in this order.** Before CMD: `--wait-ready` (until the proxy
-//!   answers 2xx). On SIGTERM: forwarded at once, and `--on-term` callbacks
+//!   answers 2xx; a SIGTERM meanwhile ends the wrapper with 143, CMD unstarted). On SIGTERM: forwarded at once, and `--on-term` callbacks
 //!   fired alongside. After CMD exits, while the proxy is still up: the
 //!   `--on-term` callbacks still running are let finish, then `--on-exit`
 //!   callbacks, then `--done-file` is written (the proxy's `file` hook may
@@ -30,7 +30,16 @@ use nix::{
     },
     unistd::{getpid, Pid},
 };
-use std::{os::unix::process::CommandExt, path::PathBuf, process::Command, time::Duration};
+use std::{
+    os::unix::process::CommandExt,
+    path::PathBuf,
+    process::Command,
+    sync::{
+        atomic::{AtomicI32, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 use tokio::{sync::mpsc, time::Instant};
 
 #[derive(Clone, Debug, Default)]
@@ -86,10 +95,23 @@ pub fn run(opts: Options) -> i32 {
             return exit::FAILED;
         }
     };
+    // The signal thread runs from the start, so a SIGTERM while we still wait
+    // for the proxy is seen (and ends the wait) instead of lying pending.
+    let child_pid = Arc::new(AtomicI32::new(NO_CHILD));
+    let init = getpid() == Pid::from_raw(1);
+    let (events, mut rx) = mpsc::unbounded_channel();
+    let for_thread = child_pid.clone();
+    std::thread::spawn(move || signal_loop(forwarded, for_thread, init, events));
     if let Some(url) = &opts.wait_ready {
-        if let Err(e) = runtime.block_on(wait_ready(url, opts.ready_timeout)) {
-            tracing::error!("{e}; not starting {}", opts.cmd[0]);
-            return exit::FAILED;
+        let ready = runtime.block_on(async {
+            tokio::select! {
+                r = wait_ready(url, opts.ready_timeout) => r.map_err(|e| (e, exit::FAILED)),
+                Some(Event::Term) = rx.recv() => Err(("SIGTERM arrived first".into(), 128 + libc::SIGTERM)),
+            }
+        });
+        if let Err((why, status)) = ready {
+            tracing::error!("{why}; not starting {}", opts.cmd[0]);
+            return status;
         }
     }
     let mut command = Command::new(&opts.cmd[0]);
@@ -110,13 +132,14 @@ pub fn run(opts: Options) -> i32 {
             return exit::FAILED;
         }
     };
-    let pid = Pid::from_raw(child.id() as i32);
+    let pid = child.id() as i32;
     // We reap with waitpid ourselves; std's Child is not waited on.
     drop(child);
-    let init = getpid() == Pid::from_raw(1);
-    tracing::info!(command = ?opts.cmd, pid = pid.as_raw(), init, "started");
-    let (events, mut rx) = mpsc::unbounded_channel();
-    std::thread::spawn(move || signal_loop(forwarded, pid, init, events));
+    child_pid.store(pid, Ordering::SeqCst);
+    // CMD may have ended before the signal thread knew its pid: a SIGCHLD to
+    // ourselves makes it look again.
+    let _ = kill(getpid(), Signal::SIGCHLD);
+    tracing::info!(command = ?opts.cmd, pid, init, "started");
     runtime.block_on(async move {
         let mut on_term = tokio::task::JoinSet::new();
         let status = loop {
@@ -180,8 +203,16 @@ async fn fire(what: &str, spec: &callback::Spec, policy: callback::Policy) {
     }
 }
 
+/// No CMD yet (still waiting for the proxy to be ready).
+const NO_CHILD: i32 = 0;
+
 /// The sigwait thread: forwards signals to CMD, reaps children, reports.
-fn signal_loop(set: SigSet, child: Pid, init: bool, events: mpsc::UnboundedSender<Event>) {
+fn signal_loop(
+    set: SigSet,
+    child: Arc<AtomicI32>,
+    init: bool,
+    events: mpsc::UnboundedSender<Event>,
+) {
     loop {
         let sig = match set.wait() {
             Ok(s) => s,
@@ -190,14 +221,23 @@ fn signal_loop(set: SigSet, child: Pid, init: bool, events: mpsc::UnboundedSende
                 continue;
             }
         };
+        let pid = child.load(Ordering::SeqCst);
         if sig == Signal::SIGCHLD {
-            if let Some(status) = reap(child, init) {
-                let _ = events.send(Event::Exited(status));
-                return;
+            if pid != NO_CHILD {
+                if let Some(status) = reap(Pid::from_raw(pid), init) {
+                    let _ = events.send(Event::Exited(status));
+                    return;
+                }
             }
             continue;
         }
-        match kill(child, sig) {
+        if pid == NO_CHILD {
+            if sig == Signal::SIGTERM {
+                let _ = events.send(Event::Term);
+            }
+            continue;
+        }
+        match kill(Pid::from_raw(pid), sig) {
             Ok(()) if matches!(sig, Signal::SIGURG | Signal::SIGWINCH) => {
                 tracing::debug!("forwarded {sig}")
             }
@@ -241,6 +281,7 @@ async fn wait_ready(url: &str, limit: Duration) -> Result<(), String> {
     };
     let request = callback::build(&spec)?.remove(0);
     let deadline = Instant::now() + limit;
+    tracing::info!(url, "waiting for the proxy to be ready");
     let mut last = String::new();
     while Instant::now() < deadline {
         match tokio::time::timeout(Duration::from_secs(1), client::send(&request)).await {

@@ -153,3 +153,19 @@ fn wait_ready_holds_cmd_until_the_proxy_answers() {
         "CMD started although the proxy never was ready"
     );
 }
+
+#[test]
+fn sigterm_while_waiting_for_the_proxy_ends_without_starting_cmd() {
+    let never = Recorder::start(Answer::Always(503));
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran");
+    let touch = format!("echo > {}", ran.display());
+    let mut w = Watched::spawn(&mut exec(&["--wait-ready", &never.url("/"), "--", "sh", "-c", &touch]));
+    w.expect_line("waiting for the proxy to be ready");
+    // SAFETY: kill(2) on the wrapper this test started.
+    unsafe { libc::kill(w.pid(), libc::SIGTERM) };
+    let (code, log) = w.finish();
+    assert_eq!(code, 143, "{log}");
+    assert!(log.contains("SIGTERM arrived first"), "{log}");
+    assert!(!ran.exists(), "CMD started after SIGTERM");
+}
