@@ -160,7 +160,14 @@ fn sigterm_while_waiting_for_the_proxy_ends_without_starting_cmd() {
     let dir = tempfile::tempdir().unwrap();
     let ran = dir.path().join("ran");
     let touch = format!("echo > {}", ran.display());
-    let mut w = Watched::spawn(&mut exec(&["--wait-ready", &never.url("/"), "--", "sh", "-c", &touch]));
+    let mut w = Watched::spawn(&mut exec(&[
+        "--wait-ready",
+        &never.url("/"),
+        "--",
+        "sh",
+        "-c",
+        &touch,
+    ]));
     w.expect_line("waiting for the proxy to be ready");
     // SAFETY: kill(2) on the wrapper this test started.
     unsafe { libc::kill(w.pid(), libc::SIGTERM) };
