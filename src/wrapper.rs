@@ -213,6 +213,9 @@ fn signal_loop(
     init: bool,
     events: mpsc::UnboundedSender<Event>,
 ) {
+    // Signals that came before CMD's pid was known (CMD may already run and
+    // be signalled before spawn() returns here): forwarded once it is.
+    let mut held: Vec<Signal> = Vec::new();
     loop {
         let sig = match set.wait() {
             Ok(s) => s,
@@ -221,33 +224,39 @@ fn signal_loop(
                 continue;
             }
         };
-        let pid = child.load(Ordering::SeqCst);
-        if sig == Signal::SIGCHLD {
-            if pid != NO_CHILD {
-                if let Some(status) = reap(Pid::from_raw(pid), init) {
-                    let _ = events.send(Event::Exited(status));
-                    return;
-                }
-            }
-            continue;
-        }
-        if pid == NO_CHILD {
-            if sig == Signal::SIGTERM {
-                let _ = events.send(Event::Term);
-            }
-            continue;
-        }
-        match kill(Pid::from_raw(pid), sig) {
-            Ok(()) if matches!(sig, Signal::SIGURG | Signal::SIGWINCH) => {
-                tracing::debug!("forwarded {sig}")
-            }
-            Ok(()) => tracing::info!("forwarded {sig}"),
-            Err(Errno::ESRCH) => {}
-            Err(e) => tracing::warn!("cannot forward {sig}: {e}"),
-        }
         if sig == Signal::SIGTERM {
             let _ = events.send(Event::Term);
         }
+        let pid = child.load(Ordering::SeqCst);
+        if pid == NO_CHILD {
+            if sig != Signal::SIGCHLD {
+                held.push(sig);
+            }
+            continue;
+        }
+        let pid = Pid::from_raw(pid);
+        for s in held.drain(..) {
+            forward(pid, s);
+        }
+        if sig == Signal::SIGCHLD {
+            if let Some(status) = reap(pid, init) {
+                let _ = events.send(Event::Exited(status));
+                return;
+            }
+            continue;
+        }
+        forward(pid, sig);
+    }
+}
+
+fn forward(pid: Pid, sig: Signal) {
+    match kill(pid, sig) {
+        Ok(()) if matches!(sig, Signal::SIGURG | Signal::SIGWINCH) => {
+            tracing::debug!("forwarded {sig}")
+        }
+        Ok(()) => tracing::info!("forwarded {sig}"),
+        Err(Errno::ESRCH) => {}
+        Err(e) => tracing::warn!("cannot forward {sig}: {e}"),
     }
 }
 
