@@ -65,14 +65,7 @@ pub fn build(spec: &Spec) -> Result<Vec<client::Outgoing>, String> {
     let mut out = Vec::new();
     for url in &spec.urls {
         let url = expand(url)?;
-        let with_scheme = if url.contains("://") {
-            url.clone()
-        } else {
-            format!("http://{url}")
-        };
-        let uri: Uri = with_scheme
-            .parse()
-            .map_err(|e| format!("'{url}' is not a URL: {e}"))?;
+        let uri = crate::target::uri(&url).map_err(|e| format!("'{url}' is not a URL: {e}"))?;
         if uri.host().is_none() {
             return Err(format!("'{url}' has no host"));
         }

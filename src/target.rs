@@ -15,15 +15,18 @@ pub struct Target {
     pub addrs: Vec<SocketAddr>,
 }
 
+/// A URL as people write them in flags: no scheme means `http://`.
+pub fn uri(text: &str) -> Result<Uri, http::uri::InvalidUri> {
+    if text.contains("://") {
+        text.parse()
+    } else {
+        format!("http://{text}").parse()
+    }
+}
+
 /// Parses a URL (scheme optional, `http` only) and resolves its host.
 pub fn parse(text: &str) -> Result<Target, String> {
-    let with_scheme = if text.contains("://") {
-        text.to_string()
-    } else {
-        format!("http://{text}")
-    };
-    let uri: Uri = with_scheme
-        .parse()
+    let uri = uri(text)
         .map_err(|e| format!("'{text}' is not a URL ({e}); write e.g. localhost:3000/health"))?;
     match uri.scheme_str() {
         Some("http") => {}

@@ -25,6 +25,30 @@ fn in_container(ns: &Netns, root: &EmptyRoot, mount_proc: bool, args: &[&str]) -
     run(&mut command(&argv))
 }
 
+/// `graceful-wait tcp --port PORT --source SOURCE --timeout T` in the container.
+fn tcp_in_container(
+    ns: &Netns,
+    root: &EmptyRoot,
+    port: &str,
+    source: &str,
+    timeout: &str,
+) -> (i32, String) {
+    in_container(
+        ns,
+        root,
+        true,
+        &[
+            "tcp",
+            "--port",
+            port,
+            "--source",
+            source,
+            "--timeout",
+            timeout,
+        ],
+    )
+}
+
 #[test]
 fn runs_in_an_empty_root_inside_a_pod_namespace() {
     if !root_or_skip("runs_in_an_empty_root_inside_a_pod_namespace") {
@@ -38,20 +62,7 @@ fn runs_in_an_empty_root_inside_a_pod_namespace() {
 
     // The app listens in the pod: every way of looking sees it.
     for source in SOURCES {
-        let (code, log) = in_container(
-            &ns,
-            &root,
-            true,
-            &[
-                "tcp",
-                "--port",
-                &port,
-                "--source",
-                source,
-                "--timeout",
-                "300ms",
-            ],
-        );
+        let (code, log) = tcp_in_container(&ns, &root, &port, source, "300ms");
         assert_eq!(
             code, 124,
             "{source}: the listener in the pod was not seen: {log}"
@@ -72,20 +83,7 @@ fn runs_in_an_empty_root_inside_a_pod_namespace() {
     // The app is gone: the waits end with 0.
     drop(app);
     for source in SOURCES {
-        let (code, log) = in_container(
-            &ns,
-            &root,
-            true,
-            &[
-                "tcp",
-                "--port",
-                &port,
-                "--source",
-                source,
-                "--timeout",
-                "10s",
-            ],
-        );
+        let (code, log) = tcp_in_container(&ns, &root, &port, source, "10s");
         assert_eq!(code, 0, "{source}: {log}");
     }
     let (code, log) = in_container(
@@ -107,20 +105,7 @@ fn a_listener_outside_the_pod_does_not_count() {
     let host_listener = listen_v4();
     let port = port_of(&host_listener).to_string();
     for source in SOURCES {
-        let (code, log) = in_container(
-            &ns,
-            &root,
-            true,
-            &[
-                "tcp",
-                "--port",
-                &port,
-                "--source",
-                source,
-                "--timeout",
-                "10s",
-            ],
-        );
+        let (code, log) = tcp_in_container(&ns, &root, &port, source, "10s");
         assert_eq!(
             code, 0,
             "{source}: the host's listener is not in the pod: {log}"

@@ -97,6 +97,19 @@ fn process_waits_for_a_pid_and_for_a_name() {
     assert_eq!(run(&mut graceful_wait(&["process"])).0, 2);
 }
 
+/// `sh -c SCRIPT` as PID 1 of a new PID namespace with its own /proc.
+fn in_pid_namespace(script: &str) -> (i32, String) {
+    run(Command::new("unshare").args([
+        "-p",
+        "-f",
+        "--mount-proc",
+        "--kill-child",
+        "sh",
+        "-c",
+        script,
+    ]))
+}
+
 #[test]
 fn process_exclude_uid_selects_everything_else() {
     if !root_or_skip("process_exclude_uid_selects_everything_else") {
@@ -108,30 +121,14 @@ fn process_exclude_uid_selects_everything_else() {
         "sleep 0.3 & exec setpriv --reuid=65534 --regid=65534 --clear-groups {} process --exclude-uid 65534",
         bin()
     );
-    let (code, log) = run(Command::new("unshare").args([
-        "-p",
-        "-f",
-        "--mount-proc",
-        "--kill-child",
-        "sh",
-        "-c",
-        &wait,
-    ]));
+    let (code, log) = in_pid_namespace(&wait);
     assert_eq!(code, 0, "{log}");
     assert!(
         log.contains("waiting: running: sleep["),
         "it saw the app: {log}"
     );
     let hold = format!("sleep 30 & exec setpriv --reuid=65534 --regid=65534 --clear-groups {} process --exclude-uid 65534 --timeout 300ms", bin());
-    let (code, log) = run(Command::new("unshare").args([
-        "-p",
-        "-f",
-        "--mount-proc",
-        "--kill-child",
-        "sh",
-        "-c",
-        &hold,
-    ]));
+    let (code, log) = in_pid_namespace(&hold);
     assert_eq!(code, 124, "{log}");
 }
 

@@ -94,6 +94,16 @@ fn without_a_hook_the_callback_is_lost() {
     );
 }
 
+/// These callbacks reached the external service, and the proxy's hook ended
+/// because its condition was met (not by its deadline).
+fn assert_delivered(lab: &Lab, app: &lab::Container, timeline: &lab::Timeline, want: &[&str]) {
+    assert_eq!(lab.callbacks(), want, "{:?}\n{timeline}", app.said());
+    assert!(
+        timeline.has("istio-proxy", "preStop ended: exit 0"),
+        "{timeline}"
+    );
+}
+
 /// The proxy's hook from golden case `case` (a `mode` wait) holds the proxy
 /// until the app listening on `port` has called back and exited.
 fn injected_hook_delivers(test: &str, case: &str, mode: &str, port: u16) {
@@ -109,16 +119,7 @@ fn injected_hook_delivers(test: &str, case: &str, mode: &str, port: u16) {
     let (lab, proxy, app) = pod(mode, case, port, false);
     let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
     println!("{timeline}");
-    assert_eq!(
-        lab.callbacks(),
-        ["terminated: drained 3 requests"],
-        "{:?}\n{timeline}",
-        app.said()
-    );
-    assert!(
-        timeline.has("istio-proxy", "preStop ended: exit 0"),
-        "{timeline}"
-    );
+    assert_delivered(&lab, &app, &timeline, &["terminated: drained 3 requests"]);
     assert!(!timeline.has("istio-proxy", "SIGKILL"), "{timeline}");
 }
 
@@ -317,15 +318,11 @@ fn the_file_hook_and_the_wrapper_hold_the_proxy_until_the_app_is_done() {
     println!("{timeline}");
     // The app's own callback, then the wrapper's on-exit callback: both
     // went out through the proxy before it got its SIGTERM.
-    assert_eq!(
-        lab.callbacks(),
-        ["terminated: drained 3 requests", ""],
-        "{:?}\n{timeline}",
-        app.said()
-    );
-    assert!(
-        timeline.has("istio-proxy", "preStop ended: exit 0"),
-        "{timeline}"
+    assert_delivered(
+        &lab,
+        &app,
+        &timeline,
+        &["terminated: drained 3 requests", ""],
     );
 }
 
@@ -343,14 +340,5 @@ fn the_process_hook_in_a_shared_pid_namespace_waits_for_the_app() {
     let app = lab.start_app(&close_first());
     let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
     println!("{timeline}");
-    assert_eq!(
-        lab.callbacks(),
-        ["terminated: drained 3 requests"],
-        "{:?}\n{timeline}",
-        app.said()
-    );
-    assert!(
-        timeline.has("istio-proxy", "preStop ended: exit 0"),
-        "{timeline}"
-    );
+    assert_delivered(&lab, &app, &timeline, &["terminated: drained 3 requests"]);
 }

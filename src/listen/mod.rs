@@ -60,7 +60,7 @@ pub enum State {
 }
 
 /// The local addresses of every TCP socket in one state (IPv4 and IPv6).
-pub trait ListenerSource {
+pub trait SocketSource {
     fn name(&self) -> &'static str;
     fn sockets(&mut self, state: State, out: &mut Vec<SocketAddr>) -> Result<(), String>;
 }
@@ -78,7 +78,7 @@ pub fn busy_ports(listeners: &[SocketAddr], wanted: &[u16]) -> Vec<u16> {
 /// netlink fails under `auto`.
 pub struct Checker {
     kind: SourceKind,
-    source: Box<dyn ListenerSource>,
+    source: Box<dyn SocketSource>,
     proc_net: PathBuf,
     buf: Vec<SocketAddr>,
 }
@@ -86,7 +86,7 @@ pub struct Checker {
 impl Checker {
     /// Opens the source. `proc_net` is the folder holding `tcp` and `tcp6`.
     pub fn open(kind: SourceKind, proc_net: PathBuf) -> Result<Self, String> {
-        let source: Box<dyn ListenerSource> = match kind {
+        let source: Box<dyn SocketSource> = match kind {
             SourceKind::Proc => Box::new(procnet::ProcNet::new(proc_net.clone())),
             SourceKind::Netlink => Box::new(netlink::SockDiag::open()?),
             SourceKind::Auto => match netlink::SockDiag::open() {

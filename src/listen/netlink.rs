@@ -5,7 +5,7 @@
 //! connections the host carries, unlike reading /proc/net/tcp. The socket is
 //! opened once and reused for every poll.
 
-use super::{ListenerSource, State};
+use super::{SocketSource, State};
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
 };
@@ -103,7 +103,7 @@ impl SockDiag {
     }
 }
 
-impl ListenerSource for SockDiag {
+impl SocketSource for SockDiag {
     fn name(&self) -> &'static str {
         "netlink"
     }

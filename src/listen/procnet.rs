@@ -4,7 +4,7 @@
 //! the hook must run with the pod's network namespace *and* a /proc mounted for
 //! its own PID namespace (what `nsenter -n -p` or a container gives).
 
-use super::{ListenerSource, State};
+use super::{SocketSource, State};
 use procfs_core::{
     net::{TcpNetEntries, TcpState},
     ExplicitSystemInfo, FromBufReadSI,
@@ -56,7 +56,7 @@ pub fn parse_sockets(
     Ok(())
 }
 
-impl ListenerSource for ProcNet {
+impl SocketSource for ProcNet {
     fn name(&self) -> &'static str {
         "proc"
     }

@@ -773,60 +773,48 @@ fn run_hook(c: &Container, hook: &[String], deadline: Instant) -> String {
     format!("{result} ({last})")
 }
 
+/// The pod spec of the first workload in a manifest the injector wrote.
+fn pod_spec(manifest: &Path) -> serde_json::Value {
+    let text = fs::read_to_string(manifest).unwrap();
+    let mut docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    docs.swap_remove(0)["spec"]["template"]["spec"].take()
+}
+
+/// A container of that pod spec (in `containers` or `initContainers`).
+fn container_of<'a>(spec: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    [&spec["containers"], &spec["initContainers"]]
+        .into_iter()
+        .filter_map(|l| l.as_array())
+        .flatten()
+        .find(|c| c["name"] == name)
+}
+
+fn strings(list: &serde_json::Value) -> Option<Vec<String>> {
+    list.as_array()?
+        .iter()
+        .map(|w| w.as_str().map(str::to_string))
+        .collect()
+}
+
 /// The `command` of `container` in the first workload of a manifest.
 pub fn command_from(manifest: &Path, container: &str) -> Option<Vec<String>> {
-    let text = fs::read_to_string(manifest).unwrap();
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
-    let c = docs[0]["spec"]["template"]["spec"]["containers"]
-        .as_array()?
-        .iter()
-        .find(|c| c["name"] == container)?;
-    Some(
-        c["command"]
-            .as_array()?
-            .iter()
-            .map(|w| w.as_str().unwrap().to_string())
-            .collect(),
-    )
+    strings(&container_of(&pod_spec(manifest), container)?["command"])
 }
 
 /// The preStop command of `container` in the first workload of a manifest,
 /// as the injector wrote it.
 pub fn pre_stop_from(manifest: &Path, container: &str) -> Option<Vec<String>> {
-    let text = fs::read_to_string(manifest).unwrap();
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
-    let spec = &docs[0]["spec"]["template"]["spec"];
-    let all = [&spec["containers"], &spec["initContainers"]];
-    let c = all
-        .iter()
-        .filter_map(|l| l.as_array())
-        .flatten()
-        .find(|c| c["name"] == container)?;
-    let cmd = c["lifecycle"]["preStop"]["exec"]["command"].as_array()?;
-    Some(
-        cmd.iter()
-            .map(|w| w.as_str().unwrap().to_string())
-            .collect(),
+    strings(
+        &container_of(&pod_spec(manifest), container)?["lifecycle"]["preStop"]["exec"]["command"],
     )
 }
 
 /// The init container's args in a manifest the injector wrote.
 pub fn init_args_from(manifest: &Path) -> Vec<String> {
-    let text = fs::read_to_string(manifest).unwrap();
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
-    let inits = docs[0]["spec"]["template"]["spec"]["initContainers"]
-        .as_array()
-        .unwrap();
-    let init = inits
-        .iter()
-        .find(|c| c["name"] == "graceful-wait-install")
+    let spec = pod_spec(manifest);
+    let init = container_of(&spec, "graceful-wait-install")
         .expect("no graceful-wait-install init container");
-    init["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap().to_string())
-        .collect()
+    strings(&init["args"]).expect("the init container has args")
 }
 
 /// Golden case `name`'s expected output.
