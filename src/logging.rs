@@ -4,35 +4,10 @@
 //! also writes them to a file such as `/proc/1/fd/1`, the container's own
 //! stdout, which `kubectl logs` does show.
 
-use std::{fmt, fs::OpenOptions, path::Path, str::FromStr, sync::Arc};
+use graceful_wait_shared::cli::LogFormat as Format;
+use std::{fs::OpenOptions, path::Path, sync::Arc};
 use tracing::Level;
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-}
-
-impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "text" => Ok(Format::Text),
-            "json" => Ok(Format::Json),
-            _ => Err(format!("'{s}' is not a log format; use text or json")),
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Format::Text => "text",
-            Format::Json => "json",
-        })
-    }
-}
 
 pub fn init(format: Format, quiet: bool, copy: Option<&Path>) {
     let level = if quiet { Level::WARN } else { Level::INFO };

@@ -1,10 +1,22 @@
 //! Parses the command line and dispatches to one mode; nothing else lives here.
 
-use clap::Parser;
-use graceful_wait::{cli, logging, modes};
+use graceful_wait::{action, logging, wait};
+use graceful_wait_shared::cli::{Cli, Command};
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = Cli::parse_args();
     logging::init(cli.log_format, cli.quiet, cli.log_copy.as_deref());
-    std::process::exit(modes::run(cli.command));
+    let status = match cli.command {
+        Command::Tcp(a) => wait::run(&a.wait, |_| wait::tcp::Tcp::open(&a)),
+        Command::Connections(a) => {
+            wait::run(&a.wait, |_| wait::connections::Connections::open(&a))
+        }
+        Command::Http(a) => wait::run(&a.wait, |_| wait::http::Http::open(&a)),
+        Command::File(a) => wait::run(&a.wait, |s| wait::file::Marker::open(&a, s)),
+        Command::Process(a) => wait::run(&a.wait, |s| wait::process::Processes::open(&a, s)),
+        Command::Callback(a) => action::callback::run(a),
+        Command::Exec(a) => action::exec::run(a),
+        Command::Install(a) => action::install::run(a),
+    };
+    std::process::exit(status);
 }

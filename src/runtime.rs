@@ -1,9 +1,11 @@
 //! The one runtime every mode uses: single-threaded, since a pod-local wait
 //! or a handful of callbacks never needs more.
 
-pub fn new() -> Result<tokio::runtime::Runtime, String> {
+use crate::error::Error;
+
+pub fn new() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))
+        .map_err(|e| Error::permanent(format!("cannot start the runtime: {e}")))
 }

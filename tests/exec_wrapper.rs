@@ -23,9 +23,12 @@ fn exit_statuses_pass_through() {
     assert_eq!(run(&mut exec(&["--", "true"])).0, 0);
     // CMD killed by SIGTERM: 128 + 15.
     assert_eq!(run(&mut exec(&["--", "sh", "-c", "kill -TERM $$"])).0, 143);
+    // As a shell says: 127 not found, 126 found but cannot run.
     let (code, log) = run(&mut exec(&["--", "/no/such/app"]));
-    assert_eq!(code, 1, "{log}");
+    assert_eq!(code, 127, "{log}");
     assert!(log.contains("cannot start"), "{log}");
+    let (code, log) = run(&mut exec(&["--", "/tmp"]));
+    assert_eq!(code, 126, "{log}");
     assert_eq!(run(&mut exec(&[])).0, 2, "CMD is required");
 }
 

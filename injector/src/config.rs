@@ -12,7 +12,7 @@
 //! ```
 
 use crate::yaml_tree::{for_each_document, Kind, Node, Pos, YamlError};
-use graceful_wait::{duration, status_set::StatusSet, target};
+use graceful_wait_shared::{duration, status_set::StatusSet, url};
 use std::time::Duration;
 
 /// Workload kinds, as config keys (lower case) and as manifest `kind`s.
@@ -302,7 +302,7 @@ fn parse_hook(node: &Node) -> Result<Hook, YamlError> {
                     "tcp" => what = Some(WaitFor::Tcp(ports(value)?)),
                     "http" => {
                         let url = text(value, "http")?;
-                        target::parse(url).map_err(|e| err(value, format!("http: {e}")))?;
+                        url::parse_local(url).map_err(|e| err(value, format!("http: {e}")))?;
                         what = Some(WaitFor::Http { url: url.to_string(), down_status: None });
                     }
                     "connections" => what = Some(WaitFor::Connections(ports(value)?)),

@@ -69,7 +69,7 @@ pub fn recognise(argv: &[String]) -> Option<Wait> {
         WaitFor::Tcp(vec![port(&c[1])?])
     } else if let Some(c) = p.url.captures(script) {
         let url = c[2].to_string();
-        graceful_wait::target::parse(&url).ok()?;
+        graceful_wait_shared::url::parse_local(&url).ok()?;
         WaitFor::Http {
             url,
             down_status: None,

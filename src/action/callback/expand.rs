@@ -3,10 +3,12 @@
 //! A variable that is not set is an error, not an empty string: a callback
 //! naming no pod is worse than none. `$$` is a literal `$`.
 
+use crate::error::Error;
 use std::env;
 
-pub fn expand(text: &str) -> Result<String, String> {
-    expand_with(text, |name| env::var(name).ok())
+/// Expands from the environment; an unset or malformed variable is a usage error.
+pub fn expand(text: &str) -> Result<String, Error> {
+    expand_with(text, |name| env::var(name).ok()).map_err(Error::usage)
 }
 
 pub fn expand_with(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {

@@ -1,13 +1,16 @@
-//! One HTTP(S) request to a URL, for callbacks and readiness checks.
+//! The HTTP client every mode shares: one request on a fresh HTTP/1
+//! connection ([`round_trip`], also the http wait's probe), and one request
+//! to a URL ([`send`]) for callbacks and `exec --wait-ready`.
 //!
 //! Names resolve without libc NSS (the binary may run in an image without
-//! it): `localhost` and IP literals in [`crate::target`], anything else
+//! it): `localhost` and IP literals in [`graceful_wait_shared::url`], anything else
 //! through the pod's DNS as `/etc/resolv.conf` names it, with hickory. TLS is
 //! rustls: CA roots from the image when it has a bundle (`SSL_CERT_FILE`, or
 //! the usual Debian, RHEL and Alpine paths), the bundled Mozilla roots
 //! otherwise. Both come with the `tls-dns` feature (on by default); a build
 //! without it speaks plain HTTP to pod-local addresses only, and says so.
 
+use crate::error::Error;
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode, Uri};
 use http_body_util::Full;
@@ -45,8 +48,8 @@ const CA_BUNDLES: &[&str] = &[
 ];
 
 #[cfg(feature = "tls-dns")]
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
-    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, Error> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, Error>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
             let mut roots = rustls::RootCertStore::empty();
@@ -59,11 +62,15 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
             match bundle {
                 Some(path) => {
                     let certs = CertificateDer::pem_file_iter(path)
-                        .map_err(|e| format!("cannot read CA bundle {path}: {e}"))?;
+                        .map_err(|e| {
+                            Error::permanent(format!("cannot read CA bundle {path}: {e}"))
+                        })?;
                     let (added, _ignored) =
                         roots.add_parsable_certificates(certs.filter_map(Result::ok));
                     if added == 0 {
-                        return Err(format!("CA bundle {path} holds no usable certificate"));
+                        return Err(Error::permanent(format!(
+                            "CA bundle {path} holds no usable certificate"
+                        )));
                     }
                     tracing::debug!(
                         bundle = path,
@@ -76,7 +83,7 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
-                .map_err(|e| format!("TLS setup: {e}"))?
+                .map_err(|e| Error::permanent(format!("TLS setup: {e}")))?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
             Ok(Arc::new(config))
@@ -85,74 +92,81 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
 }
 
 /// The addresses of `host`: pod-local names without any resolver, others via DNS.
-pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
-    if let Some(local) = crate::target::resolve_local(host, port) {
+pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+    if let Some(local) = graceful_wait_shared::url::resolve_local(host, port) {
         return Ok(local);
     }
     resolve_dns(host, port).await
 }
 
 #[cfg(not(feature = "tls-dns"))]
-async fn resolve_dns(host: &str, _port: u16) -> Result<Vec<SocketAddr>, String> {
-    Err(format!("cannot resolve {host}: this build has no DNS (built without the tls-dns feature); use an IP address or the default build"))
+async fn resolve_dns(host: &str, _port: u16) -> Result<Vec<SocketAddr>, Error> {
+    Err(Error::permanent(format!("cannot resolve {host}: this build has no DNS (built without the tls-dns feature); use an IP address or the default build")))
 }
 
 #[cfg(feature = "tls-dns")]
-async fn resolve_dns(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
-    static RESOLVER: OnceLock<Result<hickory_resolver::TokioResolver, String>> = OnceLock::new();
+async fn resolve_dns(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+    static RESOLVER: OnceLock<Result<hickory_resolver::TokioResolver, Error>> = OnceLock::new();
     let resolver = RESOLVER
         .get_or_init(|| {
+            // No resolv.conf will not appear by retrying: a permanent error.
             hickory_resolver::TokioResolver::builder_tokio()
                 .map(|b| b.build())
-                .map_err(|e| format!("cannot read the DNS configuration (/etc/resolv.conf): {e}"))
+                .map_err(|e| Error::permanent(format!("cannot resolve {host}: cannot read the DNS configuration (/etc/resolv.conf): {e}; use an IP address, or mount the pod's resolv.conf")))
         })
         .as_ref()
         .map_err(Clone::clone)?;
     let found = resolver
         .lookup_ip(host)
         .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+        .map_err(|e| Error::transient(format!("cannot resolve {host}: {e}")))?;
     let addrs: Vec<SocketAddr> = found
         .iter()
         .map(|ip: IpAddr| SocketAddr::new(ip, port))
         .collect();
     if addrs.is_empty() {
-        return Err(format!("{host} has no address"));
+        return Err(Error::transient(format!("{host} has no address")));
     }
     Ok(addrs)
 }
 
-/// Sends one request; the response status, or why there was none.
-pub async fn send(req: &Outgoing) -> Result<StatusCode, String> {
-    let https = match req.uri.scheme_str() {
-        Some("https") => true,
-        Some("http") | None => false,
+/// Checks that a URL can be sent to at all: http or https, with a host.
+pub fn check_url(uri: &Uri) -> Result<(), Error> {
+    match uri.scheme_str() {
+        Some("https" | "http") | None => {}
         Some(other) => {
-            return Err(format!(
-                "scheme '{other}' is not supported; use http:// or https://"
-            ))
+            return Err(Error::usage(format!(
+                "{uri}: scheme '{other}' is not supported; use http:// or https://"
+            )))
         }
-    };
-    let host = req
-        .uri
-        .host()
-        .ok_or_else(|| format!("{} has no host", req.uri))?;
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(Error::usage(format!("{uri} has no host")));
+    }
+    Ok(())
+}
+
+/// Sends one request; the response status, or why there was none.
+pub async fn send(req: &Outgoing) -> Result<StatusCode, Error> {
+    check_url(&req.uri)?;
+    let https = req.uri.scheme_str() == Some("https");
+    let host = req.uri.host().unwrap_or_default();
     let port = req.uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let mut last = String::new();
+    let mut last = Error::transient(format!("{host} has no address"));
     for addr in resolve(host, port).await? {
         let stream = match TcpStream::connect(addr).await {
             Ok(s) => s,
             Err(e) => {
-                last = format!("{addr}: {e}");
+                last = Error::transient(format!("{addr}: {e}"));
                 continue;
             }
         };
         return if https {
-            over_tls(host, addr, stream, req).await
+            over_tls(host, stream, req).await
         } else {
             exchange(stream, req).await
         }
-        .map_err(|e| format!("{addr}: {e}"));
+        .map_err(|e| e.context(addr));
     }
     Err(last)
 }
@@ -160,34 +174,32 @@ pub async fn send(req: &Outgoing) -> Result<StatusCode, String> {
 #[cfg(feature = "tls-dns")]
 async fn over_tls(
     host: &str,
-    addr: SocketAddr,
     stream: TcpStream,
     req: &Outgoing,
-) -> Result<StatusCode, String> {
+) -> Result<StatusCode, Error> {
     let name = ServerName::try_from(
         host.trim_start_matches('[')
             .trim_end_matches(']')
             .to_string(),
     )
-    .map_err(|e| format!("{host}: not a TLS server name: {e}"))?;
+    .map_err(|e| Error::usage(format!("{host}: not a TLS server name: {e}")))?;
     let tls = tokio_rustls::TlsConnector::from(tls_config()?)
         .connect(name, stream)
         .await
-        .map_err(|e| format!("{addr}: TLS: {e}"))?;
+        .map_err(|e| Error::transient(format!("TLS: {e}")))?;
     exchange(tls, req).await
 }
 
 #[cfg(not(feature = "tls-dns"))]
 async fn over_tls(
     _: &str,
-    _: SocketAddr,
     _: TcpStream,
     _: &Outgoing,
-) -> Result<StatusCode, String> {
-    Err("https:// needs TLS, which this build has not (built without the tls-dns feature); use the default build".into())
+) -> Result<StatusCode, Error> {
+    Err(Error::permanent("https:// needs TLS, which this build has not (built without the tls-dns feature); use the default build"))
 }
 
-async fn exchange<S>(io: S, req: &Outgoing) -> Result<StatusCode, String>
+async fn exchange<S>(io: S, req: &Outgoing) -> Result<StatusCode, Error>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -205,8 +217,10 @@ where
     }
     let request = builder
         .body(Full::new(req.body.clone()))
-        .map_err(|e| e.to_string())?;
-    round_trip(io, request).await.map_err(|e| e.to_string())
+        .map_err(|e| Error::usage(e.to_string()))?;
+    round_trip(io, request)
+        .await
+        .map_err(|e| Error::transient(e.to_string()))
 }
 
 /// One request on a fresh HTTP/1 connection: the response's status.

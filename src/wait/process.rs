@@ -11,7 +11,9 @@
 //! its ancestors (the hook runner), zombies (already exited), and the pod's
 //! `pause` process.
 
-use crate::poll::Look;
+use super::{Schedule, Wait};
+use crate::{error::Error, retry::Look};
+use graceful_wait_shared::cli::ProcessArgs;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use procfs_core::{process::Status, FromRead};
 use std::{
@@ -29,8 +31,10 @@ pub struct Selector {
     pub exclude_uids: Option<Vec<u32>>,
 }
 
+/// The process wait.
 pub struct Processes {
     proc_dir: PathBuf,
+    interval: Duration,
     selector: Selector,
     /// Pids never counted: this process and its ancestors.
     ignored: Vec<i32>,
@@ -41,7 +45,16 @@ fn status(proc_dir: &std::path::Path, pid: &str) -> Option<Status> {
 }
 
 impl Processes {
-    pub fn new(proc_dir: PathBuf, selector: Selector) -> Processes {
+    pub fn open(args: &ProcessArgs, schedule: &Schedule) -> Result<Processes, Error> {
+        let selector = Selector {
+            names: args.names.clone(),
+            pids: args.pids.clone(),
+            exclude_uids: (!args.exclude_uids.is_empty()).then(|| args.exclude_uids.clone()),
+        };
+        Ok(Processes::new(args.proc.clone(), selector, schedule.interval))
+    }
+
+    pub fn new(proc_dir: PathBuf, selector: Selector, interval: Duration) -> Processes {
         let mut ignored = Vec::new();
         let mut pid = std::process::id() as i32;
         // Our ancestors (nsenter, the runtime's exec shim) are not the app.
@@ -54,18 +67,19 @@ impl Processes {
         }
         Processes {
             proc_dir,
+            interval,
             selector,
             ignored,
         }
     }
 
     /// The selected processes alive now: (pid, name).
-    pub fn scan(&self) -> Result<Vec<(i32, String)>, String> {
+    pub fn scan(&self) -> Result<Vec<(i32, String)>, Error> {
         let entries = fs::read_dir(&self.proc_dir).map_err(|e| {
-            format!(
+            Error::transient(format!(
                 "cannot list {}: {e}; the hook needs the pod's /proc (shareProcessNamespace: true)",
                 self.proc_dir.display()
-            )
+            ))
         })?;
         let mut found = Vec::new();
         for entry in entries.flatten() {
@@ -98,8 +112,23 @@ impl Processes {
         Ok(found)
     }
 
-    /// Done when none is left; otherwise waits up to `interval` for one to exit.
-    pub async fn look(&self, interval: Duration) -> Result<Look, String> {
+}
+
+impl Wait for Processes {
+    fn announce(&self, schedule: &Schedule) {
+        tracing::info!(
+            names = ?self.selector.names,
+            pids = ?self.selector.pids,
+            exclude_uids = ?self.selector.exclude_uids,
+            timeout_ms = schedule.timeout_ms(),
+            interval_ms = schedule.interval_ms(),
+            "waiting until the selected processes are gone"
+        );
+    }
+
+    /// Done when none is left; otherwise waits up to the interval for one to exit.
+    async fn look(&mut self) -> Result<Look, Error> {
+        let interval = self.interval;
         let alive = self.scan()?;
         if alive.is_empty() {
             return Ok(Look::Done("no selected process is left".into()));

@@ -8,16 +8,30 @@
 //! every retry *and* every run for the same pod, URL and body: derived from
 //! them, not random.
 
-use crate::{client, expand::expand};
+pub mod expand;
+
+use crate::{
+    error::Error,
+    http_client::{self, Outgoing},
+    retry::{self, Look, Outcome, Pace},
+};
 use bytes::Bytes;
+use expand::expand;
+use graceful_wait_shared::cli::CallbackOptions;
 use http::{header, HeaderName, HeaderValue, Method, Uri};
 use std::{
     hash::{Hash, Hasher},
     time::Duration,
 };
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::{timeout, Instant};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The first retry comes this soon; each failure doubles it, up to the maximum.
+const BACKOFF: Pace = Pace::Backoff {
+    first: Duration::from_millis(100),
+    max: Duration::from_secs(2),
+};
 
 /// What to send, before expansion (as the flags give it).
 #[derive(Clone, Debug, Default)]
@@ -30,6 +44,19 @@ pub struct Spec {
     pub idempotency_key: Option<String>,
 }
 
+impl Spec {
+    /// The callbacks to `urls`, sent the way `options` say.
+    pub fn new(urls: Vec<String>, options: &CallbackOptions) -> Spec {
+        Spec {
+            urls,
+            method: options.method.clone(),
+            headers: options.headers.clone(),
+            data: options.data.clone(),
+            idempotency_key: options.idempotency_key.clone(),
+        }
+    }
+}
+
 /// How hard to try.
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
@@ -37,16 +64,43 @@ pub struct Policy {
     pub request_timeout: Duration,
 }
 
+/// `graceful-wait callback`: builds, sends, and returns the exit status.
+pub fn run(args: graceful_wait_shared::cli::CallbackArgs) -> i32 {
+    let spec = Spec::new(args.urls, &args.send);
+    let requests = match build(&spec) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("{e}");
+            return crate::exit::of_error(&e);
+        }
+    };
+    let runtime = match crate::runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("{e}");
+            return crate::exit::of_error(&e);
+        }
+    };
+    let outcomes = runtime.block_on(async {
+        let policy = Policy {
+            deadline: Some(Instant::now() + args.timeout),
+            request_timeout: args.send.request_timeout,
+        };
+        send_all(&requests, policy).await
+    });
+    crate::exit::of_callbacks(&outcomes)
+}
+
 /// Builds the requests: expands `$VARS`, reads `@file` bodies, adds the key.
-pub fn build(spec: &Spec) -> Result<Vec<client::Outgoing>, String> {
+/// Every failure here is a usage error: the flags say something unsendable.
+pub fn build(spec: &Spec) -> Result<Vec<Outgoing>, Error> {
     let method = Method::from_bytes(spec.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| format!("'{}' is not an HTTP method", spec.method))?;
+        .map_err(|_| Error::usage(format!("'{}' is not an HTTP method", spec.method)))?;
     let body = match spec.data.as_deref() {
         None => String::new(),
         Some(d) => match d.strip_prefix('@') {
-            Some(path) => {
-                std::fs::read_to_string(path).map_err(|e| format!("--data @{path}: {e}"))?
-            }
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| Error::usage(format!("--data @{path}: {e}")))?,
             None => d.to_string(),
         },
     };
@@ -55,20 +109,19 @@ pub fn build(spec: &Spec) -> Result<Vec<client::Outgoing>, String> {
     for h in &spec.headers {
         let (name, value) = h
             .split_once(':')
-            .ok_or_else(|| format!("header '{h}' is not 'Name: value'"))?;
+            .ok_or_else(|| Error::usage(format!("header '{h}' is not 'Name: value'")))?;
         let name = HeaderName::from_bytes(name.trim().as_bytes())
-            .map_err(|e| format!("header '{h}': {e}"))?;
+            .map_err(|e| Error::usage(format!("header '{h}': {e}")))?;
         let value = HeaderValue::from_str(&expand(value.trim())?)
-            .map_err(|e| format!("header '{h}': {e}"))?;
+            .map_err(|e| Error::usage(format!("header '{h}': {e}")))?;
         headers.push((name, value));
     }
     let mut out = Vec::new();
     for url in &spec.urls {
         let url = expand(url)?;
-        let uri = crate::target::uri(&url).map_err(|e| format!("'{url}' is not a URL: {e}"))?;
-        if uri.host().is_none() {
-            return Err(format!("'{url}' has no host"));
-        }
+        let uri = graceful_wait_shared::url::with_default_scheme(&url)
+            .map_err(|e| Error::usage(format!("'{url}' is not a URL: {e}")))?;
+        http_client::check_url(&uri)?;
         let mut headers = headers.clone();
         if !headers.iter().any(|(n, _)| n == IDEMPOTENCY_KEY) {
             let key = match &spec.idempotency_key {
@@ -77,7 +130,8 @@ pub fn build(spec: &Spec) -> Result<Vec<client::Outgoing>, String> {
             };
             headers.push((
                 HeaderName::from_static(IDEMPOTENCY_KEY),
-                HeaderValue::from_str(&key).map_err(|e| format!("idempotency key: {e}"))?,
+                HeaderValue::from_str(&key)
+                    .map_err(|e| Error::usage(format!("idempotency key: {e}")))?,
             ));
         }
         if !body.is_empty() && !headers.iter().any(|(n, _)| n == header::CONTENT_TYPE) {
@@ -86,7 +140,7 @@ pub fn build(spec: &Spec) -> Result<Vec<client::Outgoing>, String> {
                 HeaderValue::from_static("application/json"),
             ));
         }
-        out.push(client::Outgoing {
+        out.push(Outgoing {
             method: method.clone(),
             uri,
             headers,
@@ -113,77 +167,70 @@ fn derived_key(method: &Method, uri: &Uri, body: &str) -> String {
     format!("gw-{:016x}{:016x}", halves[0], halves[1])
 }
 
-/// Why a request finally failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Still failing when the deadline came.
-    Deadline(String),
-    /// A final answer (a 4xx) or an error retrying cannot fix.
-    Final(String),
-}
-
-/// Sends every request at once; one result per request, in order.
-pub async fn send_all(requests: &[client::Outgoing], policy: Policy) -> Vec<Result<u16, Failure>> {
+/// Sends every request at once; one outcome per request, in order.
+pub async fn send_all(requests: &[Outgoing], policy: Policy) -> Vec<Outcome> {
     let mut set = tokio::task::JoinSet::new();
     for (i, r) in requests.iter().cloned().enumerate() {
         set.spawn(async move { (i, send_with_retries(&r, policy).await) });
     }
-    let mut results: Vec<Option<Result<u16, Failure>>> = vec![None; requests.len()];
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; requests.len()];
     while let Some(done) = set.join_next().await {
-        if let Ok((i, r)) = done {
-            results[i] = Some(r);
+        if let Ok((i, outcome)) = done {
+            outcomes[i] = Some(outcome);
         }
     }
-    results
+    outcomes
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(Failure::Final("the request task failed".into()))))
+        .map(|o| {
+            o.unwrap_or_else(|| Outcome::Stopped {
+                elapsed: Duration::ZERO,
+                error: Error::permanent("the request task failed"),
+            })
+        })
         .collect()
 }
 
-async fn send_with_retries(req: &client::Outgoing, policy: Policy) -> Result<u16, Failure> {
-    let mut backoff = Duration::from_millis(100);
-    for attempt in 1.. {
-        let this_try = match policy.deadline {
-            Some(d) => policy
-                .request_timeout
-                .min(d.saturating_duration_since(Instant::now())),
-            None => policy.request_timeout,
-        };
-        let why = match timeout(this_try, client::send(req)).await {
-            Ok(Ok(s)) if s.is_success() => {
-                tracing::info!(url = %req.uri, status = s.as_u16(), attempt, "callback delivered");
-                return Ok(s.as_u16());
-            }
-            Ok(Ok(s)) if s.is_client_error() && s.as_u16() != 408 && s.as_u16() != 429 => {
-                tracing::error!(url = %req.uri, status = s.as_u16(), "callback refused; not retried");
-                return Err(Failure::Final(format!("{}: HTTP {s}", req.uri)));
-            }
-            Ok(Ok(s)) => format!("HTTP {s}"),
-            Ok(Err(e)) => e,
-            Err(_) => format!("no answer within {this_try:?}"),
-        };
-        let retry_at = Instant::now() + backoff;
-        if policy.deadline.is_some_and(|d| retry_at >= d) {
-            tracing::error!(url = %req.uri, attempt, "callback not delivered before the deadline: {why}");
-            return Err(Failure::Deadline(format!("{}: {why}", req.uri)));
+/// One attempt: delivered, a final refusal, or worth another try.
+async fn attempt(req: Outgoing, policy: Policy) -> Result<Look, Error> {
+    let this_try = match policy.deadline {
+        Some(d) => policy
+            .request_timeout
+            .min(d.saturating_duration_since(Instant::now())),
+        None => policy.request_timeout,
+    };
+    match timeout(this_try, http_client::send(&req)).await {
+        Ok(Ok(s)) if s.is_success() => Ok(Look::Done(format!("HTTP {s}"))),
+        Ok(Ok(s)) if s.is_client_error() && s.as_u16() != 408 && s.as_u16() != 429 => {
+            Err(Error::permanent(format!("HTTP {s}, not retried")))
         }
-        tracing::warn!(url = %req.uri, attempt, retry_in_ms = backoff.as_millis() as u64, "callback failed: {why}");
-        sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
+        Ok(Ok(s)) => Ok(Look::Pending(format!("HTTP {s}"))),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::transient(format!("no answer within {this_try:?}"))),
     }
-    unreachable!("the loop returns")
 }
 
-/// The exit status for a set of results: 0 all delivered, 124 the deadline
-/// stopped at least one and nothing failed for good, 1 otherwise.
-pub fn status(results: &[Result<u16, Failure>]) -> i32 {
-    if results.iter().all(Result::is_ok) {
-        crate::exit::MET
-    } else if results.iter().any(|r| matches!(r, Err(Failure::Final(_)))) {
-        crate::exit::FAILED
-    } else {
-        crate::exit::DEADLINE
+/// One request, retried with backoff until a 2xx, a final answer, or the
+/// deadline. A 4xx other than 408 (timeout) and 429 (too many) is final:
+/// the receiver has said no, and asking again will not change that.
+async fn send_with_retries(req: &Outgoing, policy: Policy) -> Outcome {
+    let what = format!("callback to {}", req.uri);
+    // A plain closure that hands each attempt its own copy of the request
+    // (an async closure's borrow would keep the spawned task from being Send).
+    let owned = req.clone();
+    let outcome = retry::until(&what, policy.deadline, BACKOFF, move || {
+        attempt(owned.clone(), policy)
+    })
+    .await;
+    match &outcome {
+        Outcome::Met { seen, .. } => tracing::info!(url = %req.uri, "callback delivered: {seen}"),
+        Outcome::DeadlinePassed { last, .. } => {
+            tracing::error!(url = %req.uri, "callback not delivered before the deadline: {last}")
+        }
+        Outcome::Stopped { error, .. } => {
+            tracing::error!(url = %req.uri, "callback failed for good: {error}")
+        }
     }
+    outcome
 }
 
 #[cfg(test)]
@@ -208,7 +255,7 @@ mod tests {
         assert_eq!(a.len(), 2);
         assert_eq!(a[0].uri.to_string(), "http://hooks.example/done");
         assert_eq!(a[0].method, Method::POST);
-        let key = |r: &client::Outgoing| {
+        let key = |r: &Outgoing| {
             r.headers
                 .iter()
                 .find(|(n, _)| n == IDEMPOTENCY_KEY)
@@ -246,15 +293,10 @@ mod tests {
     }
 
     #[test]
-    fn status_rules() {
-        assert_eq!(status(&[Ok(200), Ok(204)]), 0);
-        assert_eq!(status(&[Ok(200), Err(Failure::Deadline("x".into()))]), 124);
-        assert_eq!(
-            status(&[
-                Err(Failure::Final("x".into())),
-                Err(Failure::Deadline("x".into()))
-            ]),
-            1
-        );
+    fn unsendable_urls_are_usage_errors_before_anything_is_sent() {
+        for url in ["ftp://files.example/x", "http://", "gopher://h/"] {
+            let err = build(&spec(&[url])).unwrap_err();
+            assert_eq!(err.kind, crate::error::Kind::Usage, "{url}: {err}");
+        }
     }
 }

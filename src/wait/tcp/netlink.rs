@@ -1,11 +1,13 @@
-//! Listeners from the kernel's `sock_diag` netlink interface (see sock_diag(7)).
+//! Sockets from the kernel's `sock_diag` netlink interface (see sock_diag(7)).
 //!
-//! One dump per address family, with the state filter set to LISTEN so the
-//! kernel walks only its listening hash: the cost stays flat however many
-//! connections the host carries, unlike reading /proc/net/tcp. The socket is
-//! opened once and reused for every poll.
+//! One dump per address family, with the state filter set to the wanted
+//! state (LISTEN for `tcp`, ESTABLISHED for `connections`). For LISTEN the
+//! kernel walks only its listening hash, so the cost stays flat however many
+//! connections the host carries, unlike reading /proc/net/tcp. The netlink
+//! socket is opened once and reused for every look.
 
-use super::{SocketSource, State};
+use super::{Source, State};
+use crate::error::Error;
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
 };
@@ -25,8 +27,10 @@ pub struct SockDiag {
 }
 
 impl SockDiag {
-    pub fn open() -> Result<Self, String> {
-        let fail = |e: std::io::Error| format!("netlink sock_diag socket: {e}");
+    /// Opens the netlink socket. Failing here (no sock_diag in this kernel,
+    /// a seccomp filter) will not change by retrying: a permanent error.
+    pub fn open() -> Result<Self, Error> {
+        let fail = |e: std::io::Error| Error::permanent(format!("netlink sock_diag socket: {e}"));
         let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(fail)?;
         socket.bind_auto().map_err(fail)?;
         socket.connect(&NlAddr::new(0, 0)).map_err(fail)?;
@@ -103,13 +107,13 @@ impl SockDiag {
     }
 }
 
-impl SocketSource for SockDiag {
+impl Source for SockDiag {
     fn name(&self) -> &'static str {
         "netlink"
     }
 
-    fn sockets(&mut self, state: State, out: &mut Vec<SocketAddr>) -> Result<(), String> {
-        let fail = |e: io::Error| format!("netlink sock_diag query: {e}");
+    fn sockets(&mut self, state: State, out: &mut Vec<SocketAddr>) -> Result<(), Error> {
+        let fail = |e: io::Error| Error::transient(format!("netlink sock_diag query: {e}"));
         self.dump(AF_INET, state, out).map_err(fail)?;
         // A kernel built without IPv6 answers the AF_INET6 dump with ENOENT (no
         // handler for the family): it then has no IPv6 listeners to report.

@@ -6,7 +6,9 @@
 //! created or moved in; where inotify cannot be used (no such folder yet, a
 //! filesystem without it, a kernel limit), the wait looks every interval.
 
-use crate::poll::Look;
+use super::{Schedule, Wait};
+use crate::{error::Error, retry::Look};
+use graceful_wait_shared::cli::FileArgs;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::{
     io,
@@ -25,13 +27,19 @@ impl AsRawFd for Watch {
     }
 }
 
+/// The file wait.
 pub struct Marker {
     path: PathBuf,
+    interval: Duration,
     events: Option<AsyncFd<Watch>>,
 }
 
 impl Marker {
-    pub fn new(path: PathBuf) -> Marker {
+    pub fn open(args: &FileArgs, schedule: &Schedule) -> Result<Marker, Error> {
+        Ok(Marker::new(args.exists.clone(), schedule.interval))
+    }
+
+    pub fn new(path: PathBuf, interval: Duration) -> Marker {
         let events = match watch(&path) {
             Ok(fd) => Some(fd),
             Err(e) => {
@@ -42,7 +50,11 @@ impl Marker {
                 None
             }
         };
-        Marker { path, events }
+        Marker {
+            path,
+            interval,
+            events,
+        }
     }
 
     /// Whether inotify wakes this wait (false: it polls).
@@ -50,12 +62,31 @@ impl Marker {
         self.events.is_some()
     }
 
-    /// Done when the path exists; otherwise waits up to `interval` for a change.
-    pub async fn look(&self, interval: Duration) -> Result<Look, String> {
+}
+
+impl Wait for Marker {
+    fn announce(&self, schedule: &Schedule) {
+        tracing::info!(
+            path = %self.path.display(),
+            inotify = self.event_driven(),
+            timeout_ms = schedule.timeout_ms(),
+            interval_ms = schedule.interval_ms(),
+            "waiting for the marker file"
+        );
+    }
+
+    /// Done when the path exists; otherwise waits up to the interval for a change.
+    async fn look(&mut self) -> Result<Look, Error> {
+        let interval = self.interval;
         match std::fs::symlink_metadata(&self.path) {
             Ok(_) => return Ok(Look::Done(format!("{} exists", self.path.display()))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot look for {}: {e}", self.path.display())),
+            Err(e) => {
+                return Err(Error::transient(format!(
+                    "cannot look for {}: {e}",
+                    self.path.display()
+                )))
+            }
         }
         let waiting = format!("no {} yet", self.path.display());
         let Some(events) = &self.events else {
@@ -63,7 +94,7 @@ impl Marker {
         };
         tokio::select! {
             ready = events.readable() => {
-                let mut guard = ready.map_err(|e| format!("inotify: {e}"))?;
+                let mut guard = ready.map_err(|e| Error::transient(format!("inotify: {e}")))?;
                 // Drain what arrived; the next look checks the path itself.
                 let _ = guard.get_inner().0.read_events();
                 guard.clear_ready();

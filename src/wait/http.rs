@@ -1,4 +1,4 @@
-//! One look at an HTTP endpoint: is the app still answering?
+//! `graceful-wait http`: returns when the app's HTTP endpoint stops answering.
 //!
 //! Down means the app is gone: the connection is refused, reset or closed
 //! before a response. An address that cannot exist in this pod (`::1` where
@@ -7,62 +7,105 @@
 //! app. Any HTTP status is up unless `--down-status` lists it, because apps
 //! commonly turn readiness to 503 on SIGTERM while they still drain.
 
-use crate::{client, status_set::StatusSet, target::Target};
+use super::{Schedule, Wait};
+use crate::{error::Error, http_client, retry::Look};
 use bytes::Bytes;
+use graceful_wait_shared::{cli::HttpArgs, status_set::StatusSet, url::LocalUrl};
 use http::{header, Request};
 use http_body_util::Empty;
 use std::{error::Error as _, io, net::SocketAddr, time::Duration};
 use tokio::net::TcpStream;
 
-/// What one probe saw, with a short reason for the log.
+/// The http wait.
+pub struct Http {
+    url: LocalUrl,
+    request_timeout: Duration,
+    down_status: StatusSet,
+}
+
+impl Http {
+    pub fn open(args: &HttpArgs) -> Result<Http, Error> {
+        Ok(Http {
+            url: args.url.clone(),
+            request_timeout: args.request_timeout,
+            down_status: args.down_status.clone().unwrap_or_default(),
+        })
+    }
+}
+
+impl Wait for Http {
+    fn announce(&self, schedule: &Schedule) {
+        tracing::info!(
+            url = %self.url.uri,
+            request_timeout_ms = self.request_timeout.as_millis() as u64,
+            down_status = %self.down_status,
+            timeout_ms = schedule.timeout_ms(),
+            interval_ms = schedule.interval_ms(),
+            "waiting until the endpoint stops answering"
+        );
+    }
+
+    async fn look(&mut self) -> Result<Look, Error> {
+        Ok(
+            match probe(&self.url, self.request_timeout, &self.down_status).await? {
+                Verdict::Up(why) => Look::Pending(format!("answering ({why})")),
+                Verdict::Down(why) => Look::Done(why),
+            },
+        )
+    }
+}
+
+/// What one probe concluded, with a short reason for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Seen {
+pub enum Verdict {
     Up(String),
     Down(String),
 }
 
 /// What one address said; `Unusable` takes no part in the verdict.
 enum AtAddr {
-    Seen(Seen),
+    Said(Verdict),
     Unusable(String),
 }
 
-/// Probes every address of the target; up as soon as one answers, down when
+/// Probes every address of the URL; up as soon as one answers, down when
 /// at least one refuses and none answers.
 pub async fn probe(
-    target: &Target,
+    target: &LocalUrl,
     request_timeout: Duration,
     down_status: &StatusSet,
-) -> Result<Seen, String> {
+) -> Result<Verdict, Error> {
     let mut last_down = None;
     let mut unusable = Vec::new();
     for addr in &target.addrs {
         match tokio::time::timeout(request_timeout, probe_addr(*addr, target, down_status)).await {
             Err(_) => {
-                return Ok(Seen::Up(format!(
+                return Ok(Verdict::Up(format!(
                     "{addr}: no answer within {request_timeout:?} (counted as still up)"
                 )))
             }
-            Ok(Ok(AtAddr::Seen(Seen::Up(why)))) => return Ok(Seen::Up(format!("{addr}: {why}"))),
-            Ok(Ok(AtAddr::Seen(Seen::Down(why)))) => last_down = Some(format!("{addr}: {why}")),
+            Ok(Ok(AtAddr::Said(Verdict::Up(why)))) => {
+                return Ok(Verdict::Up(format!("{addr}: {why}")))
+            }
+            Ok(Ok(AtAddr::Said(Verdict::Down(why)))) => last_down = Some(format!("{addr}: {why}")),
             Ok(Ok(AtAddr::Unusable(why))) => unusable.push(format!("{addr}: {why}")),
-            Ok(Err(e)) => return Err(format!("{addr}: {e}")),
+            Ok(Err(e)) => return Err(e.context(addr)),
         }
     }
-    last_down.map(Seen::Down).ok_or_else(|| {
-        format!(
+    last_down.map(Verdict::Down).ok_or_else(|| {
+        Error::transient(format!(
             "no address of {} is reachable from this pod ({})",
             target.uri,
             unusable.join("; ")
-        )
+        ))
     })
 }
 
 async fn probe_addr(
     addr: SocketAddr,
-    target: &Target,
+    target: &LocalUrl,
     down_status: &StatusSet,
-) -> Result<AtAddr, String> {
+) -> Result<AtAddr, Error> {
     let stream = match TcpStream::connect(addr).await {
         Ok(s) => s,
         Err(e) => return classify_io(&e),
@@ -77,25 +120,25 @@ async fn probe_addr(
         )
         .header(header::CONNECTION, "close")
         .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("cannot build request: {e}"))?;
-    match client::round_trip(stream, request).await {
+        .map_err(|e| Error::permanent(format!("cannot build request: {e}")))?;
+    match http_client::round_trip(stream, request).await {
         Ok(status) => {
             let status = status.as_u16();
-            Ok(AtAddr::Seen(if down_status.contains(status) {
-                Seen::Down(format!("HTTP {status} (listed in --down-status)"))
+            Ok(AtAddr::Said(if down_status.contains(status) {
+                Verdict::Down(format!("HTTP {status} (listed in --down-status)"))
             } else {
-                Seen::Up(format!("HTTP {status}"))
+                Verdict::Up(format!("HTTP {status}"))
             }))
         }
         Err(e) => classify_hyper(&e),
     }
 }
 
-fn classify_hyper(e: &hyper::Error) -> Result<AtAddr, String> {
+fn classify_hyper(e: &hyper::Error) -> Result<AtAddr, Error> {
     // Incomplete: closed mid-response. Canceled/closed: the connection ended
     // before the request could be answered. Both mean no response came.
     if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        return Ok(AtAddr::Seen(Seen::Down(format!(
+        return Ok(AtAddr::Said(Verdict::Down(format!(
             "connection closed without a response: {e}"
         ))));
     }
@@ -106,25 +149,25 @@ fn classify_hyper(e: &hyper::Error) -> Result<AtAddr, String> {
         }
         source = s.source();
     }
-    Err(format!("HTTP error: {e}"))
+    Err(Error::transient(format!("HTTP error: {e}")))
 }
 
 /// Refused, reset or cut off: nothing answers at this address any more.
 /// No such address family or route here: the address takes no part.
 /// Anything else is an error the wait cannot read as "down".
-fn classify_io(e: &io::Error) -> Result<AtAddr, String> {
+fn classify_io(e: &io::Error) -> Result<AtAddr, Error> {
     use io::ErrorKind::*;
     if matches!(
         e.kind(),
         ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
     ) {
-        Ok(AtAddr::Seen(Seen::Down(e.to_string())))
+        Ok(AtAddr::Said(Verdict::Down(e.to_string())))
     } else if matches!(
         e.raw_os_error(),
         Some(libc::EADDRNOTAVAIL | libc::ENETUNREACH | libc::EAFNOSUPPORT)
     ) {
         Ok(AtAddr::Unusable(e.to_string()))
     } else {
-        Err(e.to_string())
+        Err(Error::transient(e.to_string()))
     }
 }

@@ -1,4 +1,4 @@
-//! Where an HTTP wait points: `localhost:3000/health` means
+//! URLs as people write them in flags. Where an HTTP wait points: `localhost:3000/health` means
 //! `http://localhost:3000/health`, and `localhost` or an IP literal becomes
 //! socket addresses without /etc/hosts or libc NSS — the binary runs in images
 //! that have neither (a distroless proxy, a scratch image).
@@ -6,9 +6,10 @@
 use http::Uri;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// A parsed `--url`: the request URI and the addresses to try.
+/// A pod-local URL (the http wait's `--url`): the request URI and the
+/// addresses to try.
 #[derive(Clone, Debug)]
-pub struct Target {
+pub struct LocalUrl {
     pub uri: Uri,
     /// Every address the host stands for; the endpoint is down only when it
     /// answers on none of them.
@@ -16,7 +17,7 @@ pub struct Target {
 }
 
 /// A URL as people write them in flags: no scheme means `http://`.
-pub fn uri(text: &str) -> Result<Uri, http::uri::InvalidUri> {
+pub fn with_default_scheme(text: &str) -> Result<Uri, http::uri::InvalidUri> {
     if text.contains("://") {
         text.parse()
     } else {
@@ -25,8 +26,8 @@ pub fn uri(text: &str) -> Result<Uri, http::uri::InvalidUri> {
 }
 
 /// Parses a URL (scheme optional, `http` only) and resolves its host.
-pub fn parse(text: &str) -> Result<Target, String> {
-    let uri = uri(text)
+pub fn parse_local(text: &str) -> Result<LocalUrl, String> {
+    let uri = with_default_scheme(text)
         .map_err(|e| format!("'{text}' is not a URL ({e}); write e.g. localhost:3000/health"))?;
     match uri.scheme_str() {
         Some("http") => {}
@@ -59,7 +60,7 @@ pub fn parse(text: &str) -> Result<Target, String> {
              the in-pod wait only talks to the pod itself, so use localhost, 127.0.0.1, [::1] or the pod IP"
         )
     })?;
-    Ok(Target { uri, addrs })
+    Ok(LocalUrl { uri, addrs })
 }
 
 /// `localhost` (and `*.localhost`, RFC 6761) and IP literals; anything else
@@ -81,7 +82,7 @@ pub fn resolve_local(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::parse_local as parse;
 
     #[test]
     fn scheme_defaults_to_http_and_localhost_needs_no_resolver() {

@@ -8,10 +8,10 @@
 //! A symlink or anything but a regular file at the target is refused: the
 //! volume is shared, and following a planted link would write elsewhere.
 
+use crate::{error::Error, exit};
+use graceful_wait_shared::{atomic_file, cli::InstallArgs};
 use std::{
-    fs::{self, File, OpenOptions},
-    io::{self, Write},
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    fs, io,
     path::{Path, PathBuf},
 };
 
@@ -24,44 +24,64 @@ pub enum Installed {
     AlreadyThere { target: PathBuf },
 }
 
+/// `graceful-wait install DIR`: installs, says what it did, returns the status.
+pub fn run(args: InstallArgs) -> i32 {
+    match install(&args.dir) {
+        Ok(Installed::Copied { target, bytes }) => {
+            tracing::info!("installed {} ({bytes} bytes)", target.display());
+            exit::OK
+        }
+        Ok(Installed::AlreadyThere { target }) => {
+            tracing::info!("{} is already this binary; nothing to do", target.display());
+            exit::OK
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            exit::of_error(&e)
+        }
+    }
+}
+
 /// Installs the running binary into `dir`.
-pub fn install(dir: &Path) -> Result<Installed, String> {
+pub fn install(dir: &Path) -> Result<Installed, Error> {
     let exe = fs::read("/proc/self/exe").map_err(|e| {
-        format!("cannot read my own binary (/proc/self/exe): {e}; is /proc mounted?")
+        Error::permanent(format!(
+            "cannot read my own binary (/proc/self/exe): {e}; is /proc mounted?"
+        ))
     })?;
     install_bytes(&exe, dir)
 }
 
 /// Installs `binary` as `dir/graceful-wait`.
-pub fn install_bytes(binary: &[u8], dir: &Path) -> Result<Installed, String> {
+pub fn install_bytes(binary: &[u8], dir: &Path) -> Result<Installed, Error> {
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
-            return Err(format!(
+            return Err(Error::usage(format!(
                 "{} is not a directory; give the shared volume's mount path",
                 dir.display()
-            ))
+            )))
         }
         Err(e) => {
-            return Err(format!(
+            return Err(Error::usage(format!(
                 "{}: {e}; give the shared volume's mount path (an existing directory)",
                 dir.display()
-            ))
+            )))
         }
     }
     let target = dir.join(NAME);
     match fs::symlink_metadata(&target) {
         Ok(m) if m.file_type().is_symlink() => {
-            return Err(format!(
+            return Err(Error::permanent(format!(
                 "{} is a symlink; refusing to replace it — remove it if it should not be there",
                 target.display()
-            ))
+            )))
         }
         Ok(m) if !m.is_file() => {
-            return Err(format!(
+            return Err(Error::permanent(format!(
                 "{} exists and is not a regular file; refusing to replace it",
                 target.display()
-            ))
+            )))
         }
         Ok(_) => {
             if fs::read(&target).is_ok_and(|old| old == binary) {
@@ -69,41 +89,21 @@ pub fn install_bytes(binary: &[u8], dir: &Path) -> Result<Installed, String> {
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("{}: {e}", target.display())),
+        Err(e) => return Err(Error::permanent(format!("{}: {e}", target.display()))),
     }
-    let temp = dir.join(format!(".{NAME}.tmp-{}", std::process::id()));
-    let result = write_then_rename(binary, &temp, &target);
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result.map_err(|e| format!("cannot install into {}: {e}", dir.display()))?;
+    atomic_file::write(&target, binary, 0o555).map_err(|e| {
+        Error::permanent(format!("cannot install into {}: {e}", dir.display()))
+    })?;
     Ok(Installed::Copied {
         target,
         bytes: binary.len() as u64,
     })
 }
 
-fn write_then_rename(binary: &[u8], temp: &Path, target: &Path) -> io::Result<()> {
-    // create_new: never follow or reuse something already at the temp path.
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o700)
-        .open(temp)?;
-    file.write_all(binary)?;
-    file.set_permissions(fs::Permissions::from_mode(0o555))?;
-    file.sync_all()?;
-    fs::rename(temp, target)?;
-    if let Some(dir) = target.parent() {
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{symlink, PermissionsExt};
 
     fn tempdir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("gw-install-{tag}-{}", std::process::id()));
@@ -156,18 +156,22 @@ mod tests {
         symlink(&elsewhere, d.join(NAME)).unwrap();
         assert!(install_bytes(b"x", &d)
             .unwrap_err()
+            .message
             .contains("is a symlink"));
         assert_eq!(fs::read(&elsewhere).unwrap(), b"precious");
         fs::remove_file(d.join(NAME)).unwrap();
         fs::create_dir(d.join(NAME)).unwrap();
         assert!(install_bytes(b"x", &d)
             .unwrap_err()
+            .message
             .contains("not a regular file"));
         assert!(install_bytes(b"x", &elsewhere)
             .unwrap_err()
+            .message
             .contains("not a directory"));
         assert!(install_bytes(b"x", &d.join("missing"))
             .unwrap_err()
+            .message
             .contains("existing directory"));
         fs::remove_dir_all(&d).unwrap();
     }

@@ -1,10 +1,11 @@
-//! Listeners from `/proc/net/tcp` and `/proc/net/tcp6`, parsed by `procfs-core`.
+//! Sockets from `/proc/net/tcp` and `/proc/net/tcp6`, parsed by `procfs-core`.
 //!
 //! These files show the network namespace of the process that opens them, so
 //! the hook must run with the pod's network namespace *and* a /proc mounted for
 //! its own PID namespace (what `nsenter -n -p` or a container gives).
 
-use super::{SocketSource, State};
+use super::{Source, State};
+use crate::error::Error;
 use procfs_core::{
     net::{TcpNetEntries, TcpState},
     ExplicitSystemInfo, FromBufReadSI,
@@ -56,12 +57,12 @@ pub fn parse_sockets(
     Ok(())
 }
 
-impl SocketSource for ProcNet {
+impl Source for ProcNet {
     fn name(&self) -> &'static str {
         "proc"
     }
 
-    fn sockets(&mut self, state: State, out: &mut Vec<SocketAddr>) -> Result<(), String> {
+    fn sockets(&mut self, state: State, out: &mut Vec<SocketAddr>) -> Result<(), Error> {
         for table in ["tcp", "tcp6"] {
             let path = self.dir.join(table);
             let file = match File::open(&path) {
@@ -69,14 +70,14 @@ impl SocketSource for ProcNet {
                 // A kernel without IPv6 has no tcp6; IPv4 alone is the whole truth there.
                 Err(e) if table == "tcp6" && e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
-                    return Err(format!(
+                    return Err(Error::transient(format!(
                         "cannot read {}: {e}; mount /proc for this PID namespace (nsenter -p, or unshare --mount-proc) or use --source netlink",
                         path.display()
-                    ))
+                    )))
                 }
             };
             parse_sockets(BufReader::new(file), state, out)
-                .map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
+                .map_err(|e| Error::transient(format!("cannot parse {}: {e}", path.display())))?;
         }
         Ok(())
     }
@@ -85,8 +86,7 @@ impl SocketSource for ProcNet {
 #[cfg(test)]
 mod tests {
     use super::parse_sockets;
-    use crate::listen::busy_ports;
-    use crate::listen::State;
+    use crate::wait::tcp::{busy_ports, State};
     use std::net::SocketAddr;
 
     fn listeners(fixture: &str) -> Vec<SocketAddr> {
@@ -100,10 +100,10 @@ mod tests {
     // ESTABLISHED pair whose ends are local and remote port 20000 (4E20) with
     // its listener closed, FIN_WAIT2/CLOSE_WAIT on 8080, and a UDP socket on
     // 20000, which the TCP tables cannot show.
-    const TCP4: &str = include_str!("../../tests/fixtures/proc_net_tcp");
-    const TCP6: &str = include_str!("../../tests/fixtures/proc_net_tcp6");
+    const TCP4: &str = include_str!("../../../tests/fixtures/proc_net_tcp");
+    const TCP6: &str = include_str!("../../../tests/fixtures/proc_net_tcp6");
     // The captured local-port-20000 ESTABLISHED row, in every state but LISTEN.
-    const STATES: &str = include_str!("../../tests/fixtures/proc_net_tcp_states");
+    const STATES: &str = include_str!("../../../tests/fixtures/proc_net_tcp_states");
 
     fn sorted(mut v: Vec<SocketAddr>) -> Vec<String> {
         v.sort();

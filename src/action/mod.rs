@@ -1,0 +1,11 @@
+//! What graceful-wait does besides waiting:
+//!
+//! | mode | where it runs | what it does |
+//! |---|---|---|
+//! | [`callback`] | the app's preStop | sends termination callbacks, retried until delivered |
+//! | [`exec`] | the app's entrypoint | wraps the app: signals, reaping, callbacks, done file |
+//! | [`install`] | the init container | copies the binary into the shared volume |
+
+pub mod callback;
+pub mod exec;
+pub mod install;

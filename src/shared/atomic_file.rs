@@ -1,0 +1,112 @@
+//! The one way both programs replace a file: write a temporary file in the
+//! target's own folder (so the rename cannot cross filesystems), give it its
+//! mode, sync it, rename it over the target, sync the folder. A reader sees
+//! the old file or the new one, never half of one; on any error the target is
+//! as it was and the temporary file is gone.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Write},
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+/// Replaces (or creates) `path` with `bytes`, mode `mode`.
+pub fn write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let (temp, mut file) = create_temp(path)?;
+    let result = (|| {
+        file.write_all(bytes)?;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    // The rename is durable once the folder is synced; the file itself is
+    // already complete, so a failure here changes nothing a reader sees.
+    if let Ok(dir) = File::open(folder(path)) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+fn folder(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// A new file beside `path`, named `.NAME.tmp-PID-N`. `create_new` (O_EXCL)
+/// never follows or reuses what is already there: in a shared volume a
+/// planted file or link at that name must not redirect the write.
+fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?
+        .to_string_lossy();
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temp = folder(path).join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
+        {
+            Ok(file) => return Ok((temp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn replaces_with_the_given_mode_and_leaves_nothing_behind() {
+        let dir = std::env::temp_dir().join(format!("gw-atomic-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("out.yaml");
+        write(&target, b"one", 0o640).unwrap();
+        write(&target, b"two", 0o555).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o555
+        );
+        assert_eq!(names(&dir), ["out.yaml"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_target() {
+        let dir = std::env::temp_dir().join(format!("gw-atomic-fail-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        // A directory where the file should go: the rename fails.
+        let target = dir.join("taken");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("inside"), b"kept").unwrap();
+        assert!(write(&target, b"new", 0o644).is_err());
+        assert_eq!(fs::read(target.join("inside")).unwrap(), b"kept");
+        assert_eq!(names(&dir), ["taken"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

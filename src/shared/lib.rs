@@ -1,0 +1,20 @@
+//! What `graceful-wait` (the in-pod binary) and `graceful-inject` (the
+//! manifest rewriter) share, and nothing else:
+//!
+//! - [`cli`]: the binary's command line, defined once. The binary parses its
+//!   arguments with it; the injector parses every command it writes with it,
+//!   so a manifest never carries a hook the binary would reject.
+//! - the values those flags read: [`duration`], [`status_set`], [`url`].
+//! - [`reference`]: the flag and environment-variable reference in `docs/`,
+//!   generated from [`cli`] (a test fails when the two disagree).
+//! - [`atomic_file`]: the one way either program replaces a file.
+//!
+//! It pulls in no runtime (tokio, hyper, netlink, TLS), so the injector does
+//! not build the binary's dependencies to use it.
+
+pub mod atomic_file;
+pub mod cli;
+pub mod duration;
+pub mod reference;
+pub mod status_set;
+pub mod url;

@@ -1,0 +1,145 @@
+//! The waits: each watches one sign that the app is done and implements
+//! [`Wait`]; [`run`] is the rest, the same for all — say what is watched,
+//! look until the condition is observed or the deadline passes
+//! ([`crate::retry`]), report how it ended, run the chained command, and turn
+//! that into the exit status ([`crate::exit`]).
+//!
+//! | mode | watches | event-driven by |
+//! |---|---|---|
+//! | [`tcp`] | LISTEN sockets on the port(s) | (polls; netlink or /proc) |
+//! | [`connections`] | ESTABLISHED sockets on the local port(s) | (polls; netlink or /proc) |
+//! | [`http`] | whether the endpoint still answers | (polls) |
+//! | [`file`] | a marker file | inotify |
+//! | [`process`] | the app's processes | pidfd |
+//!
+//! The hook must never release the proxy on something it did not observe:
+//! only [`Look::Done`] ends a wait before its deadline with 0. A look that
+//! fails is retried until the deadline (exit 1 then); one that can never
+//! succeed stops looking but still holds until the deadline; only a usage
+//! error ends the hook at once.
+
+pub mod chain;
+pub mod connections;
+pub mod file;
+pub mod http;
+pub mod process;
+pub mod tcp;
+
+use crate::error::{Error, Kind};
+use crate::retry::{self, Look, Outcome, Pace};
+use graceful_wait_shared::cli::WaitArgs;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// One kind of wait: how it says what it watches, and one look.
+// The runtime is single-threaded, so the futures need not be Send, which is
+// the auto-trait bound `async fn` in a trait leaves open.
+#[allow(async_fn_in_trait)]
+pub trait Wait {
+    /// Logs the one line that says what this wait watches, and how.
+    fn announce(&self, schedule: &Schedule);
+    /// One look: done, not yet, or something changed (look again now).
+    async fn look(&mut self) -> Result<Look, Error>;
+}
+
+/// When to look, and until when.
+#[derive(Clone, Copy, Debug)]
+pub struct Schedule {
+    pub timeout: Option<Duration>,
+    pub interval: Duration,
+}
+
+impl Schedule {
+    pub fn timeout_ms(&self) -> Option<u64> {
+        self.timeout.map(|d| d.as_millis() as u64)
+    }
+
+    pub fn interval_ms(&self) -> u64 {
+        self.interval.as_millis() as u64
+    }
+}
+
+/// Runs a wait from its flags: sets it up with `open`, waits, reports, runs
+/// the chained command; returns the process's exit status.
+pub fn run<W: Wait>(args: &WaitArgs, open: impl FnOnce(&Schedule) -> Result<W, Error>) -> i32 {
+    let schedule = Schedule {
+        timeout: args.timeout,
+        interval: args.interval,
+    };
+    let outcome = match crate::runtime::new() {
+        Ok(runtime) => runtime.block_on(wait(&schedule, open)),
+        Err(error) => Outcome::Stopped {
+            elapsed: Duration::ZERO,
+            error,
+        },
+    };
+    report(&outcome);
+    let chained = (!args.then.is_empty()).then(|| chain::run(&args.then));
+    crate::exit::combine(crate::exit::of_wait(&outcome), chained)
+}
+
+async fn wait<W: Wait>(
+    schedule: &Schedule,
+    open: impl FnOnce(&Schedule) -> Result<W, Error>,
+) -> Outcome {
+    let start = Instant::now();
+    let deadline = schedule.timeout.map(|t| start + t);
+    let outcome = match open(schedule) {
+        Ok(mut wait) => {
+            wait.announce(schedule);
+            retry::until("waiting", deadline, Pace::Every(schedule.interval), async || {
+                wait.look().await
+            })
+            .await
+        }
+        Err(error) => Outcome::Stopped {
+            elapsed: Duration::ZERO,
+            error,
+        },
+    };
+    match outcome {
+        // Looking can no longer tell whether the app is done, but ending the
+        // hook now would release the proxy early: hold until the deadline.
+        Outcome::Stopped { error, .. } if error.kind != Kind::Usage => {
+            tracing::error!(
+                "cannot tell whether the app is done: {error}; holding until the deadline"
+            );
+            retry::hold_until(deadline).await;
+            Outcome::DeadlinePassed {
+                elapsed: start.elapsed(),
+                last: error.message.clone(),
+                failing: Some(error),
+            }
+        }
+        other => other,
+    }
+}
+
+fn report(outcome: &Outcome) {
+    match outcome {
+        Outcome::Met { elapsed, seen } => tracing::info!(
+            elapsed_ms = elapsed.as_millis() as u64,
+            "condition met: {seen}"
+        ),
+        Outcome::DeadlinePassed {
+            elapsed,
+            last,
+            failing: None,
+        } => tracing::warn!(
+            elapsed_ms = elapsed.as_millis() as u64,
+            "deadline passed, still {last}; releasing anyway (exit 124)"
+        ),
+        Outcome::DeadlinePassed {
+            elapsed,
+            failing: Some(error),
+            ..
+        } => tracing::error!(
+            elapsed_ms = elapsed.as_millis() as u64,
+            "deadline passed while looks were failing: {error}; releasing anyway (exit 1)"
+        ),
+        Outcome::Stopped { elapsed, error } => tracing::error!(
+            elapsed_ms = elapsed.as_millis() as u64,
+            "{error}"
+        ),
+    }
+}

@@ -1,0 +1,152 @@
+//! `graceful-wait tcp`: returns when no TCP socket in this network namespace
+//! LISTENs on the watched port(s). The socket tables it reads also serve the
+//! `connections` wait ([`super::connections`]), which counts ESTABLISHED
+//! sockets instead.
+//!
+//! All containers of a pod share one network namespace, so the proxy's hook
+//! sees the app's sockets here. Two sources give the same answer:
+//!
+//! - [`netlink`]: a `sock_diag` dump filtered by state in the kernel. Its cost
+//!   does not grow with the host's other connections.
+//! - [`procnet`]: `/proc/net/tcp` and `/proc/net/tcp6`, for kernels or sandboxes
+//!   where `NETLINK_SOCK_DIAG` is unavailable. Reading them makes the kernel walk
+//!   the whole host-wide established hash, which is why it is the fallback.
+//!
+//! Only the local port of a socket in the wanted state counts: not a remote
+//! port, not another state, not UDP (neither source lists UDP), not a port
+//! that merely shares digits. A failed look is an error, never "port closed".
+
+pub mod netlink;
+pub mod procnet;
+
+use super::{Schedule, Wait};
+use crate::{error::Error, retry::Look};
+use graceful_wait_shared::cli::{SocketArgs, SocketSource};
+use std::{net::SocketAddr, path::PathBuf};
+
+/// The TCP state a wait looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// A listener: the app still accepts connections.
+    Listen,
+    /// A connection: a client is still being served.
+    Established,
+}
+
+/// A table of the pod's TCP sockets: the local addresses of every socket in
+/// one state, IPv4 and IPv6.
+pub trait Source {
+    fn name(&self) -> &'static str;
+    fn sockets(&mut self, state: State, out: &mut Vec<SocketAddr>) -> Result<(), Error>;
+}
+
+/// The ports of `wanted` that some socket's local address has, in `wanted` order.
+pub fn busy_ports(sockets: &[SocketAddr], wanted: &[u16]) -> Vec<u16> {
+    wanted
+        .iter()
+        .copied()
+        .filter(|p| sockets.iter().any(|l| l.port() == *p))
+        .collect()
+}
+
+/// Reads ports through one source, switching from netlink to /proc once if
+/// netlink fails under `auto`.
+pub struct Sockets {
+    choice: SocketSource,
+    source: Box<dyn Source>,
+    proc_net: PathBuf,
+    buf: Vec<SocketAddr>,
+}
+
+impl Sockets {
+    /// Opens the source the flags choose.
+    pub fn open(args: &SocketArgs) -> Result<Self, Error> {
+        let proc_net = args.proc_net.clone();
+        let source: Box<dyn Source> = match args.source {
+            SocketSource::Proc => Box::new(procnet::ProcNet::new(proc_net.clone())),
+            SocketSource::Netlink => Box::new(netlink::SockDiag::open()?),
+            SocketSource::Auto => match netlink::SockDiag::open() {
+                Ok(s) => Box::new(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "netlink sock_diag unavailable, reading /proc/net instead");
+                    Box::new(procnet::ProcNet::new(proc_net.clone()))
+                }
+            },
+        };
+        Ok(Self {
+            choice: args.source,
+            source,
+            proc_net,
+            buf: Vec::new(),
+        })
+    }
+
+    pub fn source_name(&self) -> &'static str {
+        self.source.name()
+    }
+
+    /// The ports of `wanted` that still have a socket in `state`.
+    pub fn busy(&mut self, state: State, wanted: &[u16]) -> Result<Vec<u16>, Error> {
+        self.buf.clear();
+        match self.source.sockets(state, &mut self.buf) {
+            Ok(()) => Ok(busy_ports(&self.buf, wanted)),
+            Err(e) if self.choice == SocketSource::Auto && self.source.name() == "netlink" => {
+                tracing::warn!(error = %e, "netlink query failed, reading /proc/net from now on");
+                self.source = Box::new(procnet::ProcNet::new(self.proc_net.clone()));
+                self.busy(state, wanted)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The tcp wait: done when no watched port has a listener.
+pub struct Tcp {
+    sockets: Sockets,
+    ports: Vec<u16>,
+}
+
+impl Tcp {
+    pub fn open(args: &graceful_wait_shared::cli::TcpArgs) -> Result<Tcp, Error> {
+        Ok(Tcp {
+            sockets: Sockets::open(&args.sockets)?,
+            ports: args.ports.clone(),
+        })
+    }
+}
+
+impl Wait for Tcp {
+    fn announce(&self, schedule: &Schedule) {
+        tracing::info!(
+            ports = ?self.ports,
+            source = self.sockets.source_name(),
+            timeout_ms = schedule.timeout_ms(),
+            interval_ms = schedule.interval_ms(),
+            "waiting until no socket listens on the port(s)"
+        );
+    }
+
+    async fn look(&mut self) -> Result<Look, Error> {
+        let busy = self.sockets.busy(State::Listen, &self.ports)?;
+        Ok(if busy.is_empty() {
+            Look::Done(format!("no listener on {:?}", self.ports))
+        } else {
+            Look::Pending(format!("listening on {busy:?}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::busy_ports;
+
+    #[test]
+    fn only_exact_ports_count() {
+        let listeners = [
+            "0.0.0.0:2000".parse().unwrap(),
+            "[::]:20001".parse().unwrap(),
+        ];
+        assert!(busy_ports(&listeners, &[20000]).is_empty());
+        assert_eq!(busy_ports(&listeners, &[20001, 2000, 20000]), [20001, 2000]);
+    }
+}
