@@ -9,7 +9,8 @@
 //! here. Run: `cargo bench --bench check`.
 
 use criterion::{BenchmarkId, Criterion};
-use graceful_wait::listen::{Checker, SourceKind, State};
+use graceful_wait::wait::tcp::{Sockets, State};
+use graceful_wait_shared::cli::{SocketArgs, SocketSource};
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
@@ -84,15 +85,17 @@ fn bench(c: &mut Criterion) {
     for total in [10usize, 1_000, 20_000] {
         let (listener, held, mut clients) = sockets(total);
         let port = listener.local_addr().unwrap().port();
-        for kind in [SourceKind::Netlink, SourceKind::Proc] {
-            let mut checker = Checker::open(kind, PathBuf::from("/proc/net")).unwrap();
+        for source in [SocketSource::Netlink, SocketSource::Proc] {
+            let mut checker = Sockets::open(&SocketArgs {
+                source,
+                proc_net: PathBuf::from("/proc/net"),
+            })
+            .unwrap();
             // The check must see the listener, or the figure means nothing.
             assert_eq!(checker.busy(State::Listen, &[port]).unwrap(), [port]);
-            group.bench_with_input(
-                BenchmarkId::new(kind.to_string(), total),
-                &port,
-                |b, &port| b.iter(|| checker.busy(State::Listen, &[port]).unwrap()),
-            );
+            group.bench_with_input(BenchmarkId::new(source.name(), total), &port, |b, &port| {
+                b.iter(|| checker.busy(State::Listen, &[port]).unwrap())
+            });
         }
         drop(clients.stdin.take());
         clients.wait().unwrap();

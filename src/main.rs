@@ -8,9 +8,7 @@ fn main() {
     logging::init(cli.log_format, cli.quiet, cli.log_copy.as_deref());
     let status = match cli.command {
         Command::Tcp(a) => wait::run(&a.wait, |_| wait::tcp::Tcp::open(&a)),
-        Command::Connections(a) => {
-            wait::run(&a.wait, |_| wait::connections::Connections::open(&a))
-        }
+        Command::Connections(a) => wait::run(&a.wait, |_| wait::connections::Connections::open(&a)),
         Command::Http(a) => wait::run(&a.wait, |_| wait::http::Http::open(&a)),
         Command::File(a) => wait::run(&a.wait, |s| wait::file::Marker::open(&a, s)),
         Command::Process(a) => wait::run(&a.wait, |s| wait::process::Processes::open(&a, s)),

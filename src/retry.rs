@@ -94,7 +94,10 @@ pub async fn until(
                 }
             }
             Ok(Look::Pending(now) | Look::Again(now)) if now != last || failing.is_some() => {
-                tracing::info!(elapsed_ms = start.elapsed().as_millis() as u64, "{what}: {now}");
+                tracing::info!(
+                    elapsed_ms = start.elapsed().as_millis() as u64,
+                    "{what}: {now}"
+                );
                 last = now;
                 failing = None;
                 is_again
@@ -221,20 +224,29 @@ mod tests {
         let n = Cell::new(0);
         let (out, waited) = run(async {
             let started = Instant::now();
-            let out = until("waiting", None, Pace::Every(Duration::from_secs(60)), async || {
-                n.set(n.get() + 1);
-                Ok(if n.get() < 3 {
-                    Look::Again("changed".into())
-                } else {
-                    Look::Done("gone".into())
-                })
-            })
+            let out = until(
+                "waiting",
+                None,
+                Pace::Every(Duration::from_secs(60)),
+                async || {
+                    n.set(n.get() + 1);
+                    Ok(if n.get() < 3 {
+                        Look::Again("changed".into())
+                    } else {
+                        Look::Done("gone".into())
+                    })
+                },
+            )
             .await;
             // On the paused clock no time passes unless the loop sleeps.
             (out, started.elapsed())
         });
         assert!(matches!(out, Outcome::Met { .. }), "{out:?}");
-        assert_eq!(waited, Duration::ZERO, "an event must not wait for the interval");
+        assert_eq!(
+            waited,
+            Duration::ZERO,
+            "an event must not wait for the interval"
+        );
     }
 
     #[test]
@@ -276,7 +288,10 @@ mod tests {
 
     #[test]
     fn usage_and_permanent_errors_stop_at_once() {
-        for error in [Error::usage("ftp:// is not supported"), Error::permanent("HTTP 404")] {
+        for error in [
+            Error::usage("ftp:// is not supported"),
+            Error::permanent("HTTP 404"),
+        ] {
             let n = Cell::new(0);
             let out = run(until("callback", None, EVERY, async || {
                 n.set(n.get() + 1);

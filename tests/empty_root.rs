@@ -124,11 +124,22 @@ fn without_proc_the_proc_source_fails_loudly() {
         &ns,
         &root,
         false,
-        &["tcp", "--port", "20000", "--source", "proc", "--timeout", "300ms"],
+        &[
+            "tcp",
+            "--port",
+            "20000",
+            "--source",
+            "proc",
+            "--timeout",
+            "300ms",
+        ],
     );
     assert_eq!(code, 1, "{log}");
     assert!(log.contains("cannot read /proc/net/tcp"), "{log}");
-    assert!(log.contains("deadline passed while looks were failing"), "{log}");
+    assert!(
+        log.contains("deadline passed while looks were failing"),
+        "{log}"
+    );
     // netlink needs no /proc at all.
     let (code, log) = in_container(
         &ns,

@@ -172,7 +172,10 @@ fn unreadable_proc_net_is_an_error_not_port_closed() {
     // It holds until the deadline (a failed look never releases the proxy
     // early), then says the looks were failing: 1, not 124 and never 0.
     assert_eq!(code, 1, "{log}");
-    assert!(log.contains("deadline passed while looks were failing"), "{log}");
+    assert!(
+        log.contains("deadline passed while looks were failing"),
+        "{log}"
+    );
     assert!(log.contains("cannot read") && log.contains("tcp"), "{log}");
     assert!(!log.contains("condition met"), "{log}");
 }

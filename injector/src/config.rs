@@ -82,12 +82,6 @@ pub enum WaitFor {
         names: Vec<String>,
         exclude_uids: Vec<u32>,
     },
-    /// Not a wait: send termination callbacks (the app container's preStop).
-    Callback {
-        urls: Vec<String>,
-        method: Option<String>,
-        data: Option<String>,
-    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,12 +91,24 @@ pub struct Wait {
     pub interval: Option<Duration>,
 }
 
+/// Termination callbacks sent from a preStop (`graceful-wait callback`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Callback {
+    pub urls: Vec<String>,
+    pub method: Option<String>,
+    pub data: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Hook {
     /// The seed's meaning: this exec command becomes the preStop.
     Command(Vec<String>),
-    /// A graceful-wait call; an existing exec preStop is chained after it.
+    /// A graceful-wait wait; an existing exec preStop is chained after it.
     Wait(Wait),
+    /// `graceful-wait callback` as the preStop; an existing exec preStop is
+    /// chained after it.
+    Callback(Callback),
     /// Wrap the container's `command` in `graceful-wait exec`.
     Wrap(Wrap),
 }
@@ -275,94 +281,143 @@ fn settings(node: &Node) -> Result<Settings, YamlError> {
     Ok(s)
 }
 
+/// A container's value: a command list (the seed's form), `{wrap: {...}}`,
+/// or a typed value such as `{tcp: 20000, timeout: 20s}`.
 fn parse_hook(node: &Node) -> Result<Hook, YamlError> {
     match &node.kind {
-        Kind::Seq(items) => {
-            let argv = items
-                .iter()
-                .map(|i| text(i, "each word of a command").map(str::to_string))
-                .collect::<Result<Vec<_>, _>>()?;
-            if argv.is_empty() {
-                return Err(err(
-                    node,
-                    "an empty command; give the preStop command as a list, e.g. [\"/bin/drain\"]",
-                ));
-            }
-            Ok(Hook::Command(argv))
-        }
+        Kind::Seq(items) => command(node, items),
         Kind::Map(entries) if entries.len() == 1 && entries[0].0.as_str() == Some("wrap") => {
             Ok(Hook::Wrap(wrap(&entries[0].1)?))
         }
         Kind::Map(entries) => {
-            let mut what = None;
-            let (mut method, mut data) = (None, None);
-            let (mut timeout, mut interval, mut down_status) = (None, None, None);
+            let mut typed = Typed::default();
             for (key, value) in entries {
-                match text(key, "a wait option")? {
-                    "tcp" => what = Some(WaitFor::Tcp(ports(value)?)),
-                    "http" => {
-                        let url = text(value, "http")?;
-                        url::parse_local(url).map_err(|e| err(value, format!("http: {e}")))?;
-                        what = Some(WaitFor::Http { url: url.to_string(), down_status: None });
-                    }
-                    "connections" => what = Some(WaitFor::Connections(ports(value)?)),
-                    "file" => {
-                        let path = text(value, "file")?;
-                        if !path.starts_with('/') {
-                            return Err(err(value, "file: give the marker's absolute path, e.g. /graceful-wait/app.done"));
-                        }
-                        what = Some(WaitFor::File(path.to_string()));
-                    }
-                    "process" => what = Some(process(value)?),
-                    "callback" => {
-                        let urls = strings(value, "callback")?;
-                        what = Some(WaitFor::Callback { urls, method: None, data: None });
-                    }
-                    "method" => method = Some(text(value, "method")?.to_string()),
-                    "data" => data = Some(text(value, "data")?.to_string()),
-                    "timeout" => timeout = Some(dur(value, "timeout")?),
-                    "interval" => interval = Some(dur(value, "interval")?),
-                    "down-status" => {
-                        let v = text(value, "down-status")?;
-                        v.parse::<StatusSet>().map_err(|e| err(value, format!("down-status: {e}")))?;
-                        down_status = Some(v.to_string());
-                    }
-                    other => {
-                        return Err(err(key, format!(
-                            "unknown wait option '{other}'; a typed value is {{tcp: PORT}}, {{http: URL}}, {{connections: PORT}}, {{file: PATH}}, {{process: NAME}}, {{callback: URL}} or {{wrap: {{...}}}}, with optional timeout, interval, down-status (http), method and data (callback)"
-                        )))
-                    }
-                }
+                typed.read(key, value)?;
             }
-            let what = match (what, down_status) {
-                (None, _) => return Err(err(
-                    node,
-                    "a typed value needs one of tcp, http, connections, file, process, callback",
-                )),
-                (Some(WaitFor::Http { url, .. }), ds) => WaitFor::Http {
-                    url,
-                    down_status: ds,
-                },
-                (Some(_), Some(_)) => return Err(err(node, "down-status goes with http only")),
-                (Some(w), None) => w,
-            };
-            let what = match what {
-                WaitFor::Callback { urls, .. } => WaitFor::Callback { urls, method, data },
-                _ if method.is_some() || data.is_some() => {
-                    return Err(err(node, "method and data go with callback only"))
-                }
-                w => w,
-            };
-            Ok(Hook::Wait(Wait {
-                what,
-                timeout,
-                interval,
-            }))
+            typed.into_hook(node)
         }
         _ => Err(err(
             node,
             "a container's value is a command list or a typed wait such as {tcp: 20000}",
         )),
+    }
+}
+
+fn command(node: &Node, items: &[Node]) -> Result<Hook, YamlError> {
+    let argv = items
+        .iter()
+        .map(|i| text(i, "each word of a command").map(str::to_string))
+        .collect::<Result<Vec<_>, _>>()?;
+    if argv.is_empty() {
+        return Err(err(
+            node,
+            "an empty command; give the preStop command as a list, e.g. [\"/bin/drain\"]",
+        ));
+    }
+    Ok(Hook::Command(argv))
+}
+
+const TYPED_HELP: &str = "a typed value is {tcp: PORT}, {http: URL}, {connections: PORT}, {file: PATH}, {process: NAME}, {callback: URL} or {wrap: {...}}, with optional timeout, interval (waits), down-status (http), method and data (callback)";
+
+/// The keys of a typed value, read one at a time, then checked together.
+#[derive(Default)]
+struct Typed {
+    what: Option<WaitFor>,
+    callback: Option<Vec<String>>,
+    method: Option<String>,
+    data: Option<String>,
+    timeout: Option<Duration>,
+    interval: Option<Duration>,
+    down_status: Option<String>,
+}
+
+impl Typed {
+    fn read(&mut self, key: &Node, value: &Node) -> Result<(), YamlError> {
+        match text(key, "a wait option")? {
+            "tcp" => self.what = Some(WaitFor::Tcp(ports(value)?)),
+            "http" => {
+                let url = text(value, "http")?;
+                url::parse_local(url).map_err(|e| err(value, format!("http: {e}")))?;
+                self.what = Some(WaitFor::Http {
+                    url: url.to_string(),
+                    down_status: None,
+                });
+            }
+            "connections" => self.what = Some(WaitFor::Connections(ports(value)?)),
+            "file" => {
+                let path = text(value, "file")?;
+                if !path.starts_with('/') {
+                    return Err(err(
+                        value,
+                        "file: give the marker's absolute path, e.g. /graceful-wait/app.done",
+                    ));
+                }
+                self.what = Some(WaitFor::File(path.to_string()));
+            }
+            "process" => self.what = Some(process(value)?),
+            "callback" => self.callback = Some(strings(value, "callback")?),
+            "method" => self.method = Some(text(value, "method")?.to_string()),
+            "data" => self.data = Some(text(value, "data")?.to_string()),
+            "timeout" => self.timeout = Some(dur(value, "timeout")?),
+            "interval" => self.interval = Some(dur(value, "interval")?),
+            "down-status" => {
+                let v = text(value, "down-status")?;
+                v.parse::<StatusSet>()
+                    .map_err(|e| err(value, format!("down-status: {e}")))?;
+                self.down_status = Some(v.to_string());
+            }
+            other => {
+                return Err(err(
+                    key,
+                    format!("unknown wait option '{other}'; {TYPED_HELP}"),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// The hook these keys make, once every key is known: options that
+    /// belong to another kind of value are errors, not silently dropped.
+    fn into_hook(self, node: &Node) -> Result<Hook, YamlError> {
+        match (self.what, self.callback) {
+            (Some(_), Some(_)) => Err(err(
+                node,
+                "a value is either a wait or a callback; give them to different containers",
+            )),
+            (None, None) => Err(err(
+                node,
+                "a typed value needs one of tcp, http, connections, file, process, callback",
+            )),
+            (None, Some(urls)) => {
+                if self.down_status.is_some() || self.interval.is_some() {
+                    return Err(err(
+                        node,
+                        "interval and down-status go with waits, not callback",
+                    ));
+                }
+                Ok(Hook::Callback(Callback {
+                    urls,
+                    method: self.method,
+                    data: self.data,
+                    timeout: self.timeout,
+                }))
+            }
+            (Some(what), None) => {
+                if self.method.is_some() || self.data.is_some() {
+                    return Err(err(node, "method and data go with callback only"));
+                }
+                let what = match (what, self.down_status) {
+                    (WaitFor::Http { url, .. }, down_status) => WaitFor::Http { url, down_status },
+                    (_, Some(_)) => return Err(err(node, "down-status goes with http only")),
+                    (w, None) => w,
+                };
+                Ok(Hook::Wait(Wait {
+                    what,
+                    timeout: self.timeout,
+                    interval: self.interval,
+                }))
+            }
+        }
     }
 }
 
@@ -575,7 +630,7 @@ mod tests {
             matches!(&b[0].hook, Hook::Wait(Wait { what: WaitFor::Process { names, exclude_uids }, .. }) if names == &["java"] && exclude_uids == &[1337])
         );
         assert!(
-            matches!(&b[1].hook, Hook::Wait(Wait { what: WaitFor::Callback { data: Some(d), .. }, .. }) if d == "done")
+            matches!(&b[1].hook, Hook::Callback(Callback { data: Some(d), .. }) if d == "done")
         );
         let cc = &c.rule_for("deployment", "c").unwrap().containers;
         assert!(

@@ -2,7 +2,7 @@
 //! span tree, writing new YAML at the indentation already in use there. Every
 //! byte outside an edit stays as it was.
 
-use crate::emit::{self, Style, Y};
+use crate::emit::{self, Style, Value};
 use crate::yaml_tree::Node;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,7 @@ impl<'s> Editor<'s> {
 
     /// Sets `key` in a mapping: replaces that entry (key and value) if present,
     /// adds it after the last entry otherwise.
-    pub fn set_key(&mut self, mapping: &Node, key: &str, value: Y) {
+    pub fn set_key(&mut self, mapping: &Node, key: &str, value: Value) {
         let entry = vec![(key.to_string(), value)];
         let entries = mapping.as_map().expect("set_key on a mapping");
         if mapping.flow {
@@ -121,7 +121,12 @@ impl<'s> Editor<'s> {
         self.push(start, node.end, format!("\n{block}"), usize::MAX);
     }
 
-    fn flow_add_entry(&mut self, mapping: &Node, entries: &[(Node, Node)], entry: &[(String, Y)]) {
+    fn flow_add_entry(
+        &mut self,
+        mapping: &Node,
+        entries: &[(Node, Node)],
+        entry: &[(String, Value)],
+    ) {
         if entries.is_empty() && self.inside_block(mapping) {
             let mut text = String::new();
             emit::entries(
@@ -160,7 +165,7 @@ impl<'s> Editor<'s> {
     }
 
     /// Adds an item to a sequence: first or last.
-    pub fn add_item(&mut self, sequence: &Node, item: Y, first: bool) {
+    pub fn add_item(&mut self, sequence: &Node, item: Value, first: bool) {
         let items = sequence.as_seq().expect("add_item on a sequence");
         if items.is_empty() && sequence.flow && self.inside_block(sequence) {
             let mut text = String::new();

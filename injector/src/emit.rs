@@ -8,20 +8,22 @@ use std::fmt::Write;
 
 /// A value to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Y {
-    S(String),
+pub enum Value {
+    /// A string, quoted when YAML could read it as anything else.
+    Str(String),
     /// A boolean or number, written as it is.
-    Raw(String),
-    Seq(Vec<Y>),
-    Map(Vec<(String, Y)>),
+    Literal(String),
+    Seq(Vec<Value>),
+    Map(Vec<(String, Value)>),
 }
 
-pub fn s(v: impl Into<String>) -> Y {
-    Y::S(v.into())
+/// A string value.
+pub fn string(v: impl Into<String>) -> Value {
+    Value::Str(v.into())
 }
 
-pub fn map(entries: Vec<(&str, Y)>) -> Y {
-    Y::Map(
+pub fn map(entries: Vec<(&str, Value)>) -> Value {
+    Value::Map(
         entries
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
@@ -85,23 +87,23 @@ pub struct Style {
 }
 
 /// Mapping entries, each line at `indent` columns.
-pub fn entries(out: &mut String, items: &[(String, Y)], indent: usize, style: Style) {
+pub fn entries(out: &mut String, items: &[(String, Value)], indent: usize, style: Style) {
     let pad = " ".repeat(indent);
     for (k, v) in items {
         match v {
-            Y::S(x) => {
+            Value::Str(x) => {
                 let _ = writeln!(out, "{pad}{}: {}", scalar(k), scalar(x));
             }
-            Y::Raw(x) => {
+            Value::Literal(x) => {
                 let _ = writeln!(out, "{pad}{}: {x}", scalar(k));
             }
-            Y::Seq(xs) if xs.is_empty() => {
+            Value::Seq(xs) if xs.is_empty() => {
                 let _ = writeln!(out, "{pad}{}: []", scalar(k));
             }
-            Y::Map(xs) if xs.is_empty() => {
+            Value::Map(xs) if xs.is_empty() => {
                 let _ = writeln!(out, "{pad}{}: {{}}", scalar(k));
             }
-            Y::Seq(xs) => {
+            Value::Seq(xs) => {
                 let _ = writeln!(out, "{pad}{}:", scalar(k));
                 sequence(
                     out,
@@ -114,7 +116,7 @@ pub fn entries(out: &mut String, items: &[(String, Y)], indent: usize, style: St
                     style,
                 );
             }
-            Y::Map(xs) => {
+            Value::Map(xs) => {
                 let _ = writeln!(out, "{pad}{}:", scalar(k));
                 entries(out, xs, indent + 2, style);
             }
@@ -123,17 +125,17 @@ pub fn entries(out: &mut String, items: &[(String, Y)], indent: usize, style: St
 }
 
 /// Sequence items, each dash at `dash` columns.
-pub fn sequence(out: &mut String, items: &[Y], dash: usize, style: Style) {
+pub fn sequence(out: &mut String, items: &[Value], dash: usize, style: Style) {
     let pad = " ".repeat(dash);
     for item in items {
         match item {
-            Y::S(x) => {
+            Value::Str(x) => {
                 let _ = writeln!(out, "{pad}- {}", scalar(x));
             }
-            Y::Raw(x) => {
+            Value::Literal(x) => {
                 let _ = writeln!(out, "{pad}- {x}");
             }
-            Y::Map(xs) if !xs.is_empty() => {
+            Value::Map(xs) if !xs.is_empty() => {
                 let mut body = String::new();
                 entries(&mut body, xs, dash + 2, style);
                 // The first entry goes on the dash's line.
@@ -149,12 +151,12 @@ pub fn sequence(out: &mut String, items: &[Y], dash: usize, style: Style) {
 }
 
 /// Flow/JSON form, for insertion into `[...]` or `{...}`.
-pub fn json(v: &Y) -> String {
+pub fn json(v: &Value) -> String {
     match v {
-        Y::S(x) => quoted(x),
-        Y::Raw(x) => x.clone(),
-        Y::Seq(xs) => format!("[{}]", xs.iter().map(json).collect::<Vec<_>>().join(", ")),
-        Y::Map(xs) => format!(
+        Value::Str(x) => quoted(x),
+        Value::Literal(x) => x.clone(),
+        Value::Seq(xs) => format!("[{}]", xs.iter().map(json).collect::<Vec<_>>().join(", ")),
+        Value::Map(xs) => format!(
             "{{{}}}",
             xs.iter()
                 .map(|(k, v)| format!("{}: {}", quoted(k), json(v)))
@@ -204,7 +206,10 @@ mod tests {
                 "preStop",
                 map(vec![(
                     "exec",
-                    map(vec![("command", Y::Seq(vec![s("/bin/x"), s("--a")]))]),
+                    map(vec![(
+                        "command",
+                        Value::Seq(vec![string("/bin/x"), string("--a")]),
+                    )]),
                 )]),
             )]),
         )];
@@ -221,7 +226,10 @@ mod tests {
         let mut out = String::new();
         sequence(
             &mut out,
-            &[map(vec![("name", s("v")), ("emptyDir", Y::Map(vec![]))])],
+            &[map(vec![
+                ("name", string("v")),
+                ("emptyDir", Value::Map(vec![])),
+            ])],
             2,
             Style {
                 indentless_seq: false,
@@ -229,7 +237,10 @@ mod tests {
         );
         assert_eq!(out, "  - name: v\n    emptyDir: {}\n");
         assert_eq!(
-            json(&map(vec![("name", s("v")), ("x", Y::Seq(vec![s("1")]))])),
+            json(&map(vec![
+                ("name", string("v")),
+                ("x", Value::Seq(vec![string("1")]))
+            ])),
             "{\"name\": \"v\", \"x\": [\"1\"]}"
         );
     }

@@ -104,7 +104,12 @@ fn object(
         return Ok(());
     };
     let mut notes = Vec::new();
-    patch::pod(spec, rule, &config.settings, options, editor, &mut notes);
+    patch::pod(spec, rule, &config.settings, options, editor, &mut notes).map_err(|message| {
+        YamlError {
+            pos: spec.pos,
+            message,
+        }
+    })?;
     outcomes.push(Outcome {
         object: label,
         notes,

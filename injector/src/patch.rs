@@ -2,9 +2,9 @@
 //! hooks the config asks for, and — when any hook calls graceful-wait — the
 //! shared volume, its read-only mounts and the init container that fills it.
 
-use crate::config::{Hook, Rule, Settings, Wait, WaitFor, Wrap};
+use crate::config::{Callback, Hook, Rule, Settings, Wait, WaitFor, Wrap};
 use crate::edits::Editor;
-use crate::emit::{map, s, Y};
+use crate::emit::{map, string, Value};
 use crate::shell_loop;
 use crate::yaml_tree::Node;
 use std::time::Duration;
@@ -24,7 +24,24 @@ pub struct Options {
 
 const DEFAULT_GRACE: u64 = 30;
 
-/// Patches the pod spec `spec` according to `rule`.
+/// Everything one pod template's patch works with.
+struct Pod<'p, 'a, 's> {
+    spec: &'p Node<'a>,
+    settings: &'p Settings,
+    options: &'p Options,
+    editor: &'p mut Editor<'s>,
+    notes: &'p mut Vec<Note>,
+    /// What `--timeout` a wait gets unless the config says otherwise.
+    budget: Duration,
+    grace: u64,
+    /// Some hook calls the binary: the volume and the init container follow.
+    uses_binary: bool,
+    /// Some hook waits for processes: the pod must share its PID namespace.
+    shares_processes: bool,
+}
+
+/// Patches the pod spec `spec` according to `rule`. An error means the patch
+/// would write a command the binary does not accept: a bug, never written.
 pub fn pod(
     spec: &Node,
     rule: &Rule,
@@ -32,142 +49,357 @@ pub fn pod(
     options: &Options,
     editor: &mut Editor,
     notes: &mut Vec<Note>,
-) {
-    let Some(_) = spec.as_map() else {
+) -> Result<(), String> {
+    if spec.as_map().is_none() {
         notes.push(Note::Skipped(
             "the pod template's spec is not a mapping".into(),
         ));
-        return;
+        return Ok(());
+    }
+    let (grace, budget) = timeout_budget(spec, settings, notes);
+    let mut pod = Pod {
+        spec,
+        settings,
+        options,
+        editor,
+        notes,
+        budget,
+        grace,
+        uses_binary: false,
+        shares_processes: false,
     };
+    for want in &rule.containers {
+        let Some(container) = pod.hookable_container(&want.name) else {
+            continue;
+        };
+        match &want.hook {
+            Hook::Wrap(w) => pod.wrap(container, &want.name, w)?,
+            hook => pod.set_hook(container, &want.name, hook)?,
+        }
+    }
+    if pod.uses_binary {
+        pod.add_volume();
+        pod.add_init_container();
+    }
+    if pod.shares_processes {
+        pod.share_process_namespace();
+    }
+    Ok(())
+}
+
+/// The grace period, and what a wait may take of it: the grace period minus
+/// the drain margin the proxy keeps for itself, at least one second.
+fn timeout_budget(spec: &Node, settings: &Settings, notes: &mut Vec<Note>) -> (u64, Duration) {
     let grace = spec
         .get("terminationGracePeriodSeconds")
         .and_then(Node::as_str)
         .and_then(|g| g.parse::<u64>().ok())
         .unwrap_or(DEFAULT_GRACE);
     let budget = Duration::from_secs(grace).saturating_sub(settings.drain_margin);
-    let budget = if budget < Duration::from_secs(1) {
+    if budget < Duration::from_secs(1) {
         notes.push(Note::Warning(format!(
             "terminationGracePeriodSeconds {grace}s leaves no time for a wait after the {}s drain margin; waits get --timeout=1s — raise the grace period",
             settings.drain_margin.as_secs()
         )));
-        Duration::from_secs(1)
-    } else {
-        budget
-    };
+        return (grace, Duration::from_secs(1));
+    }
+    (grace, budget)
+}
 
-    let mut uses_binary = false;
-    let mut share_process_namespace = false;
-    for want in &rule.containers {
-        let found = find_container(spec, "containers", &want.name)
+/// What one graceful-wait call in a preStop is.
+enum Call<'h> {
+    Wait(&'h Wait),
+    Callback(&'h Callback),
+}
+
+impl<'p, 'a, 's> Pod<'p, 'a, 's> {
+    /// The container to hook, or None with a note saying why not.
+    fn hookable_container(&mut self, name: &str) -> Option<&'p Node<'a>> {
+        let spec = self.spec;
+        let found = find_container(spec, "containers", name)
             .map(|c| (c, false))
-            .or_else(|| find_container(spec, "initContainers", &want.name).map(|c| (c, true)));
+            .or_else(|| find_container(spec, "initContainers", name).map(|c| (c, true)));
         let Some((container, in_init)) = found else {
-            notes.push(Note::Skipped(format!("{}: container not found", want.name)));
-            continue;
+            self.notes
+                .push(Note::Skipped(format!("{name}: container not found")));
+            return None;
         };
         let native =
             in_init && container.get("restartPolicy").and_then(Node::as_str) == Some("Always");
-        if native && !settings.wait_on_native_sidecars {
-            notes.push(Note::Skipped(format!(
-                "{}: native sidecar (initContainers, restartPolicy: Always): Kubernetes stops it after the app, so its hook is left alone (set native-sidecars: wait to wait anyway)",
-                want.name
+        if native && !self.settings.wait_on_native_sidecars {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: native sidecar (initContainers, restartPolicy: Always): Kubernetes stops it after the app, so its hook is left alone (set native-sidecars: wait to wait anyway)"
             )));
-            continue;
+            return None;
         }
         if in_init && !native {
-            notes.push(Note::Skipped(format!(
-                "{}: an init container has no preStop",
-                want.name
+            self.notes.push(Note::Skipped(format!(
+                "{name}: an init container has no preStop"
             )));
-            continue;
+            return None;
         }
-        if let Hook::Wrap(w) = &want.hook {
-            if wrap(container, &want.name, w, settings, editor, notes) {
-                uses_binary = true;
-                // The wrapper writes its done file on the shared volume.
-                ensure_mount_mode(container, settings, editor, w.done_file.is_none());
-            }
-            continue;
-        }
-        let wait = match &want.hook {
-            Hook::Wait(w) => Some((w.clone(), None)),
-            Hook::Command(argv) if !options.keep_commands => {
-                shell_loop::recognise(argv).map(|w| (w, Some("recognised shell loop")))
-            }
-            Hook::Command(_) | Hook::Wrap(_) => None,
+        Some(container)
+    }
+
+    /// Sets the container's preStop as `hook` says: the configured command,
+    /// or a graceful-wait call with the existing exec hook chained after it.
+    /// A command that is a shell loop graceful-wait replaces becomes its wait.
+    fn set_hook(&mut self, container: &Node, name: &str, hook: &Hook) -> Result<(), String> {
+        let recognised = match hook {
+            Hook::Command(argv) if !self.options.keep_commands => shell_loop::recognise(argv),
+            _ => None,
         };
+        let (call, how) = match (hook, &recognised) {
+            (_, Some(w)) => (Some(Call::Wait(w)), " (recognised shell loop)"),
+            (Hook::Wait(w), None) => (Some(Call::Wait(w)), ""),
+            (Hook::Callback(c), None) => (Some(Call::Callback(c)), ""),
+            (Hook::Command(_) | Hook::Wrap(_), None) => (None, ""),
+        };
+        self.write_pre_stop(container, name, hook, call, how)
+    }
+
+    fn write_pre_stop(
+        &mut self,
+        container: &Node,
+        name: &str,
+        hook: &Hook,
+        call: Option<Call>,
+        how: &str,
+    ) -> Result<(), String> {
         let existing = container.path(&["lifecycle", "preStop"]);
-        let command = match (&wait, &want.hook) {
-            (Some((w, _)), _) => {
+        let command = match (&call, hook) {
+            (Some(call), _) => {
                 let chained = match existing {
                     None => Vec::new(),
                     Some(p) => match exec_command(p) {
-                        Some(old) => unwrap_ours(&old, settings),
+                        Some(old) => {
+                            after_our_dashes(&old, &self.settings.binary(), None).unwrap_or(old)
+                        }
                         None => {
-                            notes.push(Note::Skipped(format!(
-                                "{}: has a preStop that is not an exec command, which a wait cannot chain; left alone — give a command in the config to replace it",
-                                want.name
+                            self.notes.push(Note::Skipped(format!(
+                                "{name}: has a preStop that is not an exec command, which a wait cannot chain; left alone — give a command in the config to replace it"
                             )));
-                            continue;
+                            return Ok(());
                         }
                     },
                 };
-                if let Some(t) = w.timeout.filter(|t| *t > budget) {
-                    notes.push(Note::Warning(format!(
-                        "{}: timeout {} is more than the {} left by terminationGracePeriodSeconds {grace}s minus the drain margin",
-                        want.name,
-                        show(t),
-                        show(budget)
-                    )));
-                }
-                uses_binary = true;
-                if matches!(w.what, WaitFor::Process { .. }) {
-                    share_process_namespace = true;
-                }
-                wait_command(w, settings, budget, &chained)
+                self.graceful_command(name, call, &chained)?
             }
             (None, Hook::Command(argv)) => argv.clone(),
-            (None, Hook::Wait(_) | Hook::Wrap(_)) => {
-                unreachable!("typed waits have a wait; wraps were handled above")
-            }
+            (None, _) => unreachable!("typed values are calls; wraps are handled apart"),
         };
         if existing.and_then(exec_command).as_deref() == Some(command.as_slice()) {
-            notes.push(Note::Unchanged(format!(
-                "{}: preStop already as configured",
-                want.name
+            self.notes.push(Note::Unchanged(format!(
+                "{name}: preStop already as configured"
             )));
         } else {
-            set_pre_stop(container, &command, editor);
-            let how = wait
-                .as_ref()
-                .and_then(|(_, n)| *n)
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
-            notes.push(Note::Changed(format!(
-                "{}: preStop ← {}{how}",
-                want.name,
+            set_pre_stop(container, &command, self.editor);
+            self.notes.push(Note::Changed(format!(
+                "{name}: preStop ← {}{how}",
                 command.join(" ")
             )));
         }
-        if wait.is_some() {
-            ensure_mount(container, settings, editor);
+        if call.is_some() {
+            self.add_mount(container, true);
         }
+        Ok(())
     }
-    if uses_binary {
-        ensure_volume(spec, settings, editor);
-        ensure_init_container(spec, settings, editor);
+
+    /// `graceful-wait <mode> ... [-- CHAINED]`, checked against the binary's
+    /// own command line before it is written.
+    fn graceful_command(
+        &mut self,
+        name: &str,
+        call: &Call,
+        chained: &[String],
+    ) -> Result<Vec<String>, String> {
+        let timeout = match call {
+            Call::Wait(w) => w.timeout,
+            Call::Callback(c) => c.timeout,
+        };
+        if let Some(t) = timeout.filter(|t| *t > self.budget) {
+            self.notes.push(Note::Warning(format!(
+                "{name}: timeout {} is more than the {} left by terminationGracePeriodSeconds {}s minus the drain margin",
+                show(t),
+                show(self.budget),
+                self.grace
+            )));
+        }
+        self.uses_binary = true;
+        let mut argv = vec![self.settings.binary()];
+        match call {
+            Call::Wait(w) => {
+                if matches!(w.what, WaitFor::Process { .. }) {
+                    self.shares_processes = true;
+                }
+                wait_args(w, &mut argv);
+            }
+            Call::Callback(c) => callback_args(c, &mut argv),
+        }
+        argv.push(format!(
+            "--timeout={}",
+            show(timeout.unwrap_or(self.budget))
+        ));
+        if let Call::Wait(Wait {
+            interval: Some(i), ..
+        }) = call
+        {
+            argv.push(format!("--interval={}", show(*i)));
+        }
+        if !chained.is_empty() {
+            argv.push("--".into());
+            argv.extend(chained.iter().cloned());
+        }
+        accepted_by_the_binary(&argv)?;
+        Ok(argv)
     }
-    if share_process_namespace {
-        match spec.get("shareProcessNamespace").and_then(Node::as_str) {
-            Some("true") => {}
-            _ => {
-                editor.set_key(spec, "shareProcessNamespace", raw("true"));
-                notes.push(Note::Warning(
-                    "shareProcessNamespace: true set for the process wait: every container of the pod now sees (and, as the same user, may signal) every other's processes".into(),
-                ));
+
+    /// Wraps the container's `command` in `graceful-wait exec`; skipped with
+    /// a note when it cannot (no `command` in the manifest: the image's
+    /// entrypoint is unknown).
+    fn wrap(&mut self, container: &Node, name: &str, w: &Wrap) -> Result<(), String> {
+        let Some(current) = container.get("command").and_then(Node::as_seq) else {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: no command in the manifest, so the entrypoint to wrap is unknown — set command to the image's entrypoint, or use graceful-wait exec in the image (see the README)"
+            )));
+            return Ok(());
+        };
+        let Some(current) = current
+            .iter()
+            .map(|w| w.as_str().map(str::to_string))
+            .collect::<Option<Vec<String>>>()
+        else {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: command is not a list of strings"
+            )));
+            return Ok(());
+        };
+        // Wrapped before: wrap the original again, so the result is the same.
+        let binary = self.settings.binary();
+        let original = after_our_dashes(&current, &binary, Some("exec")).unwrap_or(current.clone());
+        let mut argv = vec![binary, "exec".to_string()];
+        argv.extend(w.wait_ready.iter().map(|u| format!("--wait-ready={u}")));
+        argv.extend(w.on_term.iter().map(|u| format!("--on-term={u}")));
+        argv.extend(w.on_exit.iter().map(|u| format!("--on-exit={u}")));
+        argv.extend(w.done_file.iter().map(|p| format!("--done-file={p}")));
+        argv.extend(w.quit_proxy.iter().map(|u| format!("--quit-proxy={u}")));
+        argv.push("--".into());
+        argv.extend(original);
+        accepted_by_the_binary(&argv)?;
+        if argv == current {
+            self.notes.push(Note::Unchanged(format!(
+                "{name}: command already wrapped as configured"
+            )));
+        } else {
+            self.editor.set_key(
+                container,
+                "command",
+                Value::Seq(argv.iter().map(|a| string(a.as_str())).collect()),
+            );
+            self.notes.push(Note::Changed(format!(
+                "{name}: command ← {}",
+                argv.join(" ")
+            )));
+        }
+        self.uses_binary = true;
+        // The wrapper writes its done file on the shared volume.
+        self.add_mount(container, w.done_file.is_none());
+        Ok(())
+    }
+
+    /// The volume's mount: read-only, except in a wrapped app that writes its
+    /// done file there.
+    fn add_mount(&mut self, container: &Node, read_only: bool) {
+        let mount = map(vec![
+            ("name", string(&self.settings.volume)),
+            ("mountPath", string(&self.settings.binary_dir)),
+            (
+                "readOnly",
+                literal(if read_only { "true" } else { "false" }),
+            ),
+        ]);
+        let volume = self.settings.volume.clone();
+        ensure_named(
+            self.editor,
+            container,
+            "volumeMounts",
+            &volume,
+            mount,
+            false,
+        );
+    }
+
+    fn add_volume(&mut self) {
+        let volume = map(vec![
+            ("name", string(&self.settings.volume)),
+            ("emptyDir", Value::Map(vec![])),
+        ]);
+        let name = self.settings.volume.clone();
+        ensure_named(self.editor, self.spec, "volumes", &name, volume, false);
+    }
+
+    /// First in `initContainers`, so it runs before a native sidecar starts.
+    fn add_init_container(&mut self) {
+        let init = init_container(self.settings);
+        let name = self.settings.init_name.clone();
+        ensure_named(self.editor, self.spec, "initContainers", &name, init, true);
+    }
+
+    fn share_process_namespace(&mut self) {
+        if self
+            .spec
+            .get("shareProcessNamespace")
+            .and_then(Node::as_str)
+            == Some("true")
+        {
+            return;
+        }
+        self.editor
+            .set_key(self.spec, "shareProcessNamespace", literal("true"));
+        self.notes.push(Note::Warning(
+            "shareProcessNamespace: true set for the process wait: every container of the pod now sees (and, as the same user, may signal) every other's processes".into(),
+        ));
+    }
+}
+
+/// Find or create: adds `item` to the list under `key` unless an item named
+/// `name` is already there; creates the list when there is none.
+fn ensure_named(
+    editor: &mut Editor,
+    parent: &Node,
+    key: &str,
+    name: &str,
+    item: Value,
+    first: bool,
+) {
+    match parent.get(key) {
+        Some(list) if list.as_seq().is_some() => {
+            let named = list
+                .as_seq()
+                .unwrap_or_default()
+                .iter()
+                .any(|i| i.get("name").and_then(Node::as_str) == Some(name));
+            if !named {
+                editor.add_item(list, item, first);
             }
         }
+        _ => editor.set_key(parent, key, Value::Seq(vec![item])),
     }
+}
+
+/// Every command the injector writes is first parsed by the binary's own
+/// command-line definition, without the environment: a hook the binary
+/// would reject is a bug here, and nothing is written.
+fn accepted_by_the_binary(argv: &[String]) -> Result<(), String> {
+    graceful_wait_shared::cli::Cli::try_parse_args_without_env(argv)
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "internal error: graceful-inject planned a command graceful-wait rejects ({}): {}; nothing was written — please report this with the config",
+                argv.join(" "),
+                e.to_string().lines().next().unwrap_or_default()
+            )
+        })
 }
 
 fn find_container<'n, 'a>(spec: &'n Node<'a>, list: &str, name: &str) -> Option<&'n Node<'a>> {
@@ -187,16 +419,21 @@ fn exec_command(handler: &Node) -> Option<Vec<String>> {
         .collect()
 }
 
-/// A hook we wrote before: the part after `--` is the original hook.
-fn unwrap_ours(old: &[String], settings: &Settings) -> Vec<String> {
-    if old.first().map(String::as_str) == Some(settings.binary().as_str()) {
-        return old
-            .iter()
-            .position(|w| w == "--")
-            .map(|i| old[i + 1..].to_vec())
-            .unwrap_or_default();
+/// A command we wrote before (`BINARY [MODE] ... -- ORIGINAL`): the
+/// original part after `--`; None when it is not ours.
+fn after_our_dashes(argv: &[String], binary: &str, mode: Option<&str>) -> Option<Vec<String>> {
+    if argv.first().map(String::as_str) != Some(binary) {
+        return None;
     }
-    old.to_vec()
+    if mode.is_some() && argv.get(1).map(String::as_str) != mode {
+        return None;
+    }
+    Some(
+        argv.iter()
+            .position(|w| w == "--")
+            .map(|i| argv[i + 1..].to_vec())
+            .unwrap_or_default(),
+    )
 }
 
 /// A duration the way graceful-wait reads it back.
@@ -209,13 +446,7 @@ fn show(d: Duration) -> String {
     }
 }
 
-fn wait_command(
-    w: &Wait,
-    settings: &Settings,
-    budget: Duration,
-    chained: &[String],
-) -> Vec<String> {
-    let mut argv = vec![settings.binary()];
+fn wait_args(w: &Wait, argv: &mut Vec<String>) {
     match &w.what {
         WaitFor::Tcp(ports) => {
             argv.push("tcp".into());
@@ -244,34 +475,26 @@ fn wait_command(
             argv.extend(names.iter().map(|n| format!("--name={n}")));
             argv.extend(exclude_uids.iter().map(|u| format!("--exclude-uid={u}")));
         }
-        WaitFor::Callback { urls, method, data } => {
-            argv.push("callback".into());
-            argv.extend(urls.iter().map(|u| format!("--url={u}")));
-            if let Some(m) = method {
-                argv.push(format!("--method={m}"));
-            }
-            if let Some(d) = data {
-                argv.push(format!("--data={d}"));
-            }
-        }
     }
-    argv.push(format!("--timeout={}", show(w.timeout.unwrap_or(budget))));
-    if let Some(i) = w.interval {
-        argv.push(format!("--interval={}", show(i)));
-    }
-    if !chained.is_empty() {
-        argv.push("--".into());
-        argv.extend(chained.iter().cloned());
-    }
-    argv
 }
 
-fn pre_stop_value(command: &[String]) -> Y {
+fn callback_args(c: &Callback, argv: &mut Vec<String>) {
+    argv.push("callback".into());
+    argv.extend(c.urls.iter().map(|u| format!("--url={u}")));
+    if let Some(m) = &c.method {
+        argv.push(format!("--method={m}"));
+    }
+    if let Some(d) = &c.data {
+        argv.push(format!("--data={d}"));
+    }
+}
+
+fn pre_stop_value(command: &[String]) -> Value {
     map(vec![(
         "exec",
         map(vec![(
             "command",
-            Y::Seq(command.iter().map(|w| s(w.as_str())).collect()),
+            Value::Seq(command.iter().map(|w| string(w.as_str())).collect()),
         )]),
     )])
 }
@@ -289,139 +512,25 @@ fn set_pre_stop(container: &Node, command: &[String], editor: &mut Editor) {
     }
 }
 
-fn ensure_mount(container: &Node, settings: &Settings, editor: &mut Editor) {
-    ensure_mount_mode(container, settings, editor, true)
-}
-
-/// The volume's mount: read-only, except in a wrapped app that writes its
-/// done file there.
-fn ensure_mount_mode(container: &Node, settings: &Settings, editor: &mut Editor, read_only: bool) {
-    let mount = map(vec![
-        ("name", s(&settings.volume)),
-        ("mountPath", s(&settings.binary_dir)),
-        ("readOnly", raw(if read_only { "true" } else { "false" })),
-    ]);
-    match container.get("volumeMounts") {
-        Some(list) if list.as_seq().is_some() => {
-            if !named(list, &settings.volume) {
-                editor.add_item(list, mount, false);
-            }
-        }
-        _ => editor.set_key(container, "volumeMounts", Y::Seq(vec![mount])),
-    }
-}
-
-/// Wraps the container's `command` in `graceful-wait exec`; false when it
-/// cannot (no `command` in the manifest: the image's entrypoint is unknown).
-fn wrap(
-    container: &Node,
-    name: &str,
-    w: &Wrap,
-    settings: &Settings,
-    editor: &mut Editor,
-    notes: &mut Vec<Note>,
-) -> bool {
-    let Some(current) = container.get("command").and_then(Node::as_seq) else {
-        notes.push(Note::Skipped(format!(
-            "{name}: no command in the manifest, so the entrypoint to wrap is unknown — set command to the image's entrypoint, or use graceful-wait exec in the image (see the README)"
-        )));
-        return false;
-    };
-    let Some(current) = current
-        .iter()
-        .map(|w| w.as_str().map(str::to_string))
-        .collect::<Option<Vec<String>>>()
-    else {
-        notes.push(Note::Skipped(format!(
-            "{name}: command is not a list of strings"
-        )));
-        return false;
-    };
-    // Wrapped before: wrap the original again, so the result is the same.
-    let original = match (current.first(), current.get(1)) {
-        (Some(b), Some(e)) if *b == settings.binary() && e == "exec" => current
-            .iter()
-            .position(|a| a == "--")
-            .map(|i| current[i + 1..].to_vec())
-            .unwrap_or_default(),
-        _ => current.clone(),
-    };
-    let mut argv = vec![settings.binary(), "exec".to_string()];
-    argv.extend(w.wait_ready.iter().map(|u| format!("--wait-ready={u}")));
-    argv.extend(w.on_term.iter().map(|u| format!("--on-term={u}")));
-    argv.extend(w.on_exit.iter().map(|u| format!("--on-exit={u}")));
-    argv.extend(w.done_file.iter().map(|p| format!("--done-file={p}")));
-    argv.extend(w.quit_proxy.iter().map(|u| format!("--quit-proxy={u}")));
-    argv.push("--".into());
-    argv.extend(original);
-    if argv == current {
-        notes.push(Note::Unchanged(format!(
-            "{name}: command already wrapped as configured"
-        )));
-    } else {
-        editor.set_key(
-            container,
-            "command",
-            Y::Seq(argv.iter().map(|a| s(a.as_str())).collect()),
-        );
-        notes.push(Note::Changed(format!(
-            "{name}: command ← {}",
-            argv.join(" ")
-        )));
-    }
-    true
-}
-
-fn ensure_volume(spec: &Node, settings: &Settings, editor: &mut Editor) {
-    let volume = map(vec![
-        ("name", s(&settings.volume)),
-        ("emptyDir", Y::Map(vec![])),
-    ]);
-    match spec.get("volumes") {
-        Some(list) if list.as_seq().is_some() => {
-            if !named(list, &settings.volume) {
-                editor.add_item(list, volume, false);
-            }
-        }
-        _ => editor.set_key(spec, "volumes", Y::Seq(vec![volume])),
-    }
-}
-
-fn ensure_init_container(spec: &Node, settings: &Settings, editor: &mut Editor) {
-    let init = init_container(settings);
-    match spec.get("initContainers") {
-        Some(list) if list.as_seq().is_some() => {
-            if !named(list, &settings.init_name) {
-                editor.add_item(list, init, true);
-            }
-        }
-        _ => editor.set_key(spec, "initContainers", Y::Seq(vec![init])),
-    }
-}
-
-fn named(list: &Node, name: &str) -> bool {
-    list.as_seq()
-        .unwrap_or_default()
-        .iter()
-        .any(|i| i.get("name").and_then(Node::as_str) == Some(name))
-}
-
 /// Where the init container mounts the volume. Not `binary-dir`: the image
 /// keeps its binary at `/graceful-wait`, which a mount there would hide.
 const INSTALL_DIR: &str = "/install";
 
 /// The init container that copies the binary into the shared volume. It meets
 /// the PodSecurity "restricted" profile and asks for little.
-fn init_container(settings: &Settings) -> Y {
+fn init_container(settings: &Settings) -> Value {
     map(vec![
-        ("name", s(&settings.init_name)),
-        ("image", s(&settings.image)),
-        ("args", Y::Seq(vec![s("install"), s(INSTALL_DIR)])),
+        ("name", string(&settings.init_name)),
+        ("image", string(&settings.image)),
+        (
+            "args",
+            Value::Seq(vec![string("install"), string(INSTALL_DIR)]),
+        ),
         (
             "volumeMounts",
-            Y::Seq(vec![map(vec![
-                ("name", s(&settings.volume)),
-                ("mountPath", s(INSTALL_DIR)),
+            Value::Seq(vec![map(vec![
+                ("name", string(&settings.volume)),
+                ("mountPath", string(INSTALL_DIR)),
             ])]),
         ),
         (
@@ -429,30 +538,36 @@ fn init_container(settings: &Settings) -> Y {
             map(vec![
                 (
                     "requests",
-                    map(vec![("cpu", s("10m")), ("memory", s("16Mi"))]),
+                    map(vec![("cpu", string("10m")), ("memory", string("16Mi"))]),
                 ),
                 (
                     "limits",
-                    map(vec![("cpu", s("100m")), ("memory", s("32Mi"))]),
+                    map(vec![("cpu", string("100m")), ("memory", string("32Mi"))]),
                 ),
             ]),
         ),
         (
             "securityContext",
             map(vec![
-                ("allowPrivilegeEscalation", raw("false")),
-                ("capabilities", map(vec![("drop", Y::Seq(vec![s("ALL")]))])),
-                ("readOnlyRootFilesystem", raw("true")),
-                ("runAsNonRoot", raw("true")),
-                ("runAsUser", raw("65532")),
-                ("runAsGroup", raw("65532")),
-                ("seccompProfile", map(vec![("type", s("RuntimeDefault"))])),
+                ("allowPrivilegeEscalation", literal("false")),
+                (
+                    "capabilities",
+                    map(vec![("drop", Value::Seq(vec![string("ALL")]))]),
+                ),
+                ("readOnlyRootFilesystem", literal("true")),
+                ("runAsNonRoot", literal("true")),
+                ("runAsUser", literal("65532")),
+                ("runAsGroup", literal("65532")),
+                (
+                    "seccompProfile",
+                    map(vec![("type", string("RuntimeDefault"))]),
+                ),
             ]),
         ),
     ])
 }
 
 /// A boolean or number, written plain.
-fn raw(v: &str) -> Y {
-    Y::Raw(v.to_string())
+fn literal(v: &str) -> Value {
+    Value::Literal(v.to_string())
 }

@@ -91,9 +91,8 @@ pub fn install_bytes(binary: &[u8], dir: &Path) -> Result<Installed, Error> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::permanent(format!("{}: {e}", target.display()))),
     }
-    atomic_file::write(&target, binary, 0o555).map_err(|e| {
-        Error::permanent(format!("cannot install into {}: {e}", dir.display()))
-    })?;
+    atomic_file::write(&target, binary, 0o555)
+        .map_err(|e| Error::permanent(format!("cannot install into {}: {e}", dir.display())))?;
     Ok(Installed::Copied {
         target,
         bytes: binary.len() as u64,

@@ -61,10 +61,9 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, Error> {
                 .find(|p| std::path::Path::new(p).exists());
             match bundle {
                 Some(path) => {
-                    let certs = CertificateDer::pem_file_iter(path)
-                        .map_err(|e| {
-                            Error::permanent(format!("cannot read CA bundle {path}: {e}"))
-                        })?;
+                    let certs = CertificateDer::pem_file_iter(path).map_err(|e| {
+                        Error::permanent(format!("cannot read CA bundle {path}: {e}"))
+                    })?;
                     let (added, _ignored) =
                         roots.add_parsable_certificates(certs.filter_map(Result::ok));
                     if added == 0 {
@@ -172,11 +171,7 @@ pub async fn send(req: &Outgoing) -> Result<StatusCode, Error> {
 }
 
 #[cfg(feature = "tls-dns")]
-async fn over_tls(
-    host: &str,
-    stream: TcpStream,
-    req: &Outgoing,
-) -> Result<StatusCode, Error> {
+async fn over_tls(host: &str, stream: TcpStream, req: &Outgoing) -> Result<StatusCode, Error> {
     let name = ServerName::try_from(
         host.trim_start_matches('[')
             .trim_end_matches(']')
@@ -191,11 +186,7 @@ async fn over_tls(
 }
 
 #[cfg(not(feature = "tls-dns"))]
-async fn over_tls(
-    _: &str,
-    _: TcpStream,
-    _: &Outgoing,
-) -> Result<StatusCode, Error> {
+async fn over_tls(_: &str, _: TcpStream, _: &Outgoing) -> Result<StatusCode, Error> {
     Err(Error::permanent("https:// needs TLS, which this build has not (built without the tls-dns feature); use the default build"))
 }
 

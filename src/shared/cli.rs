@@ -409,6 +409,17 @@ impl Cli {
     {
         Cli::from_arg_matches(&command().try_get_matches_from(args)?)
     }
+
+    /// Parses `args` alone, as if no variable were set: how the injector
+    /// checks a command it writes, whatever its own environment holds.
+    pub fn try_parse_args_without_env<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let bare = <Cli as CommandFactory>::command();
+        Cli::from_arg_matches(&bare.try_get_matches_from(args)?)
+    }
 }
 
 #[cfg(test)]
@@ -434,8 +445,7 @@ mod tests {
         }
         for sub in cmd.get_subcommands() {
             for arg in sub.get_arguments().filter(|a| !a.is_global_set()) {
-                let Some(long) = arg.get_long().filter(|l| !["help", "version"].contains(l))
-                else {
+                let Some(long) = arg.get_long().filter(|l| !["help", "version"].contains(l)) else {
                     continue;
                 };
                 let want = format!(

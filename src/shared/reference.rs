@@ -41,7 +41,10 @@ pub fn markdown() -> String {
             } else {
                 format!("`{name}`")
             };
-            let help = p.get_help().map(|h| one_line(&h.to_string())).unwrap_or_default();
+            let help = p
+                .get_help()
+                .map(|h| one_line(&h.to_string()))
+                .unwrap_or_default();
             let _ = writeln!(out, "\n{how}: {help}");
         }
     }

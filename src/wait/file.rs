@@ -61,7 +61,6 @@ impl Marker {
     pub fn event_driven(&self) -> bool {
         self.events.is_some()
     }
-
 }
 
 impl Wait for Marker {

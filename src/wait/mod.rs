@@ -87,9 +87,12 @@ async fn wait<W: Wait>(
     let outcome = match open(schedule) {
         Ok(mut wait) => {
             wait.announce(schedule);
-            retry::until("waiting", deadline, Pace::Every(schedule.interval), async || {
-                wait.look().await
-            })
+            retry::until(
+                "waiting",
+                deadline,
+                Pace::Every(schedule.interval),
+                async || wait.look().await,
+            )
             .await
         }
         Err(error) => Outcome::Stopped {
@@ -137,9 +140,8 @@ fn report(outcome: &Outcome) {
             elapsed_ms = elapsed.as_millis() as u64,
             "deadline passed while looks were failing: {error}; releasing anyway (exit 1)"
         ),
-        Outcome::Stopped { elapsed, error } => tracing::error!(
-            elapsed_ms = elapsed.as_millis() as u64,
-            "{error}"
-        ),
+        Outcome::Stopped { elapsed, error } => {
+            tracing::error!(elapsed_ms = elapsed.as_millis() as u64, "{error}")
+        }
     }
 }

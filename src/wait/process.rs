@@ -51,7 +51,11 @@ impl Processes {
             pids: args.pids.clone(),
             exclude_uids: (!args.exclude_uids.is_empty()).then(|| args.exclude_uids.clone()),
         };
-        Ok(Processes::new(args.proc.clone(), selector, schedule.interval))
+        Ok(Processes::new(
+            args.proc.clone(),
+            selector,
+            schedule.interval,
+        ))
     }
 
     pub fn new(proc_dir: PathBuf, selector: Selector, interval: Duration) -> Processes {
@@ -111,7 +115,6 @@ impl Processes {
         found.sort();
         Ok(found)
     }
-
 }
 
 impl Wait for Processes {
