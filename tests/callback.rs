@@ -20,7 +20,7 @@ fn callback(args: &[&str]) -> std::process::Command {
 
 #[test]
 fn delivers_with_expanded_body_headers_and_a_key() {
-    let server = Recorder::start(Answer::Always(200));
+    let server = TestServer::start(Answer::Always(200));
     let url = server.url("/hooks/$POD_NAMESPACE/${POD_NAME}");
     let (code, log) = run(&mut callback(&[
         "--url",
@@ -49,7 +49,7 @@ fn delivers_with_expanded_body_headers_and_a_key() {
 
 #[test]
 fn retries_until_delivered_with_the_same_key() {
-    let server = Recorder::start(Answer::FailFirst(2));
+    let server = TestServer::start(Answer::FailFirst(2));
     let (code, log) = run(&mut callback(&[
         "--url",
         &server.url("/done"),
@@ -80,7 +80,7 @@ fn retries_until_delivered_with_the_same_key() {
 
 #[test]
 fn a_server_that_never_answers_ends_at_the_deadline() {
-    let server = Recorder::start(Answer::Never);
+    let server = TestServer::start(Answer::Never);
     let (code, log) = run(&mut callback(&[
         "--url",
         &server.url("/x"),
@@ -95,7 +95,7 @@ fn a_server_that_never_answers_ends_at_the_deadline() {
 
 #[test]
 fn a_4xx_is_final() {
-    let server = Recorder::start(Answer::Always(404));
+    let server = TestServer::start(Answer::Always(404));
     let (code, log) = run(&mut callback(&[
         "--url",
         &server.url("/x"),
@@ -108,8 +108,8 @@ fn a_4xx_is_final() {
 
 #[test]
 fn several_urls_go_out_together() {
-    let a = Recorder::start(Answer::Always(204));
-    let b = Recorder::start(Answer::FailFirst(1));
+    let a = TestServer::start(Answer::Always(204));
+    let b = TestServer::start(Answer::FailFirst(1));
     let (code, log) = run(&mut callback(&[
         "--url",
         &a.url("/a"),
@@ -126,7 +126,7 @@ fn several_urls_go_out_together() {
 
 #[test]
 fn https_with_the_images_ca_bundle() {
-    let server = Recorder::start_https(Answer::Always(200));
+    let server = TestServer::start_https(Answer::Always(200));
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("ca.pem");
     std::fs::write(&bundle, server.cert_pem.as_ref().unwrap()).unwrap();

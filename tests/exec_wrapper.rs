@@ -85,7 +85,7 @@ fn as_pid_1_it_reaps_orphans() {
 
 #[test]
 fn callbacks_fire_in_the_documented_order() {
-    let server = Recorder::start(Answer::Always(200));
+    let server = TestServer::start(Answer::Always(200));
     let dir = tempfile::tempdir().unwrap();
     let done = dir.path().join("done");
     let script = "trap 'exit 0' TERM; echo now\"\"-ready >&2; while :; do sleep 0.01; done";
@@ -121,7 +121,7 @@ fn callbacks_fire_in_the_documented_order() {
 
 #[test]
 fn wait_ready_holds_cmd_until_the_proxy_answers() {
-    let proxy = Recorder::start(Answer::FailFirst(3));
+    let proxy = TestServer::start(Answer::FailFirst(3));
     let dir = tempfile::tempdir().unwrap();
     let ran = dir.path().join("ran");
     let touch = format!("echo > {}", ran.display());
@@ -138,7 +138,7 @@ fn wait_ready_holds_cmd_until_the_proxy_answers() {
     assert_eq!(proxy.requests().len(), 4, "three 503s, then ready: {log}");
 
     // A proxy that never gets ready: CMD never starts.
-    let never = Recorder::start(Answer::Always(503));
+    let never = TestServer::start(Answer::Always(503));
     let _ = fs::remove_file(&ran);
     let (code, log) = run(&mut exec(&[
         "--wait-ready",
@@ -159,7 +159,7 @@ fn wait_ready_holds_cmd_until_the_proxy_answers() {
 
 #[test]
 fn sigterm_while_waiting_for_the_proxy_ends_without_starting_cmd() {
-    let never = Recorder::start(Answer::Always(503));
+    let never = TestServer::start(Answer::Always(503));
     let dir = tempfile::tempdir().unwrap();
     let ran = dir.path().join("ran");
     let touch = format!("echo > {}", ran.display());

@@ -16,7 +16,7 @@ fn http(url: &str, extra: &[&str]) -> std::process::Command {
 
 #[test]
 fn returns_once_the_endpoint_stops_answering() {
-    let server = HttpServer::start(Serve::Status(200));
+    let server = TestServer::start(Answer::Always(200));
     let mut w = Watched::spawn(&mut http(&server.url("/health"), &[]));
     w.expect_line("waiting: answering (");
     server.close();
@@ -30,7 +30,7 @@ fn returns_once_the_endpoint_stops_answering() {
 
 #[test]
 fn an_answering_endpoint_keeps_it_waiting_until_the_deadline() {
-    let server = HttpServer::start(Serve::Status(200));
+    let server = TestServer::start(Answer::Always(200));
     let (code, log) = run(&mut http(&server.url("/health"), &["--timeout", "500ms"]));
     assert_eq!(code, 124, "{log}");
     assert!(log.contains("HTTP 200"), "{log}");
@@ -38,7 +38,7 @@ fn an_answering_endpoint_keeps_it_waiting_until_the_deadline() {
 
 #[test]
 fn a_503_while_draining_is_still_up_unless_asked() {
-    let server = HttpServer::start(Serve::Status(503));
+    let server = TestServer::start(Answer::Always(503));
     let (code, log) = run(&mut http(&server.url("/ready"), &["--timeout", "400ms"]));
     assert_eq!(code, 124, "503 counts as up by default: {log}");
     let (code, log) = run(&mut http(
@@ -55,7 +55,7 @@ fn a_503_while_draining_is_still_up_unless_asked() {
 
 #[test]
 fn an_endpoint_that_never_answers_does_not_hang_past_the_timeout() {
-    let server = HttpServer::start(Serve::Silent);
+    let server = TestServer::start(Answer::Never);
     // Each request may take 10s, but the whole wait has 1s.
     let (code, log) = run(&mut http(
         &server.url("/"),
@@ -66,7 +66,7 @@ fn an_endpoint_that_never_answers_does_not_hang_past_the_timeout() {
 
 #[test]
 fn a_request_that_times_out_counts_as_up() {
-    let server = HttpServer::start(Serve::Silent);
+    let server = TestServer::start(Answer::Never);
     let (code, log) = run(&mut http(
         &server.url("/"),
         &["--timeout", "1s", "--request-timeout", "100ms"],
@@ -77,7 +77,7 @@ fn a_request_that_times_out_counts_as_up() {
 
 #[test]
 fn closed_without_a_response_is_down() {
-    let server = HttpServer::start(Serve::Hangup);
+    let server = TestServer::start(Answer::Hangup);
     let (code, log) = run(&mut http(&server.url("/"), &["--timeout", "5s"]));
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("closed without a response"), "{log}");

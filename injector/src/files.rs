@@ -1,7 +1,8 @@
 //! Reading inputs and writing the output so that nothing is ever lost: the
-//! output is written to a temporary file in the target's own folder, synced,
-//! given the target's mode, and renamed over it. An error at any step leaves
-//! the target as it was, and the temporary file is removed.
+//! output replaces the target atomically (the shared `atomic_file`: a synced
+//! temporary file in the same folder, renamed over it) with the target's
+//! mode. An error at any step leaves the target as it was, and no temporary
+//! file behind.
 
 use std::{
     fs,
@@ -40,35 +41,18 @@ pub fn display(path: &Path) -> String {
     }
 }
 
-/// Writes `text` to `path` atomically, keeping the mode of the file it replaces.
+/// Writes `text` to `path` atomically ([`graceful_wait_shared::atomic_file`]),
+/// keeping the mode of the file it replaces.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        format!("{}: cannot {what}: {e}; the file is unchanged — check the folder's permissions and free space", path.display())
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
     let mode = fs::metadata(path)
         .map(|m| m.permissions().mode())
         .unwrap_or(0o644);
-    let mut temp = tempfile::Builder::new()
-        .prefix(".graceful-inject-")
-        .tempfile_in(dir)
-        .map_err(|e| fail("create a temporary file beside it", &e))?;
-    temp.write_all(text.as_bytes())
-        .map_err(|e| fail("write", &e))?;
-    temp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(|e| fail("set the mode", &e))?;
-    temp.as_file().sync_all().map_err(|e| fail("sync", &e))?;
-    temp.persist(path)
-        .map_err(|e| fail("rename into place", &e.error))?;
-    // The rename is durable once the folder is synced.
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    graceful_wait_shared::atomic_file::write(path, text.as_bytes(), mode).map_err(|e| {
+        format!(
+            "{}: {e}; the file is unchanged — check the folder's permissions and free space",
+            path.display()
+        )
+    })
 }
 
 pub fn write_stdout(text: &str) -> Result<(), String> {

@@ -12,14 +12,20 @@ use std::{
     sync::atomic::{AtomicU32, Ordering},
 };
 
-/// Replaces (or creates) `path` with `bytes`, mode `mode`.
+/// Replaces (or creates) `path` with `bytes`, mode `mode`. The error says
+/// which step failed.
 pub fn write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let (temp, mut file) = create_temp(path)?;
+    fn step(what: &'static str) -> impl Fn(io::Error) -> io::Error {
+        move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
+    }
+    let (temp, mut file) =
+        create_temp(path).map_err(step("cannot create a temporary file beside it"))?;
     let result = (|| {
-        file.write_all(bytes)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.sync_all()?;
-        fs::rename(&temp, path)
+        file.write_all(bytes)
+            .and_then(|()| file.set_permissions(fs::Permissions::from_mode(mode)))
+            .and_then(|()| file.sync_all())
+            .map_err(step("cannot write the temporary file"))?;
+        fs::rename(&temp, path).map_err(step("cannot rename the temporary file into place"))
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&temp);

@@ -5,7 +5,7 @@
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
-    net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream},
+    net::{Ipv4Addr, Ipv6Addr, TcpListener, TcpStream},
     process::{Child, ChildStdin, Command, ExitStatus, Stdio},
     sync::mpsc::{channel, Receiver, RecvTimeoutError},
     thread,
@@ -153,108 +153,6 @@ pub fn free_port() -> u16 {
 
 pub fn port_of(l: &TcpListener) -> u16 {
     l.local_addr().unwrap().port()
-}
-
-/// How a test HTTP server treats each connection.
-#[derive(Clone, Copy)]
-pub enum Serve {
-    /// Answer every request with this status.
-    Status(u16),
-    /// Accept, read the request, never answer.
-    Silent,
-    /// Accept, read the request, close without a response.
-    Hangup,
-}
-
-/// A real listener on loopback that serves until dropped. The HTTP it speaks
-/// is a fixed response line, enough to be a peer for the client under test.
-pub struct HttpServer {
-    pub addr: SocketAddr,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl HttpServer {
-    pub fn start(how: Serve) -> Self {
-        let listener = listen_v4();
-        let addr = listener.local_addr().unwrap();
-        listener.set_nonblocking(false).unwrap();
-        let (stop, stopped) = channel::<()>();
-        let thread = thread::spawn(move || {
-            let mut held = Vec::new();
-            for conn in listener.incoming() {
-                if stopped.try_recv().is_ok() {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                match how {
-                    // Read the request first: closing with unread data would
-                    // send a reset instead of a clean close.
-                    Serve::Hangup => {
-                        let mut conn = conn;
-                        let _ = read_request(&mut conn);
-                        drop(conn);
-                    }
-                    Serve::Silent => held.push(conn),
-                    Serve::Status(code) => {
-                        thread::spawn(move || answer(conn, code));
-                    }
-                }
-            }
-            // Dropping the listener here closes it: the port stops answering.
-        });
-        Self {
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("127.0.0.1:{}{path}", self.addr.port())
-    }
-
-    /// Closes the listener (and every held connection) and waits for that.
-    pub fn close(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-            // Wake the accept loop so it sees the stop.
-            let _ = TcpStream::connect(self.addr);
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// Answers one request the way a real server does: read the whole head,
-/// answer, stop writing, and read until the client closes, so the close never
-/// turns into a reset (which the client under test would rightly read as down).
-pub fn answer(mut conn: TcpStream, code: u16) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let _ = write!(
-        conn,
-        "HTTP/1.1 {code} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-    );
-    let _ = conn.shutdown(std::net::Shutdown::Write);
-    while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
 }
 
 /// A separate process that listens on a TCP port until its stdin closes:
@@ -453,16 +351,16 @@ pub fn command(argv: &[&str]) -> Command {
     c
 }
 
-/// A request as the recording server saw it.
+/// A request as the test server saw it.
 #[derive(Clone, Debug)]
-pub struct Seen {
+pub struct Request {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
-impl Seen {
+impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -471,28 +369,174 @@ impl Seen {
     }
 }
 
-/// How the recording server answers.
+/// How the test server answers each request.
 #[derive(Clone, Copy)]
 pub enum Answer {
-    /// 503 to the first N requests, then 200.
-    FailFirst(usize),
     /// This status, always.
     Always(u16),
+    /// 503 to the first N requests, then 200.
+    FailFirst(usize),
     /// Read the request, never answer.
     Never,
+    /// Read the request, close without a response.
+    Hangup,
 }
 
-/// A real HTTP (or HTTPS) listener on loopback that records every request.
+/// A real HTTP (or HTTPS) listener on loopback that records every request
+/// and serves until closed or dropped; then its port refuses connections.
 /// Its HTTP is a fixed response line: enough to be a peer for the client
 /// under test, which is hyper.
-pub struct Recorder {
+pub struct TestServer {
     pub port: u16,
-    pub seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
-    /// PEM of the self-signed certificate, for HTTPS recorders.
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+    /// PEM of the self-signed certificate, for HTTPS servers.
     pub cert_pem: Option<String>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
 }
 
-fn read_request(conn: &mut impl Read) -> Option<Seen> {
+impl TestServer {
+    pub fn start(answer: Answer) -> TestServer {
+        Self::start_inner(answer, None)
+    }
+
+    pub fn start_https(answer: Answer) -> TestServer {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![ck.cert.der().clone()], key)
+            .unwrap();
+        let mut server = Self::start_inner(answer, Some(std::sync::Arc::new(config)));
+        server.cert_pem = Some(ck.cert.pem());
+        server
+    }
+
+    fn start_inner(
+        answer: Answer,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    ) -> TestServer {
+        let listener = listen_v4();
+        let port = port_of(&listener);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stop, stopped) = channel::<()>();
+        let log = seen.clone();
+        let thread = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopped.try_recv().is_ok() {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (log, tls) = (log.clone(), tls.clone());
+                thread::spawn(move || serve(conn, tls, answer, &log));
+            }
+            // Dropping the listener here closes it: the port stops answering.
+        });
+        TestServer {
+            port,
+            seen,
+            cert_pem: None,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/path`, or `https://localhost:PORT/path` (the
+    /// name the certificate is for).
+    pub fn url(&self, path: &str) -> String {
+        match self.cert_pem {
+            Some(_) => format!("https://localhost:{}{path}", self.port),
+            None => format!("http://127.0.0.1:{}{path}", self.port),
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Closes the listener and waits for that: the port refuses from now on.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+            // Wake the accept loop so it sees the stop.
+            let _ = TcpStream::connect(("127.0.0.1", self.port));
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// One connection of the test server: read the request, record it, answer.
+fn serve(
+    conn: TcpStream,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    answer: Answer,
+    log: &std::sync::Mutex<Vec<Request>>,
+) {
+    let mut stream: Box<dyn ReadWrite> = match tls {
+        Some(c) => Box::new(rustls::StreamOwned::new(
+            rustls::ServerConnection::new(c).unwrap(),
+            conn,
+        )),
+        None => Box::new(conn),
+    };
+    let Some(req) = read_request(&mut stream) else {
+        return;
+    };
+    let n = {
+        let mut l = log.lock().unwrap();
+        l.push(req);
+        l.len()
+    };
+    let status = match answer {
+        Answer::FailFirst(k) if n <= k => 503,
+        Answer::FailFirst(_) => 200,
+        Answer::Always(s) => s,
+        // The request was read, so closing sends a clean FIN, not a reset.
+        Answer::Hangup => return,
+        Answer::Never => {
+            thread::park();
+            return;
+        }
+    };
+    respond(&mut stream, status);
+}
+
+/// Answers one request the way a real server does (the lab's app uses it too).
+pub fn answer(mut conn: TcpStream, code: u16) {
+    if read_request(&mut conn).is_some() {
+        respond(&mut conn, code);
+    }
+}
+
+/// Writes the response, then reads until the client closes, so the close
+/// never turns into a reset (which the client under test would rightly read
+/// as down).
+fn respond(stream: &mut dyn ReadWrite, status: u16) {
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
+    let _ = stream.flush();
+    let mut buf = [0u8; 4096];
+    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+fn read_request(conn: &mut impl Read) -> Option<Request> {
     let mut data = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -518,7 +562,7 @@ fn read_request(conn: &mut impl Read) -> Option<Seen> {
                 .and_then(|(_, v)| v.parse().ok())
                 .unwrap_or(0);
             if body.len() >= len {
-                return Some(Seen {
+                return Some(Request {
                     method,
                     path,
                     headers,
@@ -526,93 +570,6 @@ fn read_request(conn: &mut impl Read) -> Option<Seen> {
                 });
             }
         }
-    }
-}
-
-impl Recorder {
-    pub fn start(answer: Answer) -> Recorder {
-        Self::start_inner(answer, false)
-    }
-
-    pub fn start_https(answer: Answer) -> Recorder {
-        Self::start_inner(answer, true)
-    }
-
-    fn start_inner(answer: Answer, tls: bool) -> Recorder {
-        let listener = listen_v4();
-        let port = port_of(&listener);
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (config, cert_pem) = if tls {
-            let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-            let key =
-                rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
-            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(vec![ck.cert.der().clone()], key)
-                .unwrap();
-            (Some(std::sync::Arc::new(config)), Some(ck.cert.pem()))
-        } else {
-            (None, None)
-        };
-        let log = seen.clone();
-        thread::spawn(move || {
-            for conn in listener.incoming().map_while(Result::ok) {
-                let log = log.clone();
-                let config = config.clone();
-                thread::spawn(move || {
-                    let mut stream: Box<dyn ReadWrite> = match config {
-                        Some(c) => Box::new(rustls::StreamOwned::new(
-                            rustls::ServerConnection::new(c).unwrap(),
-                            conn,
-                        )),
-                        None => Box::new(conn),
-                    };
-                    let Some(req) = read_request(&mut stream) else {
-                        return;
-                    };
-                    let n = {
-                        let mut l = log.lock().unwrap();
-                        l.push(req);
-                        l.len()
-                    };
-                    let status = match answer {
-                        Answer::FailFirst(k) if n <= k => 503,
-                        Answer::FailFirst(_) => 200,
-                        Answer::Always(s) => s,
-                        Answer::Never => {
-                            thread::park();
-                            return;
-                        }
-                    };
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    );
-                    let _ = stream.flush();
-                });
-            }
-        });
-        Recorder {
-            port,
-            seen,
-            cert_pem,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        let scheme = if self.cert_pem.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        format!("{scheme}://localhost:{}{path}", self.port)
-    }
-
-    pub fn requests(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
     }
 }
 
