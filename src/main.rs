@@ -6,12 +6,14 @@ use graceful_wait_shared::cli::{Cli, Command};
 fn main() {
     let cli = Cli::parse_args();
     logging::init(cli.log_format, cli.quiet, cli.log_copy.as_deref());
+    // Every wait is opened from its flags and run the same way (wait::run);
+    // every action runs itself.
     let status = match cli.command {
-        Command::Tcp(a) => wait::run(&a.wait, |_| wait::tcp::Tcp::open(&a)),
-        Command::Connections(a) => wait::run(&a.wait, |_| wait::connections::Connections::open(&a)),
-        Command::Http(a) => wait::run(&a.wait, |_| wait::http::Http::open(&a)),
-        Command::File(a) => wait::run(&a.wait, |s| wait::file::Marker::open(&a, s)),
-        Command::Process(a) => wait::run(&a.wait, |s| wait::process::Processes::open(&a, s)),
+        Command::Tcp(a) => wait::run(&a.wait, |s| wait::tcp::open(&a, s)),
+        Command::Connections(a) => wait::run(&a.wait, |s| wait::connections::open(&a, s)),
+        Command::Http(a) => wait::run(&a.wait, |s| wait::http::open(&a, s)),
+        Command::File(a) => wait::run(&a.wait, |s| wait::file::open(&a, s)),
+        Command::Process(a) => wait::run(&a.wait, |s| wait::process::open(&a, s)),
         Command::Callback(a) => action::callback::run(a),
         Command::Exec(a) => action::exec::run(a),
         Command::Install(a) => action::install::run(a),

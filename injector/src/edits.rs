@@ -10,8 +10,12 @@ pub struct Edit {
     pub start: usize,
     pub end: usize,
     pub text: String,
-    /// Column the new text starts at: at one offset, deeper text goes first,
-    /// so a new list item lands inside its list, before a new sibling key.
+    /// Orders edits that share a start offset: the larger goes first. Block
+    /// text carries the column it is written at (a list item one more than
+    /// its dash), so a new item lands inside its list before a new sibling
+    /// key that follows the list. Edits inside a line (flow collections,
+    /// filled `[]`/`{}`) carry `usize::MAX`: they go before any block text
+    /// inserted at the same offset.
     depth: usize,
 }
 

@@ -34,11 +34,11 @@ pub struct Marker {
     events: Option<AsyncFd<Watch>>,
 }
 
-impl Marker {
-    pub fn open(args: &FileArgs, schedule: &Schedule) -> Result<Marker, Error> {
-        Ok(Marker::new(args.exists.clone(), schedule.interval))
-    }
+pub fn open(args: &FileArgs, schedule: &Schedule) -> Result<Marker, Error> {
+    Ok(Marker::new(args.exists.clone(), schedule.interval))
+}
 
+impl Marker {
     pub fn new(path: PathBuf, interval: Duration) -> Marker {
         let events = match watch(&path) {
             Ok(fd) => Some(fd),

@@ -23,14 +23,12 @@ pub struct Http {
     down_status: StatusSet,
 }
 
-impl Http {
-    pub fn open(args: &HttpArgs) -> Result<Http, Error> {
-        Ok(Http {
-            url: args.url.clone(),
-            request_timeout: args.request_timeout,
-            down_status: args.down_status.clone().unwrap_or_default(),
-        })
-    }
+pub fn open(args: &HttpArgs, _: &Schedule) -> Result<Http, Error> {
+    Ok(Http {
+        url: args.url.clone(),
+        request_timeout: args.request_timeout,
+        down_status: args.down_status.clone().unwrap_or_default(),
+    })
 }
 
 impl Wait for Http {

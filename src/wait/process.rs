@@ -44,20 +44,20 @@ fn status(proc_dir: &std::path::Path, pid: &str) -> Option<Status> {
     Status::from_file(proc_dir.join(pid).join("status")).ok()
 }
 
-impl Processes {
-    pub fn open(args: &ProcessArgs, schedule: &Schedule) -> Result<Processes, Error> {
-        let selector = Selector {
-            names: args.names.clone(),
-            pids: args.pids.clone(),
-            exclude_uids: (!args.exclude_uids.is_empty()).then(|| args.exclude_uids.clone()),
-        };
-        Ok(Processes::new(
-            args.proc.clone(),
-            selector,
-            schedule.interval,
-        ))
-    }
+pub fn open(args: &ProcessArgs, schedule: &Schedule) -> Result<Processes, Error> {
+    let selector = Selector {
+        names: args.names.clone(),
+        pids: args.pids.clone(),
+        exclude_uids: (!args.exclude_uids.is_empty()).then(|| args.exclude_uids.clone()),
+    };
+    Ok(Processes::new(
+        args.proc.clone(),
+        selector,
+        schedule.interval,
+    ))
+}
 
+impl Processes {
     pub fn new(proc_dir: PathBuf, selector: Selector, interval: Duration) -> Processes {
         let mut ignored = Vec::new();
         let mut pid = std::process::id() as i32;

@@ -21,7 +21,7 @@ pub mod procnet;
 
 use super::{Schedule, Wait};
 use crate::{error::Error, retry::Look};
-use graceful_wait_shared::cli::{SocketArgs, SocketSource};
+use graceful_wait_shared::cli::{SocketArgs, SocketSource, TcpArgs};
 use std::{net::SocketAddr, path::PathBuf};
 
 /// The TCP state a wait looks for.
@@ -100,38 +100,54 @@ impl Sockets {
     }
 }
 
-/// The tcp wait: done when no watched port has a listener.
-pub struct Tcp {
+/// A wait on the pod's sockets: done when no watched port has a socket in
+/// the state (LISTEN for `tcp`, ESTABLISHED for `connections`).
+pub struct SocketWait {
     sockets: Sockets,
+    state: State,
     ports: Vec<u16>,
 }
 
-impl Tcp {
-    pub fn open(args: &graceful_wait_shared::cli::TcpArgs) -> Result<Tcp, Error> {
-        Ok(Tcp {
-            sockets: Sockets::open(&args.sockets)?,
-            ports: args.ports.clone(),
+impl SocketWait {
+    pub fn open(state: State, ports: &[u16], sockets: &SocketArgs) -> Result<SocketWait, Error> {
+        Ok(SocketWait {
+            sockets: Sockets::open(sockets)?,
+            state,
+            ports: ports.to_vec(),
         })
     }
 }
 
-impl Wait for Tcp {
+/// The tcp wait: done when no watched port has a listener.
+pub fn open(args: &TcpArgs, _: &Schedule) -> Result<SocketWait, Error> {
+    SocketWait::open(State::Listen, &args.ports, &args.sockets)
+}
+
+impl Wait for SocketWait {
     fn announce(&self, schedule: &Schedule) {
+        let what = match self.state {
+            State::Listen => "waiting until no socket listens on the port(s)",
+            State::Established => "waiting until no connection remains on the port(s)",
+        };
         tracing::info!(
             ports = ?self.ports,
             source = self.sockets.source_name(),
             timeout_ms = schedule.timeout_ms(),
             interval_ms = schedule.interval_ms(),
-            "waiting until no socket listens on the port(s)"
+            "{what}"
         );
     }
 
     async fn look(&mut self) -> Result<Look, Error> {
-        let busy = self.sockets.busy(State::Listen, &self.ports)?;
+        let busy = self.sockets.busy(self.state, &self.ports)?;
+        let (busy_text, done_text) = match self.state {
+            State::Listen => ("listening on", "no listener on"),
+            State::Established => ("connections on", "no connection on"),
+        };
         Ok(if busy.is_empty() {
-            Look::Done(format!("no listener on {:?}", self.ports))
+            Look::Done(format!("{done_text} {:?}", self.ports))
         } else {
-            Look::Pending(format!("listening on {busy:?}"))
+            Look::Pending(format!("{busy_text} {busy:?}"))
         })
     }
 }
