@@ -599,6 +599,16 @@ mod tests {
                 (3, 15),
                 "neither localhost",
             ),
+            (
+                "deployment:\n  x:\n    c: {callback: \"https://h/x\", interval: 1s}\n",
+                (3, 8),
+                "interval and down-status go with waits",
+            ),
+            (
+                "deployment:\n  x:\n    c: {tcp: 1, callback: \"https://h/x\"}\n",
+                (3, 8),
+                "either a wait or a callback",
+            ),
         ];
         for (src, (line, col), text) in cases {
             let e = parse(src).unwrap_err();

@@ -571,3 +571,60 @@ fn init_container(settings: &Settings) -> Value {
 fn literal(v: &str) -> Value {
     Value::Literal(v.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn only_commands_the_binary_accepts_pass() {
+        let gw = "/graceful-wait/graceful-wait";
+        for ok in [
+            &[gw, "tcp", "--port=20000", "--timeout=25s"][..],
+            &[
+                gw,
+                "http",
+                "--url=localhost:3000/health",
+                "--",
+                "pilot-agent",
+                "drain",
+            ],
+            &[gw, "callback", "--url=https://h/x", "--timeout=5s"],
+            &[
+                gw,
+                "exec",
+                "--done-file=/graceful-wait/app.done",
+                "--",
+                "/app",
+            ],
+        ] {
+            assert!(accepted_by_the_binary(&argv(ok)).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            &[gw, "callback", "--url=https://h/x", "--interval=1s"][..],
+            &[gw, "tcp", "--port=0"],
+            &[gw, "http", "--url=example.com/health"],
+            &[gw, "wait", "--port=1"],
+        ] {
+            let e = accepted_by_the_binary(&argv(bad)).unwrap_err();
+            assert!(
+                e.contains("internal error") && e.contains("nothing was written"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_environment_cannot_make_a_command_pass() {
+        // A variable in the injector's own environment must not stand in for
+        // a flag the written command lacks.
+        std::env::set_var("GRACEFUL_WAIT_TCP_PORT", "8080");
+        let r = accepted_by_the_binary(&argv(&["/gw", "tcp"]));
+        std::env::remove_var("GRACEFUL_WAIT_TCP_PORT");
+        assert!(r.is_err());
+    }
+}
