@@ -6,7 +6,8 @@ use crate::config::{Config, KINDS};
 use crate::edits::{Edit, Editor};
 use crate::emit::Style;
 use crate::patch::{self, Note, Options};
-use crate::yaml_tree::{for_each_document, Node, YamlError};
+use crate::plan::{PodPlan, Seg};
+use crate::yaml_tree::{for_each_document, Node, Pos, YamlError};
 
 /// What happened to one object of the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,10 +32,52 @@ fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
     }
 }
 
+/// Plans, edits, and verifies ([`crate::verify`]): the text returned is one
+/// the check has proved, or there is an error and no text.
 pub fn inject(src: &str, config: &Config, options: &Options) -> Result<Injected, YamlError> {
+    let (mut injected, plans) = plan_and_edit(src, config, options)?;
+    if let Some(sabotage) = options.sabotage {
+        injected.text = sabotage(&injected.text);
+    }
+    crate::verify::check(src, &injected.text, &plans)?;
+    // Planning again on the output must plan nothing: otherwise a second
+    // run (a re-apply in CI, an Argo CD sync) would change the manifest again.
+    let (again, _) = plan_and_edit(&injected.text, config, options)
+        .map_err(|e| YamlError {
+            message: format!("internal error: the output cannot be planned again ({}); nothing was written — please report this with the input and config", e.message),
+            ..e
+        })?;
+    if again.text != injected.text {
+        let line = first_differing_line(&injected.text, &again.text);
+        return Err(YamlError {
+            pos: Pos { line, col: 1 },
+            message: "internal error: a second run would change the output again (not idempotent); nothing was written — please report this with the input and config".into(),
+        });
+    }
+    Ok(injected)
+}
+
+fn first_differing_line(a: &str, b: &str) -> usize {
+    a.lines()
+        .zip(b.lines())
+        .position(|(x, y)| x != y)
+        .unwrap_or_else(|| a.lines().count().min(b.lines().count()))
+        + 1
+}
+
+/// The edits and what they were meant to do, before any check.
+fn plan_and_edit(
+    src: &str,
+    config: &Config,
+    options: &Options,
+) -> Result<(Injected, Vec<PodPlan>), YamlError> {
     let mut edits: Vec<Edit> = Vec::new();
     let mut outcomes = Vec::new();
+    let mut plans = Vec::new();
+    let mut document = 0;
     for_each_document(src, |doc| {
+        let index = document;
+        document += 1;
         let Some(root) = doc.root else { return Ok(()) };
         let mut editor = Editor::new(
             src,
@@ -42,79 +85,114 @@ pub fn inject(src: &str, config: &Config, options: &Options) -> Result<Injected,
                 indentless_seq: indentless(src, &root),
             },
         );
-        object(&root, config, options, &mut editor, &mut outcomes)?;
+        let mut walk = Walk {
+            config,
+            options,
+            editor: &mut editor,
+            outcomes: &mut outcomes,
+            plans: &mut plans,
+            document: index,
+        };
+        walk.object(&root, Vec::new())?;
         edits.extend(editor.into_edits());
         Ok(())
     })?;
     let text = Editor::apply(src, edits).map_err(|message| YamlError {
-        pos: crate::yaml_tree::Pos { line: 1, col: 1 },
+        pos: Pos { line: 1, col: 1 },
         message,
     })?;
-    Ok(Injected { text, outcomes })
+    Ok((Injected { text, outcomes }, plans))
 }
 
-fn object(
-    node: &Node,
-    config: &Config,
-    options: &Options,
-    editor: &mut Editor,
-    outcomes: &mut Vec<Outcome>,
-) -> Result<(), YamlError> {
-    if node.as_map().is_none() {
-        if node.as_str().is_some_and(|s| !s.trim().is_empty()) || node.as_seq().is_some() {
-            return Err(YamlError {
-                pos: node.pos,
-                message: "this document is not a Kubernetes object (a mapping with kind and metadata); fix or remove it".into(),
-            });
+/// One document's walk: where it is, and where results go.
+struct Walk<'w, 's> {
+    config: &'w Config,
+    options: &'w Options,
+    editor: &'w mut Editor<'s>,
+    outcomes: &'w mut Vec<Outcome>,
+    plans: &'w mut Vec<PodPlan>,
+    document: usize,
+}
+
+impl Walk<'_, '_> {
+    /// `at` is the path from the document's root to `node`.
+    fn object(&mut self, node: &Node, at: Vec<Seg>) -> Result<(), YamlError> {
+        if node.as_map().is_none() {
+            if node.as_str().is_some_and(|s| !s.trim().is_empty()) || node.as_seq().is_some() {
+                return Err(YamlError {
+                    pos: node.pos,
+                    message: "this document is not a Kubernetes object (a mapping with kind and metadata); fix or remove it".into(),
+                });
+            }
+            return Ok(()); // an empty document
         }
-        return Ok(()); // an empty document
-    }
-    let kind = node.get("kind").and_then(Node::as_str).unwrap_or_default();
-    let name = node.path(&["metadata", "name"]).and_then(Node::as_str);
-    let label = match name {
-        Some(n) => format!("{kind}/{n}"),
-        None => kind.to_string(),
-    };
-    if kind == "List" {
-        for item in node.get("items").and_then(Node::as_seq).unwrap_or_default() {
-            object(item, config, options, editor, outcomes)?;
+        let kind = node.get("kind").and_then(Node::as_str).unwrap_or_default();
+        let name = node.path(&["metadata", "name"]).and_then(Node::as_str);
+        let label = match name {
+            Some(n) => format!("{kind}/{n}"),
+            None => kind.to_string(),
+        };
+        if kind == "List" {
+            for (i, item) in node
+                .get("items")
+                .and_then(Node::as_seq)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                let mut path = at.clone();
+                path.extend([Seg::Key("items".into()), Seg::Index(i)]);
+                self.object(item, path)?;
+            }
+            return Ok(());
         }
-        return Ok(());
-    }
-    let Some(path) = pod_spec_path(kind) else {
-        outcomes.push(Outcome {
-            object: label,
-            notes: vec![Note::Skipped("not a workload kind".into())],
-        });
-        return Ok(());
-    };
-    let config_kind = kind.to_ascii_lowercase();
-    let Some(rule) = name.and_then(|n| config.rule_for(&config_kind, n)) else {
-        outcomes.push(Outcome {
-            object: label,
-            notes: vec![Note::Skipped("not in the config".into())],
-        });
-        return Ok(());
-    };
-    let Some(spec) = node.path(path) else {
-        outcomes.push(Outcome {
-            object: label,
-            notes: vec![Note::Skipped(format!("no {}", path.join(".")))],
-        });
-        return Ok(());
-    };
-    let mut notes = Vec::new();
-    patch::pod(spec, rule, &config.settings, options, editor, &mut notes).map_err(|message| {
-        YamlError {
+        let skipped = |why: String| Outcome {
+            object: label.clone(),
+            notes: vec![Note::Skipped(why)],
+        };
+        let Some(path) = pod_spec_path(kind) else {
+            self.outcomes.push(skipped("not a workload kind".into()));
+            return Ok(());
+        };
+        let config_kind = kind.to_ascii_lowercase();
+        let Some(rule) = name.and_then(|n| self.config.rule_for(&config_kind, n)) else {
+            self.outcomes.push(skipped("not in the config".into()));
+            return Ok(());
+        };
+        let Some(spec) = node.path(path) else {
+            self.outcomes
+                .push(skipped(format!("no {}", path.join("."))));
+            return Ok(());
+        };
+        let mut notes = Vec::new();
+        let changes = patch::pod(
+            spec,
+            rule,
+            &self.config.settings,
+            self.options,
+            self.editor,
+            &mut notes,
+        )
+        .map_err(|message| YamlError {
             pos: spec.pos,
             message,
+        })?;
+        if !changes.is_empty() {
+            let mut spec_path = at;
+            spec_path.extend(path.iter().map(|k| Seg::Key(k.to_string())));
+            self.plans.push(PodPlan {
+                document: self.document,
+                spec: spec_path,
+                object: label.clone(),
+                changes,
+            });
         }
-    })?;
-    outcomes.push(Outcome {
-        object: label,
-        notes,
-    });
-    Ok(())
+        self.outcomes.push(Outcome {
+            object: label,
+            notes,
+        });
+        Ok(())
+    }
 }
 
 /// Whether this document writes `key:\n- item` (the kubectl and istioctl

@@ -5,6 +5,7 @@
 use crate::config::{Callback, Hook, Rule, Settings, Wait, WaitFor, Wrap};
 use crate::edits::Editor;
 use crate::emit::{map, string, Value};
+use crate::plan::{Change, ContainerRef};
 use crate::shell_loop;
 use crate::yaml_tree::Node;
 use std::time::Duration;
@@ -18,8 +19,14 @@ pub enum Note {
     Warning(String),
 }
 
+#[derive(Default)]
 pub struct Options {
     pub keep_commands: bool,
+    /// Test-only: damages the edited text before the check of the output
+    /// runs, to show that the check catches each kind of damage. Always
+    /// `None` in the program.
+    #[doc(hidden)]
+    pub sabotage: Option<fn(&str) -> String>,
 }
 
 const DEFAULT_GRACE: u64 = 30;
@@ -38,10 +45,19 @@ struct Pod<'p, 'a, 's> {
     uses_binary: bool,
     /// Some hook waits for processes: the pod must share its PID namespace.
     shares_processes: bool,
+    /// What was decided, for the check of the output ([`crate::verify`]).
+    changes: Vec<Change>,
 }
 
-/// Patches the pod spec `spec` according to `rule`. An error means the patch
-/// would write a command the binary does not accept: a bug, never written.
+/// A container found in the pod spec, and how the plan names it.
+struct Container<'p, 'a> {
+    node: &'p Node<'a>,
+    at: ContainerRef,
+}
+
+/// Patches the pod spec `spec` according to `rule`; returns what it changed.
+/// An error means the patch would write a command the binary does not
+/// accept: a bug, never written.
 pub fn pod(
     spec: &Node,
     rule: &Rule,
@@ -49,12 +65,12 @@ pub fn pod(
     options: &Options,
     editor: &mut Editor,
     notes: &mut Vec<Note>,
-) -> Result<(), String> {
+) -> Result<Vec<Change>, String> {
     if spec.as_map().is_none() {
         notes.push(Note::Skipped(
             "the pod template's spec is not a mapping".into(),
         ));
-        return Ok(());
+        return Ok(Vec::new());
     }
     let (grace, budget) = timeout_budget(spec, settings, notes);
     let mut pod = Pod {
@@ -67,14 +83,15 @@ pub fn pod(
         grace,
         uses_binary: false,
         shares_processes: false,
+        changes: Vec::new(),
     };
     for want in &rule.containers {
         let Some(container) = pod.hookable_container(&want.name) else {
             continue;
         };
         match &want.hook {
-            Hook::Wrap(w) => pod.wrap(container, &want.name, w)?,
-            hook => pod.set_hook(container, &want.name, hook)?,
+            Hook::Wrap(w) => pod.wrap(&container, w)?,
+            hook => pod.set_hook(&container, hook)?,
         }
     }
     if pod.uses_binary {
@@ -84,7 +101,7 @@ pub fn pod(
     if pod.shares_processes {
         pod.share_process_namespace();
     }
-    Ok(())
+    Ok(pod.changes)
 }
 
 /// The grace period, and what a wait may take of it: the grace period minus
@@ -114,7 +131,7 @@ enum Call<'h> {
 
 impl<'p, 'a, 's> Pod<'p, 'a, 's> {
     /// The container to hook, or None with a note saying why not.
-    fn hookable_container(&mut self, name: &str) -> Option<&'p Node<'a>> {
+    fn hookable_container(&mut self, name: &str) -> Option<Container<'p, 'a>> {
         let spec = self.spec;
         let found = find_container(spec, "containers", name)
             .map(|c| (c, false))
@@ -138,13 +155,23 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
             )));
             return None;
         }
-        Some(container)
+        Some(Container {
+            node: container,
+            at: ContainerRef {
+                list: if in_init {
+                    "initContainers"
+                } else {
+                    "containers"
+                },
+                name: name.to_string(),
+            },
+        })
     }
 
     /// Sets the container's preStop as `hook` says: the configured command,
     /// or a graceful-wait call with the existing exec hook chained after it.
     /// A command that is a shell loop graceful-wait replaces becomes its wait.
-    fn set_hook(&mut self, container: &Node, name: &str, hook: &Hook) -> Result<(), String> {
+    fn set_hook(&mut self, container: &Container, hook: &Hook) -> Result<(), String> {
         let recognised = match hook {
             Hook::Command(argv) if !self.options.keep_commands => shell_loop::recognise(argv),
             _ => None,
@@ -155,18 +182,18 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
             (Hook::Callback(c), None) => (Some(Call::Callback(c)), ""),
             (Hook::Command(_) | Hook::Wrap(_), None) => (None, ""),
         };
-        self.write_pre_stop(container, name, hook, call, how)
+        self.write_pre_stop(container, hook, call, how)
     }
 
     fn write_pre_stop(
         &mut self,
-        container: &Node,
-        name: &str,
+        container: &Container,
         hook: &Hook,
         call: Option<Call>,
         how: &str,
     ) -> Result<(), String> {
-        let existing = container.path(&["lifecycle", "preStop"]);
+        let name = container.at.name.as_str();
+        let existing = container.node.path(&["lifecycle", "preStop"]);
         let command = match (&call, hook) {
             (Some(call), _) => {
                 let chained = match existing {
@@ -193,7 +220,11 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
                 "{name}: preStop already as configured"
             )));
         } else {
-            set_pre_stop(container, &command, self.editor);
+            set_pre_stop(container.node, &command, self.editor);
+            self.changes.push(Change::PreStop {
+                container: container.at.clone(),
+                command: command.clone(),
+            });
             self.notes.push(Note::Changed(format!(
                 "{name}: preStop ← {}{how}",
                 command.join(" ")
@@ -257,8 +288,9 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
     /// Wraps the container's `command` in `graceful-wait exec`; skipped with
     /// a note when it cannot (no `command` in the manifest: the image's
     /// entrypoint is unknown).
-    fn wrap(&mut self, container: &Node, name: &str, w: &Wrap) -> Result<(), String> {
-        let Some(current) = container.get("command").and_then(Node::as_seq) else {
+    fn wrap(&mut self, container: &Container, w: &Wrap) -> Result<(), String> {
+        let name = container.at.name.as_str();
+        let Some(current) = container.node.get("command").and_then(Node::as_seq) else {
             self.notes.push(Note::Skipped(format!(
                 "{name}: no command in the manifest, so the entrypoint to wrap is unknown — set command to the image's entrypoint, or use graceful-wait exec in the image (see the README)"
             )));
@@ -292,10 +324,14 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
             )));
         } else {
             self.editor.set_key(
-                container,
+                container.node,
                 "command",
                 Value::Seq(argv.iter().map(|a| string(a.as_str())).collect()),
             );
+            self.changes.push(Change::Command {
+                container: container.at.clone(),
+                argv: argv.clone(),
+            });
             self.notes.push(Note::Changed(format!(
                 "{name}: command ← {}",
                 argv.join(" ")
@@ -309,7 +345,7 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
 
     /// The volume's mount: read-only, except in a wrapped app that writes its
     /// done file there.
-    fn add_mount(&mut self, container: &Node, read_only: bool) {
+    fn add_mount(&mut self, container: &Container, read_only: bool) {
         let mount = map(vec![
             ("name", string(&self.settings.volume)),
             ("mountPath", string(&self.settings.binary_dir)),
@@ -321,12 +357,17 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         let volume = self.settings.volume.clone();
         ensure_named(
             self.editor,
-            container,
+            container.node,
             "volumeMounts",
             &volume,
-            mount,
+            mount.clone(),
             false,
         );
+        self.changes.push(Change::Mount {
+            container: container.at.clone(),
+            name: volume,
+            item: mount,
+        });
     }
 
     fn add_volume(&mut self) {
@@ -335,14 +376,31 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
             ("emptyDir", Value::Map(vec![])),
         ]);
         let name = self.settings.volume.clone();
-        ensure_named(self.editor, self.spec, "volumes", &name, volume, false);
+        ensure_named(
+            self.editor,
+            self.spec,
+            "volumes",
+            &name,
+            volume.clone(),
+            false,
+        );
+        self.changes.push(Change::Volume { name, item: volume });
     }
 
     /// First in `initContainers`, so it runs before a native sidecar starts.
     fn add_init_container(&mut self) {
         let init = init_container(self.settings);
         let name = self.settings.init_name.clone();
-        ensure_named(self.editor, self.spec, "initContainers", &name, init, true);
+        ensure_named(
+            self.editor,
+            self.spec,
+            "initContainers",
+            &name,
+            init.clone(),
+            true,
+        );
+        self.changes
+            .push(Change::InitContainer { name, item: init });
     }
 
     fn share_process_namespace(&mut self) {
@@ -356,6 +414,7 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         }
         self.editor
             .set_key(self.spec, "shareProcessNamespace", literal("true"));
+        self.changes.push(Change::ShareProcessNamespace);
         self.notes.push(Note::Warning(
             "shareProcessNamespace: true set for the process wait: every container of the pod now sees (and, as the same user, may signal) every other's processes".into(),
         ));

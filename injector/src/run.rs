@@ -16,6 +16,7 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
     let source = files::read_text(&cli.source)?;
     let options = Options {
         keep_commands: cli.keep_commands,
+        ..Options::default()
     };
     let injected = inject::inject(&source, &config, &options)
         .map_err(|e| format!("{}:{}: {}", files::display(&cli.source), e.pos, e.message))?;

@@ -147,28 +147,77 @@ pub fn for_each_document<'a>(
     src: &'a str,
     mut each: impl FnMut(Document<'a>) -> Result<(), YamlError>,
 ) -> Result<(), YamlError> {
-    let offsets = Offsets::new(src);
-    let parser = Parser::new_from_str(src);
-    let mut builder = Builder {
-        src,
-        offsets: &offsets,
-        stack: Vec::new(),
-    };
-    let mut root: Option<Node<'a>> = None;
-    for next in parser {
-        let (event, span) = next.map_err(|e| scan_error(&e))?;
-        match event {
-            Event::DocumentStart(_) => root = None,
-            Event::DocumentEnd => each(Document { root: root.take() })?,
-            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
-            other => {
-                if let Some(done) = builder.event(other, span)? {
-                    root = Some(done);
+    for doc in Documents::new(src) {
+        each(doc?)?;
+    }
+    Ok(())
+}
+
+/// The documents of a stream, one at a time: only the current one is held,
+/// so two streams (an input and its output) can be walked side by side.
+pub struct Documents<'a> {
+    src: &'a str,
+    offsets: Offsets<'a>,
+    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    stack: Vec<Open<'a>>,
+    root: Option<Node<'a>>,
+    failed: bool,
+}
+
+impl<'a> Documents<'a> {
+    pub fn new(src: &'a str) -> Self {
+        Documents {
+            src,
+            offsets: Offsets::new(src),
+            parser: Parser::new_from_str(src),
+            stack: Vec::new(),
+            root: None,
+            failed: false,
+        }
+    }
+}
+
+impl<'a> Iterator for Documents<'a> {
+    type Item = Result<Document<'a>, YamlError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            let (event, span) = match self.parser.next()? {
+                Ok(e) => e,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(scan_error(&e)));
+                }
+            };
+            match event {
+                Event::DocumentStart(_) => self.root = None,
+                Event::DocumentEnd => {
+                    return Some(Ok(Document {
+                        root: self.root.take(),
+                    }))
+                }
+                Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+                other => {
+                    let mut builder = Builder {
+                        src: self.src,
+                        offsets: &self.offsets,
+                        stack: &mut self.stack,
+                    };
+                    match builder.event(other, span) {
+                        Ok(Some(done)) => self.root = Some(done),
+                        Ok(None) => {}
+                        Err(e) => {
+                            self.failed = true;
+                            return Some(Err(e));
+                        }
+                    }
                 }
             }
         }
     }
-    Ok(())
 }
 
 fn scan_error(e: &ScanError) -> YamlError {
@@ -198,7 +247,7 @@ enum Open<'a> {
 struct Builder<'a, 'o> {
     src: &'a str,
     offsets: &'o Offsets<'a>,
-    stack: Vec<Open<'a>>,
+    stack: &'o mut Vec<Open<'a>>,
 }
 
 impl<'a> Builder<'a, '_> {

@@ -102,6 +102,7 @@ fn every_corpus_file_goes_through() {
     assert_eq!(files.len(), 120, "the corpus should hold 120 files");
     let options = Options {
         keep_commands: false,
+        ..Options::default()
     };
     let mut changed = 0;
     for native in ["wait", "skip"] {
@@ -149,6 +150,7 @@ fn write_outputs_for_schema_validation() {
             &config,
             &Options {
                 keep_commands: false,
+                ..Options::default()
             },
         )
         .unwrap();
