@@ -21,14 +21,18 @@ pub struct Edit {
 
 pub struct Editor<'s> {
     src: &'s str,
+    /// The file's lines end in CRLF (read off its first line break).
+    crlf: bool,
     pub style: Style,
     edits: Vec<Edit>,
 }
 
 impl<'s> Editor<'s> {
     pub fn new(src: &'s str, style: Style) -> Self {
+        let crlf = src.find('\n').is_some_and(|i| src[..i].ends_with('\r'));
         Self {
             src,
+            crlf,
             style,
             edits: Vec::new(),
         }
@@ -38,20 +42,38 @@ impl<'s> Editor<'s> {
         self.edits
     }
 
+    /// How many edits there are now, to [`Editor::rollback`] to.
+    pub fn checkpoint(&self) -> usize {
+        self.edits.len()
+    }
+
+    /// The edits made since `checkpoint`.
+    pub fn since(&self, checkpoint: usize) -> &[Edit] {
+        &self.edits[checkpoint..]
+    }
+
+    /// Drops the edits made since `checkpoint` (a pod that must not be edited).
+    pub fn rollback(&mut self, checkpoint: usize) {
+        self.edits.truncate(checkpoint);
+    }
+
+    /// The start of the line after `end`: where text appended to a node that
+    /// ends there goes.
+    pub fn line_after(&self, end: usize) -> usize {
+        self.src[end..]
+            .find('\n')
+            .map_or(self.src.len(), |i| end + i + 1)
+    }
+
     /// Column (0-based) of a byte offset.
     fn column(&self, at: usize) -> usize {
         let line_start = self.src[..at].rfind('\n').map_or(0, |i| i + 1);
         self.src[line_start..at].chars().count()
     }
 
-    /// Where text after `node` may be inserted: the start of the line after it
-    /// (block scalars already end at a line start).
+    /// Where text after `node` may be inserted: the start of the line after
+    /// it (every node, block scalars included, ends on its last line of text).
     fn after(&self, node: &Node) -> usize {
-        if node.is_block_scalar() {
-            if let Some(i) = self.src[node.start..node.end].rfind('\n') {
-                return node.start + i + 1;
-            }
-        }
         self.src[node.end..]
             .find('\n')
             .map_or(self.src.len(), |i| node.end + i + 1)
@@ -60,6 +82,10 @@ impl<'s> Editor<'s> {
     fn push(&mut self, start: usize, end: usize, mut text: String, depth: usize) {
         if start == self.src.len() && !self.src.ends_with('\n') && !self.src.is_empty() {
             text.insert(0, '\n');
+        }
+        // New lines end the way the file's lines do.
+        if self.crlf {
+            text = text.replace("\r\n", "\n").replace('\n', "\r\n");
         }
         self.edits.push(Edit {
             start,
@@ -150,22 +176,20 @@ impl<'s> Editor<'s> {
         {
             self.push(key.start, value.end, pair, usize::MAX);
         } else {
-            let close = mapping.end - 1; // the `}`
-            let text = if entries.is_empty() {
-                pair
-            } else {
-                format!(", {pair}")
+            // After the last entry (before a trailing comma, if any), so the
+            // new pair reads as part of the mapping; inside `{}` when empty.
+            let (at, text) = match entries.last() {
+                Some((_, last)) => (last.end, format!(", {pair}")),
+                None => (mapping.start + 1, pair),
             };
-            self.push(close, close, text, usize::MAX);
+            self.push(at, at, text, usize::MAX);
         }
     }
 
-    /// Whether a flow node is the value of a block mapping entry (`key: []` on
-    /// its own line), not nested inside another flow collection.
+    /// Whether a flow node is the value of a block mapping entry (`key: []`),
+    /// not nested inside another flow collection (JSON is flow throughout).
     fn inside_block(&self, node: &Node) -> bool {
-        let line_start = self.src[..node.start].rfind('\n').map_or(0, |i| i + 1);
-        let before = &self.src[line_start..node.start];
-        before.trim_end().ends_with(':') && !before.contains(['[', '{'])
+        !node.in_flow
     }
 
     /// Adds an item to a sequence: first or last.

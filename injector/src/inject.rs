@@ -7,7 +7,7 @@ use crate::edits::{Edit, Editor};
 use crate::emit::Style;
 use crate::patch::{self, Note, Options};
 use crate::plan::{PodPlan, Seg};
-use crate::yaml_tree::{for_each_document, Node, Pos, YamlError};
+use crate::yaml_tree::{for_each_document, Kind, Node, Pos, YamlError};
 
 /// What happened to one object of the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,9 @@ fn plan_and_edit(
     let mut outcomes = Vec::new();
     let mut plans = Vec::new();
     let mut document = 0;
-    for_each_document(src, |doc| {
+    // Read as kubectl (go-yaml) reads it; edit the text as it is.
+    let readable = crate::yaml_tree::tolerant(src);
+    for_each_document(&readable, |doc| {
         let index = document;
         document += 1;
         let Some(root) = doc.root else { return Ok(()) };
@@ -92,6 +94,7 @@ fn plan_and_edit(
             outcomes: &mut outcomes,
             plans: &mut plans,
             document: index,
+            shared: shared_nodes(&root),
         };
         walk.object(&root, Vec::new())?;
         edits.extend(editor.into_edits());
@@ -112,9 +115,68 @@ struct Walk<'w, 's> {
     outcomes: &'w mut Vec<Outcome>,
     plans: &'w mut Vec<PodPlan>,
     document: usize,
+    /// Anchored nodes of this document that an alias uses elsewhere.
+    shared: Vec<Shared>,
+}
+
+/// A node with an anchor (`&name`) that an alias (`*name`) repeats: an edit
+/// inside it would change every place that uses it.
+struct Shared {
+    id: usize,
+    start: usize,
+    end: usize,
+    anchor: Pos,
+    alias: Pos,
+}
+
+/// The anchored nodes of a document that some alias refers to.
+fn shared_nodes(root: &Node) -> Vec<Shared> {
+    fn walk(
+        node: &Node,
+        anchors: &mut Vec<(usize, usize, usize, Pos)>,
+        aliases: &mut Vec<(usize, Pos)>,
+    ) {
+        if let Some(id) = node.anchor {
+            anchors.push((id, node.start, node.end, node.pos));
+        }
+        match &node.kind {
+            Kind::Alias(id) => aliases.push((*id, node.pos)),
+            Kind::Map(entries) => entries.iter().for_each(|(k, v)| {
+                walk(k, anchors, aliases);
+                walk(v, anchors, aliases);
+            }),
+            Kind::Seq(items) => items.iter().for_each(|i| walk(i, anchors, aliases)),
+            Kind::Scalar(..) => {}
+        }
+    }
+    let (mut anchors, mut aliases) = (Vec::new(), Vec::new());
+    walk(root, &mut anchors, &mut aliases);
+    anchors
+        .into_iter()
+        .filter_map(|(id, start, end, anchor)| {
+            let alias = aliases.iter().find(|(a, _)| *a == id)?.1;
+            Some(Shared {
+                id,
+                start,
+                end,
+                anchor,
+                alias,
+            })
+        })
+        .collect()
 }
 
 impl Walk<'_, '_> {
+    /// The shared node that an edit made since `checkpoint` lands in, if any.
+    /// Text appended at the start of the line after a node still belongs to it.
+    fn edits_into_shared(&self, checkpoint: usize) -> Option<&Shared> {
+        self.editor.since(checkpoint).iter().find_map(|e| {
+            self.shared
+                .iter()
+                .find(|s| s.start <= e.start && e.start <= self.editor.line_after(s.end))
+        })
+    }
+
     /// `at` is the path from the document's root to `node`.
     fn object(&mut self, node: &Node, at: Vec<Seg>) -> Result<(), YamlError> {
         if node.as_map().is_none() {
@@ -164,6 +226,15 @@ impl Walk<'_, '_> {
                 .push(skipped(format!("no {}", path.join("."))));
             return Ok(());
         };
+        if let Kind::Alias(id) = spec.kind {
+            let anchored = self.shared.iter().find(|s| s.id == id);
+            self.outcomes.push(skipped(format!(
+                "its pod spec is an alias (*) of the node anchored at {}: it is edited (or not) where it is defined; write it out in full to hook this workload on its own",
+                anchored.map_or("another place".to_string(), |s| s.anchor.to_string())
+            )));
+            return Ok(());
+        }
+        let checkpoint = self.editor.checkpoint();
         let mut notes = Vec::new();
         let changes = patch::pod(
             spec,
@@ -177,6 +248,16 @@ impl Walk<'_, '_> {
             pos: spec.pos,
             message,
         })?;
+        if let Some((anchor, alias)) = self
+            .edits_into_shared(checkpoint)
+            .map(|s| (s.anchor, s.alias))
+        {
+            self.editor.rollback(checkpoint);
+            self.outcomes.push(skipped(format!(
+                "not changed: an edit would land inside the node anchored at {anchor} (&), which the alias at {alias} (*) repeats, so it would change both places; write the shared part out in full where this workload needs the hook"
+            )));
+            return Ok(());
+        }
         if !changes.is_empty() {
             let mut spec_path = at;
             spec_path.extend(path.iter().map(|k| Seg::Key(k.to_string())));

@@ -31,6 +31,11 @@ pub struct Options {
 
 const DEFAULT_GRACE: u64 = 30;
 
+/// YAML's merge key: a mapping that holds it takes the keys of another. Adding
+/// `lifecycle` or `volumeMounts` beside it would silently override the merged
+/// ones (Istio's drain hook, a mount), so such mappings are not edited.
+const MERGE_KEY: &str = "<<";
+
 /// Everything one pod template's patch works with.
 struct Pod<'p, 'a, 's> {
     spec: &'p Node<'a>,
@@ -70,6 +75,10 @@ pub fn pod(
         notes.push(Note::Skipped(
             "the pod template's spec is not a mapping".into(),
         ));
+        return Ok(Vec::new());
+    }
+    if spec.get(MERGE_KEY).is_some() {
+        notes.push(Note::Skipped(format!("the pod spec uses a merge key ({MERGE_KEY}): what it merges would be overridden by what graceful-inject adds; write the pod spec out in full")));
         return Ok(Vec::new());
     }
     let (grace, budget) = timeout_budget(spec, settings, notes);
@@ -152,6 +161,16 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         if in_init && !native {
             self.notes.push(Note::Skipped(format!(
                 "{name}: an init container has no preStop"
+            )));
+            return None;
+        }
+        let merged = container.get(MERGE_KEY).is_some()
+            || container
+                .get("lifecycle")
+                .is_some_and(|l| l.get(MERGE_KEY).is_some());
+        if merged {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: uses a merge key ({MERGE_KEY}): what it merges (a preStop, mounts) would be overridden by what graceful-inject adds; write the container out in full"
             )));
             return None;
         }

@@ -16,7 +16,7 @@
 
 use crate::emit::Value;
 use crate::plan::{Change, ContainerRef, PodPlan, Seg};
-use crate::yaml_tree::{Documents, Kind, Node, Pos, YamlError};
+use crate::yaml_tree::{tolerant, Documents, Kind, Node, Pos, YamlError};
 use saphyr_parser::ScalarStyle;
 use std::collections::HashMap;
 
@@ -110,7 +110,7 @@ fn of_node(node: &Node) -> M {
             M::Typed(text.to_string())
         }
         Kind::Scalar(text, _) => M::Str(text.to_string()),
-        Kind::Alias => M::Alias,
+        Kind::Alias(_) => M::Alias,
     }
 }
 
@@ -280,9 +280,10 @@ pub fn check(src: &str, out: &str, plans: &[PodPlan]) -> Result<(), YamlError> {
     for p in plans {
         by_document.entry(p.document).or_default().push(p);
     }
-    let mut outputs = Documents::new(out);
+    let (src_readable, out_readable) = (tolerant(src), tolerant(out));
+    let mut outputs = Documents::new(&out_readable);
     let mut count = 0;
-    for (index, input) in Documents::new(src).enumerate() {
+    for (index, input) in Documents::new(&src_readable).enumerate() {
         // The input was read once already: it parses.
         let input = input?;
         count += 1;

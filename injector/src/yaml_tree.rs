@@ -7,6 +7,20 @@
 //! time, so memory follows the largest document, not the whole stream.
 //! Duplicate keys are rejected here (libyaml-based readers silently keep the
 //! last one, and Kubernetes would then see something other than the file).
+//!
+//! Where a node ends matters as much as where it starts: text is inserted
+//! after it. A flow collection ends just past its own closing bracket (also
+//! after a trailing comma), a block scalar at the end of its last content
+//! line (not at the next token, which may be in the next container).
+//!
+//! **Wider than YAML 1.2, as kubectl is.** Kubernetes reads YAML with go-yaml
+//! (sigs.k8s.io/yaml), which, like libyaml, accepts a flow collection whose
+//! closing `]` or `}` stands on its own line at a lower indentation than its
+//! items (`args: [\n    "-a",\n]`, as in some of Istio's own docs). A strict
+//! YAML 1.2 reader refuses that. [`tolerant`] makes the same stream readable
+//! without moving a byte: the line break before such a bracket is read as a
+//! space (inside a flow collection a line break is only white space). Nothing
+//! else is relaxed.
 
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
 use std::{borrow::Cow, collections::HashSet, fmt};
@@ -29,7 +43,8 @@ pub enum Kind<'a> {
     Map(Vec<(Node<'a>, Node<'a>)>),
     Seq(Vec<Node<'a>>),
     Scalar(Cow<'a, str>, ScalarStyle),
-    Alias,
+    /// `*name`: the id of the anchor it refers to.
+    Alias(usize),
 }
 
 #[derive(Debug)]
@@ -42,6 +57,11 @@ pub struct Node<'a> {
     pub pos: Pos,
     /// Written in flow style (`[...]`, `{...}`).
     pub flow: bool,
+    /// Inside a flow collection (a JSON document is flow from its root):
+    /// text added here must be flow text too.
+    pub in_flow: bool,
+    /// `&name` on this node: the anchor's id (aliases refer to it by id).
+    pub anchor: Option<usize>,
 }
 
 impl<'a> Node<'a> {
@@ -78,15 +98,6 @@ impl<'a> Node<'a> {
     /// `a.b.c` through nested mappings.
     pub fn path(&self, keys: &[&str]) -> Option<&Node<'a>> {
         keys.iter().try_fold(self, |n, k| n.get(k))
-    }
-
-    /// A block scalar (`|`, `>`) runs to the start of the next token; its text ends
-    /// at the last line break inside that run.
-    pub fn is_block_scalar(&self) -> bool {
-        matches!(
-            self.kind,
-            Kind::Scalar(_, ScalarStyle::Literal | ScalarStyle::Folded)
-        )
     }
 }
 
@@ -158,6 +169,7 @@ pub fn for_each_document<'a>(
 pub struct Documents<'a> {
     src: &'a str,
     offsets: Offsets<'a>,
+    lines: Vec<usize>,
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     stack: Vec<Open<'a>>,
     root: Option<Node<'a>>,
@@ -165,15 +177,40 @@ pub struct Documents<'a> {
 }
 
 impl<'a> Documents<'a> {
+    /// `src` as [`tolerant`] returns it; positions are reported as lines
+    /// and columns of `src`, which the tolerant reading does not move.
     pub fn new(src: &'a str) -> Self {
+        let lines = std::iter::once(0)
+            .chain(src.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Documents {
             src,
             offsets: Offsets::new(src),
+            lines,
             parser: Parser::new_from_str(src),
             stack: Vec::new(),
             root: None,
             failed: false,
         }
+    }
+
+    /// A failure with where it happened and, when it happened inside a flow
+    /// collection that is still open, where that collection was opened.
+    fn fail(&mut self, e: &ScanError) -> YamlError {
+        self.failed = true;
+        let mut err = scan_error(e);
+        let open_flow = self.stack.iter().rev().find_map(|o| match o {
+            Open::Map { node, .. } | Open::Seq { node, .. } if node.flow => Some(node),
+            _ => None,
+        });
+        if let Some(node) = open_flow {
+            let bracket = &self.src[node.start..node.start + 1];
+            err.message = format!(
+                "{} (inside the {bracket} opened at {}:{}, which is not closed before this point)",
+                err.message, node.pos.line, node.pos.col
+            );
+        }
+        err
     }
 }
 
@@ -187,10 +224,7 @@ impl<'a> Iterator for Documents<'a> {
         loop {
             let (event, span) = match self.parser.next()? {
                 Ok(e) => e,
-                Err(e) => {
-                    self.failed = true;
-                    return Some(Err(scan_error(&e)));
-                }
+                Err(e) => return Some(Err(self.fail(&e))),
             };
             match event {
                 Event::DocumentStart(_) => self.root = None,
@@ -204,6 +238,7 @@ impl<'a> Iterator for Documents<'a> {
                     let mut builder = Builder {
                         src: self.src,
                         offsets: &self.offsets,
+                        lines: &self.lines,
                         stack: &mut self.stack,
                     };
                     match builder.event(other, span) {
@@ -220,14 +255,72 @@ impl<'a> Iterator for Documents<'a> {
     }
 }
 
+/// The stream as go-yaml reads it, for the strict reader: each line break
+/// before a closing bracket that stands at too low an indentation is turned
+/// into a space (a `\r` before it too), so every byte stays where it was.
+/// Returns the text unchanged when it reads as it is, or when the failure is
+/// of another kind (which the caller then reports).
+pub fn tolerant(src: &str) -> Cow<'_, str> {
+    let mut text = Cow::Borrowed(src);
+    // Each round fixes one bracket; a stream has few of them.
+    for _ in 0..1000 {
+        let Some(err) = Documents::new(&text).find_map(Result::err) else {
+            return text;
+        };
+        match low_closing_bracket(&text, &err) {
+            Some(newline) => {
+                // ASCII for ASCII: every offset stays where it was.
+                let owned = text.to_mut();
+                owned.replace_range(newline..newline + 1, " ");
+                if newline > 0 && owned.as_bytes()[newline - 1] == b'\r' {
+                    owned.replace_range(newline - 1..newline, " ");
+                }
+            }
+            None => return text,
+        }
+    }
+    text
+}
+
+/// The line break before the closing bracket the error is about, if the
+/// error is go-yaml's wider tolerance: a line holding only white space and
+/// `]` or `}` (and what follows it), inside an open flow collection, with no
+/// comment on the line before (a comment would swallow the bracket).
+fn low_closing_bracket(text: &str, err: &YamlError) -> Option<usize> {
+    let line_start = text
+        .split_inclusive('\n')
+        .take(err.pos.line.checked_sub(1)?)
+        .map(str::len)
+        .sum::<usize>();
+    let line = text[line_start..].lines().next()?;
+    let trimmed = line.trim_start();
+    if !(trimmed.starts_with(']') || trimmed.starts_with('}')) || line_start == 0 {
+        return None;
+    }
+    if !err.message.contains("not closed before this point") {
+        return None;
+    }
+    let previous = text[..line_start - 1].rsplit('\n').next().unwrap_or("");
+    if previous.contains('#') {
+        return None;
+    }
+    Some(line_start - 1)
+}
+
 fn scan_error(e: &ScanError) -> YamlError {
     let m = e.marker();
+    let message = match e.info() {
+        m if m.contains("unknown anchor") => {
+            "an alias (*) names an anchor (&) that is not defined before it in this document; define the anchor or write the value out".to_string()
+        }
+        m => m.to_string(),
+    };
     YamlError {
         pos: Pos {
             line: m.line(),
             col: m.col() + 1,
         },
-        message: e.info().to_string(),
+        message,
     }
 }
 
@@ -247,34 +340,56 @@ enum Open<'a> {
 struct Builder<'a, 'o> {
     src: &'a str,
     offsets: &'o Offsets<'a>,
+    /// Byte offset of each line's start, for positions.
+    lines: &'o [usize],
     stack: &'o mut Vec<Open<'a>>,
 }
 
 impl<'a> Builder<'a, '_> {
-    fn node(&self, kind: Kind<'a>, span: &Span) -> Node<'a> {
+    fn node(&self, kind: Kind<'a>, span: &Span, anchor: usize) -> Node<'a> {
         let start = self.offsets.byte(span.start.index());
-        let end = self.offsets.byte(span.end.index());
+        let mut end = self.offsets.byte(span.end.index());
         let flow = matches!(kind, Kind::Map(_) | Kind::Seq(_))
             && matches!(self.src.as_bytes().get(start), Some(b'[' | b'{'));
+        if matches!(
+            kind,
+            Kind::Scalar(_, ScalarStyle::Literal | ScalarStyle::Folded)
+        ) {
+            end = block_scalar_end(self.src, start, end);
+        }
+        let in_flow = self.stack.iter().any(|o| match o {
+            Open::Map { node, .. } | Open::Seq { node, .. } => node.flow,
+        });
         Node {
             kind,
             start,
             end,
-            pos: Pos {
-                line: span.start.line(),
-                col: span.start.col() + 1,
-            },
+            pos: self.pos(start),
             flow,
+            in_flow,
+            anchor: (anchor != 0).then_some(anchor),
+        }
+    }
+
+    /// Line and column (1-based, in characters) of a byte offset.
+    fn pos(&self, at: usize) -> Pos {
+        let line = self.lines.partition_point(|&s| s <= at);
+        let start = self.lines[line - 1];
+        Pos {
+            line,
+            col: self.src[start..at].chars().count() + 1,
         }
     }
 
     /// Feeds one event; returns the document's root when it is complete.
     fn event(&mut self, event: Event<'a>, span: Span) -> Result<Option<Node<'a>>, YamlError> {
         let done = match event {
-            Event::Scalar(value, style, _, _) => self.node(Kind::Scalar(value, style), &span),
-            Event::Alias(_) => self.node(Kind::Alias, &span),
-            Event::MappingStart(..) => {
-                let node = self.node(Kind::Map(Vec::new()), &span);
+            Event::Scalar(value, style, anchor, _) => {
+                self.node(Kind::Scalar(value, style), &span, anchor)
+            }
+            Event::Alias(id) => self.node(Kind::Alias(id), &span, 0),
+            Event::MappingStart(anchor, _) => {
+                let node = self.node(Kind::Map(Vec::new()), &span, anchor);
                 self.stack.push(Open::Map {
                     node,
                     entries: Vec::new(),
@@ -283,40 +398,37 @@ impl<'a> Builder<'a, '_> {
                 });
                 return Ok(None);
             }
-            Event::SequenceStart(..) => {
-                let node = self.node(Kind::Seq(Vec::new()), &span);
+            Event::SequenceStart(anchor, _) => {
+                let node = self.node(Kind::Seq(Vec::new()), &span, anchor);
                 self.stack.push(Open::Seq {
                     node,
                     items: Vec::new(),
                 });
                 return Ok(None);
             }
-            Event::MappingEnd | Event::SequenceEnd => {
-                let close = self.offsets.byte(span.end.index());
-                match self.stack.pop() {
-                    Some(Open::Map {
-                        mut node, entries, ..
-                    }) => {
-                        node.end = if node.flow {
-                            close
-                        } else {
-                            entries.last().map_or(node.start, |(_, v)| v.end)
-                        };
-                        node.kind = Kind::Map(entries);
-                        node
-                    }
-                    Some(Open::Seq { mut node, items }) => {
-                        node.end = if node.flow {
-                            close
-                        } else {
-                            items.last().map_or(node.start, |i| i.end)
-                        };
-                        node.kind = Kind::Seq(items);
-                        node
-                    }
-                    None => unreachable!("the parser balances collection events"),
+            Event::MappingEnd | Event::SequenceEnd => match self.stack.pop() {
+                Some(Open::Map {
+                    mut node, entries, ..
+                }) => {
+                    node.end = if node.flow {
+                        flow_end(self.src, node.start)
+                    } else {
+                        entries.last().map_or(node.start, |(_, v)| v.end)
+                    };
+                    node.kind = Kind::Map(entries);
+                    node
                 }
-            }
+                Some(Open::Seq { mut node, items }) => {
+                    node.end = if node.flow {
+                        flow_end(self.src, node.start)
+                    } else {
+                        items.last().map_or(node.start, |i| i.end)
+                    };
+                    node.kind = Kind::Seq(items);
+                    node
+                }
+                None => unreachable!("the parser balances collection events"),
+            },
             _ => return Ok(None),
         };
         match self.stack.last_mut() {
@@ -346,6 +458,101 @@ impl<'a> Builder<'a, '_> {
             }
         }
     }
+}
+
+/// Just past the bracket that closes the flow collection opening at `start`
+/// (quoted strings and comments skipped), wherever the parser's last token
+/// was: after `{a: 1,}` it is past the `}`, not at the comma.
+fn flow_end(src: &str, start: usize) -> usize {
+    let bytes = src.as_bytes();
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'\'' => {
+                i += 1;
+                // '' inside a single-quoted scalar is an escaped quote.
+                while i < bytes.len() && !(bytes[i] == b'\'' && bytes.get(i + 1) != Some(&b'\'')) {
+                    i += if bytes[i] == b'\'' { 2 } else { 1 };
+                }
+            }
+            b'#' if i > 0 && bytes[i - 1].is_ascii_whitespace() => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    src.len()
+}
+
+/// The end of a block scalar's text: the end of its last content line (the
+/// parser's span runs on to the next token, past blank lines and comments,
+/// into the next item). The span starts at the first content line (or at the
+/// `|`/`>` header); content lines are indented at least as deep as the first
+/// one, and a less indented line (a comment, the next key) ends the scalar.
+/// `|+`/`>+` keep their trailing blank lines, which are content then.
+fn block_scalar_end(src: &str, start: usize, span_end: usize) -> usize {
+    let line_of = |at: usize| src[..at].rfind('\n').map_or(0, |i| i + 1);
+    let header = src[..start].trim_end_matches([' ', '\t', '\r', '\n']);
+    let header_line = &src[line_of(header.len())..header.len()];
+    let at_header = matches!(src.as_bytes().get(start), Some(b'|' | b'>'));
+    let header_text = if at_header {
+        src[start..].lines().next().unwrap_or("")
+    } else {
+        header_line
+    };
+    let indicator = header_text
+        .rsplit(['|', '>'])
+        .next()
+        .unwrap_or("")
+        .split('#')
+        .next()
+        .unwrap_or("");
+    let keep = indicator.contains('+');
+    let mut at = if at_header {
+        src[start..].find('\n').map_or(src.len(), |i| start + i + 1)
+    } else {
+        line_of(start)
+    };
+    let mut end = if at_header {
+        start + header_text.trim_end().len()
+    } else {
+        start
+    };
+    let mut indent = None;
+    while at < span_end.max(start + 1) && at < src.len() {
+        let line_end = src[at..].find('\n').map_or(src.len(), |i| at + i);
+        let text = src[at..line_end].trim_end_matches('\r');
+        let content = text.trim_start_matches(' ');
+        if !content.is_empty() {
+            let this = text.len() - content.len();
+            if indent.is_some_and(|i| this < i) {
+                break; // a less indented line: the scalar ended before it
+            }
+            indent.get_or_insert(this);
+            end = at + text.trim_end().len();
+        } else if keep && indent.is_some() {
+            end = at + text.len();
+        }
+        at = line_end + 1;
+    }
+    end
 }
 
 #[cfg(test)]

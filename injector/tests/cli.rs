@@ -165,6 +165,15 @@ fn bad_input_is_a_clear_error_and_loses_nothing() {
             b"kind: Pod\nkind: Service\n",
             "app.yaml:2:1: duplicate key 'kind'",
         ),
+        // An unclosed construct: where parsing failed, and where it was opened.
+        (
+            b"kind: Pod\nmetadata:\n  name: x\nspec:\n  containers:\n  - name: a\n    image: [unclosed\n  - name: b\n",
+            "(inside the [ opened at 7:12, which is not closed before this point)",
+        ),
+        (
+            b"kind: Pod\nmetadata: *nowhere\n",
+            "app.yaml:2:11: an alias (*) names an anchor (&) that is not defined before it",
+        ),
     ];
     for (input, want) in cases {
         let (dir, source, config) = setup(input);

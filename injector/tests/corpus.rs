@@ -75,7 +75,7 @@ fn shape(node: &Node, out: &mut String) {
             out.push(']');
         }
         Kind::Scalar(s, _) => out.push_str(&format!("{s:?}")),
-        Kind::Alias => out.push('*'),
+        Kind::Alias(_) => out.push('*'),
     }
 }
 
