@@ -214,3 +214,31 @@ fn host_names_resolve_through_the_pods_dns_without_nss() {
     assert_eq!(code, 124, "{log}");
     assert!(log.contains("cannot resolve nowhere.lab.test"), "{log}");
 }
+
+#[test]
+fn a_chained_command_runs_after_the_callbacks() {
+    // The injector keeps an app's existing preStop behind its callbacks.
+    let server = TestServer::start(Answer::Always(200));
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let (code, log) = run(&mut callback(&[
+        "--url",
+        &server.url("/done"),
+        "--",
+        "sh",
+        "-c",
+        &touch,
+    ]));
+    assert_eq!(code, 0, "{log}");
+    assert!(marker.exists(), "{log}");
+    assert_eq!(server.requests().len(), 1);
+    // Delivered, then the chained command's own status.
+    let (code, log) = run(&mut callback(&[
+        "--url",
+        &server.url("/done"),
+        "--",
+        "false",
+    ]));
+    assert_eq!(code, 1, "{log}");
+}

@@ -201,6 +201,73 @@ fn dur(node: &Node, what: &str) -> Result<Duration, YamlError> {
     duration::parse(text(node, what)?).map_err(|e| err(node, format!("{what}: {e}")))
 }
 
+/// A value checked by one of the binary's own parsers (or the same rules).
+fn checked<'n>(
+    node: &'n Node,
+    what: &str,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<&'n str, YamlError> {
+    let v = text(node, what)?;
+    check(v).map_err(|e| err(node, format!("{what}: {e}")))?;
+    Ok(v)
+}
+
+/// A URL a request is sent to (callbacks, wrap's on-term, on-exit, ...).
+fn request_url(node: &Node, what: &str) -> Result<String, YamlError> {
+    checked(node, what, url::check_request_url).map(str::to_string)
+}
+
+/// One URL or a list of them, each checked.
+fn request_urls(node: &Node, what: &str) -> Result<Vec<String>, YamlError> {
+    let urls = strings(node, what)?;
+    let nodes: Vec<&Node> = match node.as_seq() {
+        Some(items) => items.iter().collect(),
+        None => vec![node],
+    };
+    for n in nodes {
+        request_url(n, what)?;
+    }
+    Ok(urls)
+}
+
+/// A Kubernetes name that must be a DNS-1123 label (volumes, containers).
+fn dns_label(v: &str) -> Result<(), String> {
+    let ok = !v.is_empty()
+        && v.len() <= 63
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !v.starts_with('-')
+        && !v.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{v}' is not a DNS-1123 label (lower-case letters, digits and '-', at most 63, starting and ending with a letter or digit), which Kubernetes requires here"))
+    }
+}
+
+/// An absolute path a volume may be mounted at (not `/`, no `..`).
+fn mount_path(v: &str) -> Result<(), String> {
+    let ok = v.starts_with('/')
+        && !v.trim_end_matches('/').is_empty()
+        && !v.split('/').any(|part| part == "..")
+        && !v.contains("//")
+        && !v.contains(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{v}' is not an absolute path other than /, e.g. /graceful-wait"
+        ))
+    }
+}
+
+/// An absolute file path (a marker file).
+fn file_path(v: &str) -> Result<(), String> {
+    mount_path(v).map_err(|_| {
+        format!("'{v}': give the marker's absolute path, e.g. /graceful-wait/app.done")
+    })
+}
+
 /// Parses a config file's text.
 pub fn parse(src: &str) -> Result<Config, YamlError> {
     let mut config = Config::default();
@@ -254,15 +321,24 @@ fn settings(node: &Node) -> Result<Settings, YamlError> {
     for (key, value) in map(node, SETTINGS_KEY)? {
         match text(key, "a setting")? {
             "binary-dir" => {
-                let v = text(value, "binary-dir")?;
-                if !v.starts_with('/') {
-                    return Err(err(value, "binary-dir must be an absolute path, e.g. /graceful-wait"));
-                }
-                s.binary_dir = v.to_string();
+                s.binary_dir = checked(value, "binary-dir", mount_path)?
+                    .trim_end_matches('/')
+                    .to_string()
             }
-            "image" => s.image = text(value, "image")?.to_string(),
-            "volume" => s.volume = text(value, "volume")?.to_string(),
-            "init-container" => s.init_name = text(value, "init-container")?.to_string(),
+            "image" => {
+                s.image = checked(value, "image", |v| {
+                    if v.is_empty() || v.contains(char::is_whitespace) {
+                        Err(format!("'{v}' is not an image reference"))
+                    } else {
+                        Ok(())
+                    }
+                })?
+                .to_string()
+            }
+            "volume" => s.volume = checked(value, "volume", dns_label)?.to_string(),
+            "init-container" => {
+                s.init_name = checked(value, "init-container", dns_label)?.to_string()
+            }
             "drain-margin" => s.drain_margin = dur(value, "drain-margin")?,
             "native-sidecars" => {
                 s.wait_on_native_sidecars = match text(value, "native-sidecars")? {
@@ -345,21 +421,23 @@ impl Typed {
             }
             "connections" => self.what = Some(WaitFor::Connections(ports(value)?)),
             "file" => {
-                let path = text(value, "file")?;
-                if !path.starts_with('/') {
-                    return Err(err(
-                        value,
-                        "file: give the marker's absolute path, e.g. /graceful-wait/app.done",
-                    ));
-                }
-                self.what = Some(WaitFor::File(path.to_string()));
+                self.what = Some(WaitFor::File(
+                    checked(value, "file", file_path)?.to_string(),
+                ))
             }
             "process" => self.what = Some(process(value)?),
-            "callback" => self.callback = Some(strings(value, "callback")?),
-            "method" => self.method = Some(text(value, "method")?.to_string()),
+            "callback" => self.callback = Some(request_urls(value, "callback")?),
+            "method" => {
+                self.method = Some(checked(value, "method", url::check_method)?.to_string())
+            }
             "data" => self.data = Some(text(value, "data")?.to_string()),
             "timeout" => self.timeout = Some(dur(value, "timeout")?),
-            "interval" => self.interval = Some(dur(value, "interval")?),
+            "interval" => {
+                let v = text(value, "interval")?;
+                let d = graceful_wait_shared::cli::parse_interval(v)
+                    .map_err(|e| err(value, format!("interval: {e}")))?;
+                self.interval = Some(d);
+            }
             "down-status" => {
                 let v = text(value, "down-status")?;
                 v.parse::<StatusSet>()
@@ -474,11 +552,11 @@ fn wrap(node: &Node) -> Result<Wrap, YamlError> {
     let mut w = Wrap::default();
     for (k, v) in map(node, "wrap")? {
         match text(k, "a wrap option")? {
-            "done-file" => w.done_file = Some(text(v, "done-file")?.to_string()),
-            "on-term" => w.on_term = strings(v, "on-term")?,
-            "on-exit" => w.on_exit = strings(v, "on-exit")?,
-            "wait-ready" => w.wait_ready = Some(text(v, "wait-ready")?.to_string()),
-            "quit-proxy" => w.quit_proxy = Some(text(v, "quit-proxy")?.to_string()),
+            "done-file" => w.done_file = Some(checked(v, "done-file", file_path)?.to_string()),
+            "on-term" => w.on_term = request_urls(v, "on-term")?,
+            "on-exit" => w.on_exit = request_urls(v, "on-exit")?,
+            "wait-ready" => w.wait_ready = Some(request_url(v, "wait-ready")?),
+            "quit-proxy" => w.quit_proxy = Some(request_url(v, "quit-proxy")?),
             other => return Err(err(k, format!("unknown wrap option '{other}'; use done-file, on-term, on-exit, wait-ready, quit-proxy"))),
         }
     }
@@ -598,6 +676,63 @@ mod tests {
                 "deployment:\n  x:\n    c: {http: example.com/x}\n",
                 (3, 15),
                 "neither localhost",
+            ),
+            (
+                "deployment:\n  x:\n    c: {tcp: 1, interval: 0}\n",
+                (3, 27),
+                "at least 1ms",
+            ),
+            (
+                "deployment:\n  x:\n    c: {tcp: 1, interval: 500us}\n",
+                (3, 27),
+                "at least 1ms",
+            ),
+            (
+                "deployment:\n  x:\n    c: {tcp: 1, timeout: 500000000000y}\n",
+                (3, 26),
+                "maximum",
+            ),
+            (
+                "deployment:\n  x:\n    c: {callback: \"ftp://h/x\"}\n",
+                (3, 19),
+                "scheme 'ftp'",
+            ),
+            (
+                "deployment:\n  x:\n    c: {callback: \"https://h/\", method: \"P O S T\"}\n",
+                (3, 41),
+                "not an HTTP method",
+            ),
+            (
+                "deployment:\n  x:\n    c: {wrap: {on-exit: [\"https://ok/\", \"gopher://h/\"]}}\n",
+                (3, 41),
+                "scheme 'gopher'",
+            ),
+            (
+                "deployment:\n  x:\n    c: {wrap: {done-file: app.done}}\n",
+                (3, 27),
+                "absolute path",
+            ),
+            (
+                "deployment:\n  x:\n    c: {file: /}\n",
+                (3, 15),
+                "absolute path",
+            ),
+            ("graceful-wait:\n  binary-dir: /\n", (2, 15), "other than /"),
+            (
+                "graceful-wait:\n  binary-dir: /a/../b\n",
+                (2, 15),
+                "other than /",
+            ),
+            ("graceful-wait:\n  volume: Bad_Name\n", (2, 11), "DNS-1123"),
+            (
+                "graceful-wait:\n  init-container: \"\"\n",
+                (2, 19),
+                "DNS-1123",
+            ),
+            (
+                "graceful-wait:\n  image: \"\"\n",
+                (2, 10),
+                "not an image reference",
             ),
             (
                 "deployment:\n  x:\n    c: {callback: \"https://h/x\", interval: 1s}\n",

@@ -192,7 +192,16 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
     /// A command that is a shell loop graceful-wait replaces becomes its wait.
     fn set_hook(&mut self, container: &Container, hook: &Hook) -> Result<(), String> {
         let recognised = match hook {
-            Hook::Command(argv) if !self.options.keep_commands => shell_loop::recognise(argv),
+            Hook::Command(argv) if !self.options.keep_commands => {
+                let wait = shell_loop::recognise(argv);
+                if wait.is_none() && shell_loop::looks_like_a_loop(argv) {
+                    self.notes.push(Note::Warning(format!(
+                        "{}: the command looks like a wait loop but is not one of the forms converted with certainty (docs/injector.md, \"Shell loops\"); kept as written",
+                        container.at.name
+                    )));
+                }
+                wait
+            }
             _ => None,
         };
         let (call, how) = match (hook, &recognised) {
@@ -514,14 +523,9 @@ fn after_our_dashes(argv: &[String], binary: &str, mode: Option<&str>) -> Option
     )
 }
 
-/// A duration the way graceful-wait reads it back.
+/// A duration the way graceful-wait reads it back, exactly.
 fn show(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
+    graceful_wait_shared::duration::show(d)
 }
 
 fn wait_args(w: &Wait, argv: &mut Vec<String>) {

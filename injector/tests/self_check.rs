@@ -139,3 +139,76 @@ fn every_kind_of_damage_is_caught() {
         );
     }
 }
+
+/// Every kind of command the injector writes — each typed value with each
+/// option, a chained hook, a wrapped entrypoint with every option — parses
+/// with graceful-wait's own command-line definition.
+#[test]
+fn every_command_it_writes_is_accepted_by_the_binary() {
+    use graceful_inject::yaml_tree::{for_each_document, Node};
+    let manifest = "\
+apiVersion: v1
+kind: List
+items:
+"
+    .to_string()
+        + &(1..=9)
+            .map(|i| {
+                format!(
+                    "- apiVersion: v1\n  kind: Pod\n  metadata: {{name: p{i}}}\n  spec:\n    containers:\n    - name: app\n      image: a\n      command: [/app, --flag]\n      lifecycle: {{preStop: {{exec: {{command: [/bin/drain, now]}}}}}}\n    - name: proxy\n      image: p\n"
+                )
+            })
+            .collect::<String>();
+    let config = "\
+graceful-wait:
+  binary-dir: /opt/gw/
+  drain-margin: 1500ms
+pod:
+  p1: {proxy: {tcp: [8080, 9090], timeout: 20s, interval: 250ms}, app: {callback: [\"https://h/$POD_NAME\", \"http://127.0.0.1:9/x\"], method: PUT, data: '{\"a\": 1}', timeout: 5s}}
+  p2: {proxy: {http: \"http://[::1]:3000/health\", down-status: \"500-599,404\", timeout: 500us}}
+  p3: {proxy: {connections: 8080, interval: 1ms}, app: {tcp: 1}}
+  p4: {proxy: {file: /opt/gw/app.done}, app: {wrap: {done-file: /opt/gw/app.done, on-term: [\"https://a/t\"], on-exit: [\"https://a/e\", \"http://b/e\"], wait-ready: \"localhost:15021/healthz/ready\", quit-proxy: \"localhost:15020/quitquitquit\"}}}
+  p5: {proxy: {process: {name: [java, envoy-sidecar-helper], exclude-uid: [1337, 0]}}}
+  p6: {proxy: {process: java}}
+  p7: {proxy: [\"/bin/sh\", \"-c\", \"while true; do curl -sf localhost:3000/ || break; sleep 1; done\"]}
+  p8: {app: {wrap: {}}}
+  p9: {proxy: {http: localhost:1/}}
+";
+    let config = config::parse(config).unwrap();
+    let out = inject(&manifest, &config, &Options::default())
+        .unwrap_or_else(|e| panic!("{}: {}", e.pos, e.message))
+        .text;
+    fn commands(node: &Node, out: &mut Vec<Vec<String>>) {
+        for (k, v) in node.as_map().unwrap_or_default() {
+            if k.as_str() == Some("command") {
+                if let Some(words) = v.as_seq() {
+                    out.push(
+                        words
+                            .iter()
+                            .map(|w| w.as_str().unwrap().to_string())
+                            .collect(),
+                    );
+                }
+            }
+            commands(v, out);
+        }
+        for i in node.as_seq().unwrap_or_default() {
+            commands(i, out);
+        }
+    }
+    let mut found = Vec::new();
+    for_each_document(&out, |d| {
+        commands(&d.root.unwrap(), &mut found);
+        Ok(())
+    })
+    .unwrap();
+    let ours: Vec<_> = found
+        .into_iter()
+        .filter(|c| c[0] == "/opt/gw/graceful-wait")
+        .collect();
+    assert!(ours.len() >= 12, "too few commands written: {ours:?}");
+    for argv in &ours {
+        graceful_wait_shared::cli::Cli::try_parse_args_without_env(argv)
+            .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    }
+}

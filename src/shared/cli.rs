@@ -40,7 +40,9 @@ Exit status:
   1    a callback was refused for good (a 4xx other than 408/429) or cannot
        be sent as written (an unsupported scheme, an unreadable @file)
   2    usage error (a bad flag, header or method; an unset $VARIABLE)
-  124  --timeout passed before every callback was delivered";
+  124  --timeout passed before every callback was delivered
+  With -- CMD: CMD runs after the callbacks, whatever their outcome; the
+  status is CMD's when every callback was delivered, the callbacks' otherwise.";
 
 const EXEC_EXIT_CODES: &str = "\
 Exit status:
@@ -309,6 +311,11 @@ pub struct CallbackArgs {
     /// Overall deadline for delivering every callback (retries included).
     #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
     pub timeout: Duration,
+
+    /// Command to run after the callbacks, whatever their outcome (an
+    /// existing preStop kept behind them).
+    #[arg(last = true, value_name = "CMD")]
+    pub then: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -359,7 +366,8 @@ pub struct InstallArgs {
     pub dir: PathBuf,
 }
 
-fn parse_interval(text: &str) -> Result<Duration, String> {
+/// `--interval`: a duration of at least 1ms.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
     let d = crate::duration::parse(text)?;
     if d < Duration::from_millis(1) {
         return Err("the interval must be at least 1ms".into());

@@ -63,6 +63,39 @@ pub fn parse_local(text: &str) -> Result<LocalUrl, String> {
     Ok(LocalUrl { uri, addrs })
 }
 
+/// A URL a callback (or `exec --wait-ready`, `--quit-proxy`) may be sent
+/// to, as far as it can be told before `$VARIABLES` are expanded: `http` or
+/// `https` (or no scheme), and, when it holds no variable, a URL with a host.
+pub fn check_request_url(text: &str) -> Result<(), String> {
+    let scheme = text.split_once("://").map(|(s, _)| s);
+    if let Some(s) = scheme.filter(|s| !matches!(*s, "http" | "https")) {
+        return Err(format!(
+            "'{text}': scheme '{s}' is not supported; use http:// or https://"
+        ));
+    }
+    if text.contains('$') {
+        return Ok(());
+    }
+    let uri = with_default_scheme(text).map_err(|e| format!("'{text}' is not a URL ({e})"))?;
+    match uri.host() {
+        Some(h) if !h.is_empty() => Ok(()),
+        _ => Err(format!("'{text}' has no host")),
+    }
+}
+
+/// An HTTP method as a callback sends it (a token: letters, digits, `-`, `_`).
+pub fn check_method(text: &str) -> Result<(), String> {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_!#$%&'*+.^`|~".contains(c))
+    {
+        Ok(())
+    } else {
+        Err(format!("'{text}' is not an HTTP method"))
+    }
+}
+
 /// `localhost` (and `*.localhost`, RFC 6761) and IP literals; anything else
 /// would need DNS, which a pod-local wait has no reason to depend on.
 pub fn resolve_local(host: &str, port: u16) -> Option<Vec<SocketAddr>> {

@@ -88,7 +88,9 @@ pub fn run(args: graceful_wait_shared::cli::CallbackArgs) -> i32 {
         };
         send_all(&requests, policy).await
     });
-    crate::exit::of_callbacks(&outcomes)
+    // An existing preStop the callbacks were put in front of runs after them.
+    let chained = (!args.then.is_empty()).then(|| crate::wait::chain::run(&args.then));
+    crate::exit::combine(crate::exit::of_callbacks(&outcomes), chained)
 }
 
 /// Builds the requests: expands `$VARS`, reads `@file` bodies, adds the key.
