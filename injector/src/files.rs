@@ -7,7 +7,7 @@
 use std::{
     fs,
     io::{self, Read, Write},
-    os::unix::fs::PermissionsExt,
+    os::unix::fs::{MetadataExt, PermissionsExt},
     path::Path,
 };
 
@@ -42,17 +42,38 @@ pub fn display(path: &Path) -> String {
 }
 
 /// Writes `text` to `path` atomically ([`graceful_wait_shared::atomic_file`]),
-/// keeping the mode of the file it replaces.
+/// keeping the mode (and, as root, the owner) of the file it replaces.
+///
+/// A symlink is written through: the file it points to is replaced and the
+/// link stays a link (as `sed -i --follow-symlinks`). A hard link is not kept:
+/// the rename gives the path a new file, and the other names keep the old
+/// content (as with `sed -i`).
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
-    let mode = fs::metadata(path)
-        .map(|m| m.permissions().mode())
-        .unwrap_or(0o644);
-    graceful_wait_shared::atomic_file::write(path, text.as_bytes(), mode).map_err(|e| {
-        format!(
-            "{}: {e}; the file is unchanged — check the folder's permissions and free space",
-            path.display()
-        )
-    })
+    let target = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).map_err(|e| {
+            format!(
+                "{}: a symlink whose target cannot be resolved ({e}); the file is unchanged",
+                path.display()
+            )
+        })?,
+        _ => path.to_path_buf(),
+    };
+    let old = fs::metadata(&target).ok();
+    let mode = old.as_ref().map_or(0o644, |m| m.permissions().mode());
+    // Only root can give a file to another owner; others keep their own.
+    let owner = old.filter(|_| is_root()).map(|m| (m.uid(), m.gid()));
+    graceful_wait_shared::atomic_file::write_owned(&target, text.as_bytes(), mode, owner).map_err(
+        |e| {
+            format!(
+                "{}: {e}; the file is unchanged — check the folder's permissions and free space",
+                path.display()
+            )
+        },
+    )
+}
+
+fn is_root() -> bool {
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 pub fn write_stdout(text: &str) -> Result<(), String> {

@@ -234,3 +234,52 @@ fn a_read_only_output_folder_is_an_error_and_leaves_no_temp_file() {
     );
     assert_eq!(fs::read_to_string(&source).unwrap(), MANIFEST);
 }
+
+#[test]
+fn in_place_on_a_symlink_writes_through_and_keeps_the_link() {
+    let (dir, target, config) = setup(MANIFEST.as_bytes());
+    let link = dir.path().join("link.yaml");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let r = inject(&[s(&link), s(&config)], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced by a file"
+    );
+    let text = fs::read_to_string(&target).unwrap();
+    assert!(
+        text.contains("--port=8080"),
+        "the target was not updated: {text}"
+    );
+    // Nothing but the two names and the config are left in the folder.
+    let mut names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["app.yaml", "cfg.yml", "link.yaml"]);
+}
+
+#[test]
+fn as_root_the_owner_of_a_rewritten_file_is_kept() {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        // Written to stderr directly: libtest captures eprintln! of passing tests.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"\nSKIPPED: as_root_the_owner_of_a_rewritten_file_is_kept: needs root\n",
+        );
+        return;
+    }
+    let (_dir, source, config) = setup(MANIFEST.as_bytes());
+    std::os::unix::fs::chown(&source, Some(65534), Some(65534)).unwrap();
+    let r = inject(&[s(&source), s(&config)], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = fs::metadata(&source).unwrap();
+    assert!(fs::read_to_string(&source).unwrap().contains("--port=8080"));
+    assert_eq!((m.uid(), m.gid()), (65534, 65534));
+}

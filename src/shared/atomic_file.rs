@@ -15,6 +15,17 @@ use std::{
 /// Replaces (or creates) `path` with `bytes`, mode `mode`. The error says
 /// which step failed.
 pub fn write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_owned(path, bytes, mode, None)
+}
+
+/// As [`write`], and the new file gets this owner (uid, gid) before it is
+/// renamed into place: a file rewritten by root keeps its owner.
+pub fn write_owned(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> io::Result<()> {
     fn step(what: &'static str) -> impl Fn(io::Error) -> io::Error {
         move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
     }
@@ -23,6 +34,10 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let result = (|| {
         file.write_all(bytes)
             .and_then(|()| file.set_permissions(fs::Permissions::from_mode(mode)))
+            .and_then(|()| match owner {
+                Some((uid, gid)) => std::os::unix::fs::fchown(&file, Some(uid), Some(gid)),
+                None => Ok(()),
+            })
             .and_then(|()| file.sync_all())
             .map_err(step("cannot write the temporary file"))?;
         fs::rename(&temp, path).map_err(step("cannot rename the temporary file into place"))
