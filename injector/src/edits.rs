@@ -235,6 +235,25 @@ impl<'s> Editor<'s> {
         self.push(at, at, text, dash + 1);
     }
 
+    /// Replaces the item at `index` of a sequence with `item`, written at the
+    /// same place in the same style.
+    pub fn replace_item(&mut self, sequence: &Node, index: usize, item: Value) {
+        let items = sequence.as_seq().expect("replace_item on a sequence");
+        let old = &items[index];
+        if sequence.flow {
+            self.push(old.start, old.end, emit::json(&item), usize::MAX);
+            return;
+        }
+        let line_start = self.src[..old.start].rfind('\n').map_or(0, |i| i + 1);
+        let dash = self.src[line_start..old.start]
+            .rfind('-')
+            .map_or(0, |i| self.src[line_start..line_start + i].chars().count());
+        let mut text = String::new();
+        emit::sequence(&mut text, std::slice::from_ref(&item), dash, self.style);
+        let end = self.after(old);
+        self.push(line_start, end, text, dash + 1);
+    }
+
     /// The source with every edit applied, in offset order.
     pub fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
         edits.sort_by(|a, b| a.start.cmp(&b.start).then(b.depth.cmp(&a.depth)));

@@ -52,6 +52,8 @@ struct Pod<'p, 'a, 's> {
     shares_processes: bool,
     /// What was decided, for the check of the output ([`crate::verify`]).
     changes: Vec<Change>,
+    /// What an earlier run wrote here, to be replaced rather than repeated.
+    earlier: Earlier,
 }
 
 /// A container found in the pod spec, and how the plan names it.
@@ -93,6 +95,7 @@ pub fn pod(
         uses_binary: false,
         shares_processes: false,
         changes: Vec::new(),
+        earlier: Earlier::find(spec),
     };
     for want in &rule.containers {
         let Some(container) = pod.hookable_container(&want.name) else {
@@ -227,9 +230,7 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
                 let chained = match existing {
                     None => Vec::new(),
                     Some(p) => match exec_command(p) {
-                        Some(old) => {
-                            after_our_dashes(&old, &self.settings.binary(), None).unwrap_or(old)
-                        }
+                        Some(old) => after_our_dashes(&old, None).unwrap_or(old),
                         None => {
                             self.notes.push(Note::Skipped(format!(
                                 "{name}: has a preStop that is not an exec command, which a wait cannot chain; left alone — give a command in the config to replace it"
@@ -336,7 +337,7 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         };
         // Wrapped before: wrap the original again, so the result is the same.
         let binary = self.settings.binary();
-        let original = after_our_dashes(&current, &binary, Some("exec")).unwrap_or(current.clone());
+        let original = after_our_dashes(&current, Some("exec")).unwrap_or(current.clone());
         let mut argv = vec![binary, "exec".to_string()];
         argv.extend(w.wait_ready.iter().map(|u| format!("--wait-ready={u}")));
         argv.extend(w.on_term.iter().map(|u| format!("--on-term={u}")));
@@ -372,7 +373,7 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
     }
 
     /// The volume's mount: read-only, except in a wrapped app that writes its
-    /// done file there.
+    /// done file there. It replaces the mount an earlier run wrote.
     fn add_mount(&mut self, container: &Container, read_only: bool) {
         let mount = map(vec![
             ("name", string(&self.settings.volume)),
@@ -382,18 +383,20 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
                 literal(if read_only { "true" } else { "false" }),
             ),
         ]);
-        let volume = self.settings.volume.clone();
-        ensure_named(
+        let name = self.settings.volume.clone();
+        let replaces = self.earlier.volume.clone().filter(|v| *v != name);
+        ensure_item(
             self.editor,
             container.node,
             "volumeMounts",
-            &volume,
+            (&name, replaces.as_deref()),
             mount.clone(),
             false,
         );
         self.changes.push(Change::Mount {
             container: container.at.clone(),
-            name: volume,
+            name,
+            replaces,
             item: mount,
         });
     }
@@ -404,31 +407,40 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
             ("emptyDir", Value::Map(vec![])),
         ]);
         let name = self.settings.volume.clone();
-        ensure_named(
+        let replaces = self.earlier.volume.clone().filter(|v| *v != name);
+        ensure_item(
             self.editor,
             self.spec,
             "volumes",
-            &name,
+            (&name, replaces.as_deref()),
             volume.clone(),
             false,
         );
-        self.changes.push(Change::Volume { name, item: volume });
+        self.changes.push(Change::Volume {
+            name,
+            replaces,
+            item: volume,
+        });
     }
 
     /// First in `initContainers`, so it runs before a native sidecar starts.
     fn add_init_container(&mut self) {
         let init = init_container(self.settings);
         let name = self.settings.init_name.clone();
-        ensure_named(
+        let replaces = self.earlier.init_name.clone().filter(|v| *v != name);
+        ensure_item(
             self.editor,
             self.spec,
             "initContainers",
-            &name,
+            (&name, replaces.as_deref()),
             init.clone(),
             true,
         );
-        self.changes
-            .push(Change::InitContainer { name, item: init });
+        self.changes.push(Change::InitContainer {
+            name,
+            replaces,
+            item: init,
+        });
     }
 
     fn share_process_namespace(&mut self) {
@@ -449,28 +461,79 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
     }
 }
 
-/// Find or create: adds `item` to the list under `key` unless an item named
-/// `name` is already there; creates the list when there is none.
-fn ensure_named(
+/// Find, replace or create: the list under `key` holds `item`. An item named
+/// `replaces` (what an earlier run wrote under other settings), or else one
+/// named `name`, is replaced when it differs; otherwise `item` is added first
+/// or last; the list is created when there is none. So a second run with new
+/// settings (a new image, volume name or binary dir) gives what a fresh run
+/// would.
+fn ensure_item(
     editor: &mut Editor,
     parent: &Node,
     key: &str,
-    name: &str,
+    (name, replaces): (&str, Option<&str>),
     item: Value,
     first: bool,
 ) {
-    match parent.get(key) {
-        Some(list) if list.as_seq().is_some() => {
-            let named = list
-                .as_seq()
-                .unwrap_or_default()
-                .iter()
-                .any(|i| i.get("name").and_then(Node::as_str) == Some(name));
-            if !named {
-                editor.add_item(list, item, first);
-            }
+    let Some(list) = parent.get(key).filter(|l| l.as_seq().is_some()) else {
+        editor.set_key(parent, key, Value::Seq(vec![item]));
+        return;
+    };
+    let items = list.as_seq().unwrap_or_default();
+    let named = |n: &str| {
+        items
+            .iter()
+            .position(|i| i.get("name").and_then(Node::as_str) == Some(n))
+    };
+    match replaces.and_then(named).or_else(|| named(name)) {
+        Some(i) if crate::verify::same(&items[i], &item) => {}
+        Some(i) => editor.replace_item(list, i, item),
+        None => editor.add_item(list, item, first),
+    }
+}
+
+/// What an earlier run of graceful-inject wrote into this pod, read off the
+/// pod itself: its installer (the init container running `install
+/// /install`), that container's name and the volume it fills.
+#[derive(Default)]
+struct Earlier {
+    init_name: Option<String>,
+    volume: Option<String>,
+}
+
+impl Earlier {
+    fn find(spec: &Node) -> Earlier {
+        let installer = spec
+            .get("initContainers")
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+            .iter()
+            .find(|c| {
+                let args: Option<Vec<&str>> = c
+                    .get("args")
+                    .and_then(Node::as_seq)
+                    .map(|a| a.iter().filter_map(Node::as_str).collect());
+                args.as_deref() == Some(&["install", INSTALL_DIR][..])
+            });
+        let Some(installer) = installer else {
+            return Earlier::default();
+        };
+        let volume = installer
+            .get("volumeMounts")
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+            .iter()
+            .find(|m| m.get("mountPath").and_then(Node::as_str) == Some(INSTALL_DIR))
+            .and_then(|m| m.get("name"))
+            .and_then(Node::as_str)
+            .map(str::to_string);
+        Earlier {
+            init_name: installer
+                .get("name")
+                .and_then(Node::as_str)
+                .map(str::to_string),
+            volume,
         }
-        _ => editor.set_key(parent, key, Value::Seq(vec![item])),
     }
 }
 
@@ -506,13 +569,17 @@ fn exec_command(handler: &Node) -> Option<Vec<String>> {
         .collect()
 }
 
-/// A command we wrote before (`BINARY [MODE] ... -- ORIGINAL`): the
-/// original part after `--`; None when it is not ours.
-fn after_our_dashes(argv: &[String], binary: &str, mode: Option<&str>) -> Option<Vec<String>> {
-    if argv.first().map(String::as_str) != Some(binary) {
-        return None;
-    }
-    if mode.is_some() && argv.get(1).map(String::as_str) != mode {
+/// A command an earlier run wrote (`DIR/graceful-wait MODE ... [-- ORIGINAL]`,
+/// whatever DIR was then): the original part after `--`; None when it is not
+/// ours. With `mode`, only a command of that mode counts.
+fn after_our_dashes(argv: &[String], mode: Option<&str>) -> Option<Vec<String>> {
+    let (binary, rest) = argv.split_first()?;
+    let written_mode = rest.first()?.as_str();
+    let ours = binary.starts_with('/')
+        && binary.rsplit('/').next() == Some(graceful_wait_shared::cli::BINARY_NAME)
+        && graceful_wait_shared::cli::MODES.contains(&written_mode)
+        && mode.is_none_or(|m| m == written_mode);
+    if !ours {
         return None;
     }
     Some(

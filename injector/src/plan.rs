@@ -34,17 +34,27 @@ pub enum Change {
         container: ContainerRef,
         argv: Vec<String>,
     },
-    /// The container's `volumeMounts` holds an item of this name (added last
-    /// when missing).
+    /// The container's `volumeMounts` holds `item`, named `name`: it takes
+    /// the place of the item named `replaces` (what an earlier run wrote
+    /// under other settings) or `name`, or is added last.
     Mount {
         container: ContainerRef,
         name: String,
+        replaces: Option<String>,
         item: Value,
     },
-    /// `volumes` holds an item of this name (added last when missing).
-    Volume { name: String, item: Value },
-    /// `initContainers` holds an item of this name (added first when missing).
-    InitContainer { name: String, item: Value },
+    /// `volumes` holds `item` (the same rule, added last).
+    Volume {
+        name: String,
+        replaces: Option<String>,
+        item: Value,
+    },
+    /// `initContainers` holds `item` (the same rule, added first).
+    InitContainer {
+        name: String,
+        replaces: Option<String>,
+        item: Value,
+    },
     /// `shareProcessNamespace: true`.
     ShareProcessNamespace,
 }

@@ -74,21 +74,29 @@ impl M {
         Ok(())
     }
 
-    /// The list under `key` holds an item named `name`: added first or last
-    /// when missing, the list created when there is none (the editor's
-    /// find-or-create).
-    fn ensure_named(&mut self, key: &str, name: &str, item: M, first: bool) -> Result<(), String> {
+    /// The list under `key` holds `item`: in place of the item named
+    /// `replaces`, or else of the one named `name`; added first or last when
+    /// there is neither; the list created when there is none (the patch's
+    /// find-or-replace-or-create).
+    fn ensure_item(
+        &mut self,
+        key: &str,
+        name: &str,
+        replaces: Option<&str>,
+        item: M,
+        first: bool,
+    ) -> Result<(), String> {
         match self.get_mut(key) {
             Some(M::Seq(items)) => {
-                let named = items
-                    .iter()
-                    .any(|i| i.get("name").and_then(M::text) == Some(name));
-                if !named {
-                    if first {
-                        items.insert(0, item);
-                    } else {
-                        items.push(item);
-                    }
+                let named = |n: &str| {
+                    items
+                        .iter()
+                        .position(|i| i.get("name").and_then(M::text) == Some(n))
+                };
+                match replaces.and_then(named).or_else(|| named(name)) {
+                    Some(i) => items[i] = item,
+                    None if first => items.insert(0, item),
+                    None => items.push(item),
                 }
                 Ok(())
             }
@@ -112,6 +120,11 @@ fn of_node(node: &Node) -> M {
         Kind::Scalar(text, _) => M::Str(text.to_string()),
         Kind::Alias(_) => M::Alias,
     }
+}
+
+/// Whether `node` already says exactly what `value` says.
+pub fn same(node: &Node, value: &Value) -> bool {
+    of_node(node) == of_value(value)
 }
 
 fn of_value(value: &Value) -> M {
@@ -199,12 +212,31 @@ fn apply(spec: &mut M, change: &Change) -> Result<(), String> {
         Change::Mount {
             container: at,
             name,
+            replaces,
             item,
-        } => container(spec, at)?.ensure_named("volumeMounts", name, of_value(item), false),
-        Change::Volume { name, item } => spec.ensure_named("volumes", name, of_value(item), false),
-        Change::InitContainer { name, item } => {
-            spec.ensure_named("initContainers", name, of_value(item), true)
-        }
+        } => container(spec, at)?.ensure_item(
+            "volumeMounts",
+            name,
+            replaces.as_deref(),
+            of_value(item),
+            false,
+        ),
+        Change::Volume {
+            name,
+            replaces,
+            item,
+        } => spec.ensure_item("volumes", name, replaces.as_deref(), of_value(item), false),
+        Change::InitContainer {
+            name,
+            replaces,
+            item,
+        } => spec.ensure_item(
+            "initContainers",
+            name,
+            replaces.as_deref(),
+            of_value(item),
+            true,
+        ),
         Change::ShareProcessNamespace => {
             spec.set_key("shareProcessNamespace", M::Typed("true".into()))
         }

@@ -20,6 +20,21 @@ use crate::{status_set::StatusSet, url::LocalUrl};
 use clap::{Arg, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::{ffi::OsString, path::PathBuf, time::Duration};
 
+/// The binary's file name (the injector mounts it as `DIR/graceful-wait`).
+pub const BINARY_NAME: &str = "graceful-wait";
+
+/// Every mode, as typed on the command line.
+pub const MODES: &[&str] = &[
+    "tcp",
+    "http",
+    "connections",
+    "file",
+    "process",
+    "callback",
+    "exec",
+    "install",
+];
+
 /// Prefix of every environment variable the binary reads.
 pub const ENV_PREFIX: &str = "GRACEFUL_WAIT";
 
@@ -437,6 +452,10 @@ mod tests {
     #[test]
     fn the_cli_is_well_formed() {
         command().debug_assert();
+        let cmd = command();
+        let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+        assert_eq!(names, MODES, "MODES lists every mode, in order");
+        assert_eq!(command().get_name(), BINARY_NAME);
     }
 
     #[test]
