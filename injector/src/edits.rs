@@ -254,6 +254,31 @@ impl<'s> Editor<'s> {
         self.push(line_start, end, text, dash + 1);
     }
 
+    /// Appends `src` from `from` with `edits` applied (all at or after
+    /// `from`) to `out`, up to the last edit's end; returns where that is.
+    /// How the stream is written one document at a time.
+    pub fn apply_into(
+        src: &str,
+        from: usize,
+        mut edits: Vec<Edit>,
+        out: &mut String,
+    ) -> Result<usize, String> {
+        edits.sort_by(|a, b| a.start.cmp(&b.start).then(b.depth.cmp(&a.depth)));
+        let mut at = from;
+        for e in &edits {
+            if e.start < at {
+                return Err(format!(
+                    "internal error: overlapping edits at byte {}; nothing was written — please report this with the input and config",
+                    e.start
+                ));
+            }
+            out.push_str(&src[at..e.start]);
+            out.push_str(&e.text);
+            at = e.end;
+        }
+        Ok(at)
+    }
+
     /// The source with every edit applied, in offset order.
     pub fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
         edits.sort_by(|a, b| a.start.cmp(&b.start).then(b.depth.cmp(&a.depth)));

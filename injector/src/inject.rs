@@ -7,7 +7,7 @@ use crate::edits::{Edit, Editor};
 use crate::emit::Style;
 use crate::patch::{self, Note, Options};
 use crate::plan::{PodPlan, Seg};
-use crate::yaml_tree::{for_each_document, Kind, Node, Pos, YamlError};
+use crate::yaml_tree::{Documents, Kind, Node, Pos, YamlError};
 
 /// What happened to one object of the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +19,8 @@ pub struct Outcome {
 
 pub struct Injected {
     pub text: String,
-    pub outcomes: Vec<Outcome>,
+    /// The summary for stderr: what happened, object by object, one line a note.
+    pub summary: String,
 }
 
 /// Where each workload kind keeps its pod spec.
@@ -32,79 +33,80 @@ fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
     }
 }
 
+/// What planning one document gave.
+pub struct Planned {
+    pub edits: Vec<Edit>,
+    pub plans: Vec<PodPlan>,
+    pub outcomes: Vec<Outcome>,
+}
+
 /// Plans, edits, and verifies ([`crate::verify`]): the text returned is one
 /// the check has proved, or there is an error and no text.
+///
+/// The stream is handled one document at a time, twice: first planned and
+/// edited, the output written as it goes; then each output document is
+/// checked against its input document planned again, and planned once more
+/// itself (which must plan nothing). Only one document's plan is ever held,
+/// so memory follows the input and output texts, not the number of objects.
 pub fn inject(src: &str, config: &Config, options: &Options) -> Result<Injected, YamlError> {
-    let (mut injected, plans) = plan_and_edit(src, config, options)?;
-    if let Some(sabotage) = options.sabotage {
-        injected.text = sabotage(&injected.text);
-    }
-    crate::verify::check(src, &injected.text, &plans)?;
-    // Planning again on the output must plan nothing: otherwise a second
-    // run (a re-apply in CI, an Argo CD sync) would change the manifest again.
-    let (again, _) = plan_and_edit(&injected.text, config, options)
-        .map_err(|e| YamlError {
-            message: format!("internal error: the output cannot be planned again ({}); nothing was written — please report this with the input and config", e.message),
-            ..e
-        })?;
-    if again.text != injected.text {
-        let line = first_differing_line(&injected.text, &again.text);
-        return Err(YamlError {
-            pos: Pos { line, col: 1 },
-            message: "internal error: a second run would change the output again (not idempotent); nothing was written — please report this with the input and config".into(),
-        });
-    }
-    Ok(injected)
-}
-
-fn first_differing_line(a: &str, b: &str) -> usize {
-    a.lines()
-        .zip(b.lines())
-        .position(|(x, y)| x != y)
-        .unwrap_or_else(|| a.lines().count().min(b.lines().count()))
-        + 1
-}
-
-/// The edits and what they were meant to do, before any check.
-fn plan_and_edit(
-    src: &str,
-    config: &Config,
-    options: &Options,
-) -> Result<(Injected, Vec<PodPlan>), YamlError> {
-    let mut edits: Vec<Edit> = Vec::new();
-    let mut outcomes = Vec::new();
-    let mut plans = Vec::new();
-    let mut document = 0;
     // Read as kubectl (go-yaml) reads it; edit the text as it is.
     let readable = crate::yaml_tree::tolerant(src);
-    for_each_document(&readable, |doc| {
-        let index = document;
-        document += 1;
-        let Some(root) = doc.root else { return Ok(()) };
-        let mut editor = Editor::new(
-            src,
-            Style {
-                indentless_seq: indentless(src, &root),
-            },
-        );
-        let mut walk = Walk {
-            config,
-            options,
-            editor: &mut editor,
-            outcomes: &mut outcomes,
-            plans: &mut plans,
-            document: index,
-            shared: shared_nodes(&root),
-        };
-        walk.object(&root, Vec::new())?;
-        edits.extend(editor.into_edits());
-        Ok(())
+    let mut text = String::with_capacity(src.len() + src.len() / 4);
+    let mut summary = String::new();
+    let mut applied = 0;
+    for (index, doc) in Documents::new(&readable).enumerate() {
+        let Some(root) = doc?.root else { continue };
+        let planned = plan_document(src, &root, index, config, options)?;
+        crate::report::append(&mut summary, &planned.outcomes);
+        applied =
+            Editor::apply_into(src, applied, planned.edits, &mut text).map_err(|message| {
+                YamlError {
+                    pos: root.pos,
+                    message,
+                }
+            })?;
+    }
+    text.push_str(&src[applied..]);
+    if let Some(sabotage) = options.sabotage {
+        text = sabotage(&text);
+    }
+    crate::verify::check(src, &readable, &text, |text, root, index| {
+        plan_document(text, root, index, config, options)
     })?;
-    let text = Editor::apply(src, edits).map_err(|message| YamlError {
-        pos: Pos { line: 1, col: 1 },
-        message,
-    })?;
-    Ok((Injected { text, outcomes }, plans))
+    Ok(Injected { text, summary })
+}
+
+/// Plans one document (`root`, the `index`th of the stream, read from `src`).
+pub fn plan_document(
+    src: &str,
+    root: &Node,
+    index: usize,
+    config: &Config,
+    options: &Options,
+) -> Result<Planned, YamlError> {
+    let mut editor = Editor::new(
+        src,
+        Style {
+            indentless_seq: indentless(src, root),
+        },
+    );
+    let mut outcomes = Vec::new();
+    let mut plans = Vec::new();
+    let mut walk = Walk {
+        config,
+        options,
+        editor: &mut editor,
+        outcomes: &mut outcomes,
+        plans: &mut plans,
+        document: index,
+        shared: shared_nodes(root),
+    };
+    walk.object(root, Vec::new())?;
+    Ok(Planned {
+        edits: editor.into_edits(),
+        plans,
+        outcomes,
+    })
 }
 
 /// One document's walk: where it is, and where results go.

@@ -540,9 +540,27 @@ impl Earlier {
 /// Every command the injector writes is first parsed by the binary's own
 /// command-line definition, without the environment: a hook the binary
 /// would reject is a bug here, and nothing is written.
+///
+/// Building the parser costs far more than parsing, and a stream of many
+/// workloads writes the same few commands again and again: commands already
+/// accepted are remembered (a bounded number of them).
 fn accepted_by_the_binary(argv: &[String]) -> Result<(), String> {
+    use std::{cell::RefCell, collections::HashSet};
+    thread_local! {
+        static ACCEPTED: RefCell<HashSet<Vec<String>>> = RefCell::new(HashSet::new());
+    }
+    if ACCEPTED.with(|a| a.borrow().contains(argv)) {
+        return Ok(());
+    }
     graceful_wait_shared::cli::Cli::try_parse_args_without_env(argv)
-        .map(drop)
+        .map(|_| {
+            ACCEPTED.with(|a| {
+                let mut a = a.borrow_mut();
+                if a.len() < 4096 {
+                    a.insert(argv.to_vec());
+                }
+            })
+        })
         .map_err(|e| {
             format!(
                 "internal error: graceful-inject planned a command graceful-wait rejects ({}): {}; nothing was written — please report this with the config",

@@ -4,8 +4,8 @@
 use crate::inject::Outcome;
 use crate::patch::Note;
 
-pub fn summary(outcomes: &[Outcome]) -> String {
-    let mut out = String::new();
+/// Appends one line a note: `  changed Deployment/web: istio-proxy: …`.
+pub fn append(out: &mut String, outcomes: &[Outcome]) {
     for o in outcomes {
         for note in &o.notes {
             let (tag, text) = match note {
@@ -17,7 +17,6 @@ pub fn summary(outcomes: &[Outcome]) -> String {
             out.push_str(&format!("{tag:>9} {}: {text}\n", o.object));
         }
     }
-    out
 }
 
 pub fn diff(name: &str, old: &str, new: &str) -> String {

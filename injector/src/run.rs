@@ -21,7 +21,7 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
     let injected = inject::inject(&source, &config, &options)
         .map_err(|e| format!("{}:{}: {}", files::display(&cli.source), e.pos, e.message))?;
     if !cli.quiet {
-        eprint!("{}", report::summary(&injected.outcomes));
+        eprint!("{}", injected.summary);
     }
     let changed = injected.text != source;
 

@@ -10,11 +10,16 @@
 //! - every comment line of the input is still there, and the line endings
 //!   are the input's.
 //!
-//! (That planning again on the output plans nothing is checked by the caller,
-//! [`crate::inject`].) Any difference is an internal error: nothing is
-//! written, and the message names the document and the path.
+//! - planning again on the output plans nothing (a second run changes
+//!   nothing).
+//!
+//! It walks the input and the output side by side, one document at a time,
+//! planning each input document again rather than keeping every plan, so its
+//! memory follows the largest document. Any difference is an internal error:
+//! nothing is written, and the message names the document and the path.
 
 use crate::emit::Value;
+use crate::inject::Planned;
 use crate::plan::{Change, ContainerRef, PodPlan, Seg};
 use crate::yaml_tree::{tolerant, Documents, Kind, Node, Pos, YamlError};
 use saphyr_parser::ScalarStyle;
@@ -305,17 +310,21 @@ fn internal(pos: Pos, what: String) -> YamlError {
     }
 }
 
-/// Proves `out` is `src` with `plans` applied and nothing else.
-pub fn check(src: &str, out: &str, plans: &[PodPlan]) -> Result<(), YamlError> {
+/// Proves `out` is `src` plus what planning each document of `src` plans,
+/// and that planning each document of `out` plans nothing. `readable` is
+/// `src` as [`tolerant`] read it; `plan` plans one document (its text, root
+/// and index), as the run did.
+pub fn check(
+    src: &str,
+    readable: &str,
+    out: &str,
+    mut plan: impl FnMut(&str, &Node, usize) -> Result<Planned, YamlError>,
+) -> Result<(), YamlError> {
     let start = Pos { line: 1, col: 1 };
-    let mut by_document: HashMap<usize, Vec<&PodPlan>> = HashMap::new();
-    for p in plans {
-        by_document.entry(p.document).or_default().push(p);
-    }
-    let (src_readable, out_readable) = (tolerant(src), tolerant(out));
+    let out_readable = tolerant(out);
     let mut outputs = Documents::new(&out_readable);
     let mut count = 0;
-    for (index, input) in Documents::new(&src_readable).enumerate() {
+    for (index, input) in Documents::new(readable).enumerate() {
         // The input was read once already: it parses.
         let input = input?;
         count += 1;
@@ -343,38 +352,25 @@ pub fn check(src: &str, out: &str, plans: &[PodPlan]) -> Result<(), YamlError> {
             }
             continue;
         };
-        let Some(plans) = by_document.get(&index) else {
-            if src[a.start..a.end] != out[b.start..b.end] {
-                return Err(internal(
-                    b.pos,
-                    format!(
-                        "document {}, in which nothing was planned, changed",
-                        index + 1
-                    ),
-                ));
-            }
-            continue;
-        };
-        let mut want = of_node(a);
-        for plan in plans {
-            let spec = at_path(&mut want, &plan.spec).ok_or_else(|| {
-                internal(
-                    a.pos,
-                    format!("{}: the planned pod spec is not there", plan.object),
-                )
-            })?;
-            for change in &plan.changes {
-                apply(spec, change)
-                    .map_err(|e| internal(a.pos, format!("{}: {e}", plan.object)))?;
-            }
-        }
-        let got = of_node(b);
-        let mut path = String::new();
-        if let Some(d) = first_difference(&want, &got, &mut path) {
-            let object = plans.iter().map(|p| p.object.as_str()).collect::<Vec<_>>();
+        let plans = plan(src, a, index)?.plans;
+        document_is_input_plus_plan(src, out, index, a, b, &plans)?;
+        // Planning again on the output must plan nothing: otherwise a second
+        // run (a re-apply in CI, an Argo CD sync) would change it again.
+        let again = plan(out, b, index).map_err(|e| {
+            internal(
+                e.pos,
+                format!("the output cannot be planned again ({})", e.message),
+            )
+        })?;
+        if !again.edits.is_empty() {
+            let objects: Vec<&str> = again.outcomes.iter().map(|o| o.object.as_str()).collect();
             return Err(internal(
                 b.pos,
-                format!("document {} ({}), at {d}", index + 1, object.join(", ")),
+                format!(
+                    "document {} ({}): a second run would change it again (not idempotent)",
+                    index + 1,
+                    objects.join(", ")
+                ),
             ));
         }
     }
@@ -395,6 +391,53 @@ pub fn check(src: &str, out: &str, plans: &[PodPlan]) -> Result<(), YamlError> {
     }
     comments_kept(src, out)?;
     line_endings_kept(src, out)
+}
+
+/// Document `index`: output `b` is input `a` with `plans` applied.
+fn document_is_input_plus_plan(
+    src: &str,
+    out: &str,
+    index: usize,
+    a: &Node,
+    b: &Node,
+    plans: &[PodPlan],
+) -> Result<(), YamlError> {
+    if plans.is_empty() {
+        if src[a.start..a.end] != out[b.start..b.end] {
+            return Err(internal(
+                b.pos,
+                format!(
+                    "document {}, in which nothing was planned, changed",
+                    index + 1
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let mut want = of_node(a);
+    for plan in plans {
+        let spec = at_path(&mut want, &plan.spec).ok_or_else(|| {
+            internal(
+                a.pos,
+                format!("{}: the planned pod spec is not there", plan.object),
+            )
+        })?;
+        for change in &plan.changes {
+            apply(spec, change).map_err(|e| internal(a.pos, format!("{}: {e}", plan.object)))?;
+        }
+    }
+    let got = of_node(b);
+    let mut path = String::new();
+    match first_difference(&want, &got, &mut path) {
+        None => Ok(()),
+        Some(d) => {
+            let object = plans.iter().map(|p| p.object.as_str()).collect::<Vec<_>>();
+            Err(internal(
+                b.pos,
+                format!("document {} ({}), at {d}", index + 1, object.join(", ")),
+            ))
+        }
+    }
 }
 
 /// Every comment line of the input is in the output, as often.

@@ -261,6 +261,14 @@ impl<'a> Iterator for Documents<'a> {
 /// Returns the text unchanged when it reads as it is, or when the failure is
 /// of another kind (which the caller then reports).
 pub fn tolerant(src: &str) -> Cow<'_, str> {
+    // Without a line that starts with a closing bracket there is nothing to
+    // tolerate, and no reason to read the stream an extra time.
+    let closing_line = src
+        .lines()
+        .any(|l| matches!(l.trim_start().as_bytes().first(), Some(b']' | b'}')));
+    if !closing_line {
+        return Cow::Borrowed(src);
+    }
     let mut text = Cow::Borrowed(src);
     // Each round fixes one bracket; a stream has few of them.
     for _ in 0..1000 {
@@ -329,7 +337,8 @@ enum Open<'a> {
         node: Node<'a>,
         entries: Vec<(Node<'a>, Node<'a>)>,
         key: Option<Node<'a>>,
-        seen: HashSet<String>,
+        /// Keys so far (borrowed from the text where the parser could).
+        seen: HashSet<Cow<'a, str>>,
     },
     Seq {
         node: Node<'a>,
@@ -442,8 +451,8 @@ impl<'a> Builder<'a, '_> {
             }) => {
                 match key.take() {
                     None => {
-                        if let Some(k) = done.as_str() {
-                            if !seen.insert(k.to_string()) {
+                        if let Kind::Scalar(k, _) = &done.kind {
+                            if !seen.insert(k.clone()) {
                                 return Err(YamlError {
                                     pos: done.pos,
                                     message: format!("duplicate key '{k}' in this mapping; Kubernetes would keep only one of them — remove the other"),
