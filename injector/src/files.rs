@@ -4,11 +4,13 @@
 //! mode. An error at any step leaves the target as it was, and no temporary
 //! file behind.
 
+use crate::inject::Sink;
+use graceful_wait_shared::atomic_file;
 use std::{
     fs,
     io::{self, Read, Write},
     os::unix::fs::{MetadataExt, PermissionsExt},
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 pub fn is_stdio(p: &Path) -> bool {
@@ -41,35 +43,111 @@ pub fn display(path: &Path) -> String {
     }
 }
 
-/// Writes `text` to `path` atomically ([`graceful_wait_shared::atomic_file`]),
-/// keeping the mode (and, as root, the owner) of the file it replaces.
-///
-/// A symlink is written through: the file it points to is replaced and the
-/// link stays a link (as `sed -i --follow-symlinks`). A hard link is not kept:
-/// the rename gives the path a new file, and the other names keep the old
-/// content (as with `sed -i`).
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
-    let target = match fs::symlink_metadata(path) {
+/// The file a write to `path` replaces: a symlink is written through.
+fn resolve(path: &Path) -> Result<PathBuf, String> {
+    match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).map_err(|e| {
             format!(
                 "{}: a symlink whose target cannot be resolved ({e}); the file is unchanged",
                 path.display()
             )
-        })?,
-        _ => path.to_path_buf(),
-    };
-    let old = fs::metadata(&target).ok();
-    let mode = old.as_ref().map_or(0o644, |m| m.permissions().mode());
-    // Only root can give a file to another owner; others keep their own.
-    let owner = old.filter(|_| is_root()).map(|m| (m.uid(), m.gid()));
-    graceful_wait_shared::atomic_file::write_owned(&target, text.as_bytes(), mode, owner).map_err(
-        |e| {
-            format!(
-                "{}: {e}; the file is unchanged — check the folder's permissions and free space",
-                path.display()
-            )
-        },
+        }),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+/// A replacement of a file, written as the output is verified and put in
+/// place by [`Replacement::commit`] ([`graceful_wait_shared::atomic_file`]):
+/// it keeps the mode (and, as root, the owner) of the file it replaces.
+///
+/// A symlink is written through: the file it points to is replaced and the
+/// link stays a link (as `sed -i --follow-symlinks`). A hard link is not kept:
+/// the rename gives the path a new file, and the other names keep the old
+/// content (as with `sed -i`).
+pub struct Replacement {
+    path: PathBuf,
+    writer: atomic_file::Writer,
+}
+
+impl Replacement {
+    pub fn new(path: &Path) -> Result<Replacement, String> {
+        let target = resolve(path)?;
+        let old = fs::metadata(&target).ok();
+        let mode = old.as_ref().map_or(0o644, |m| m.permissions().mode());
+        // Only root can give a file to another owner; others keep their own.
+        let owner = old.filter(|_| is_root()).map(|m| (m.uid(), m.gid()));
+        let writer =
+            atomic_file::Writer::create(&target, mode, owner).map_err(|e| unchanged(path, &e))?;
+        Ok(Replacement {
+            path: path.to_path_buf(),
+            writer,
+        })
+    }
+
+    pub fn commit(self) -> Result<(), String> {
+        let path = self.path;
+        self.writer.commit().map_err(|e| unchanged(&path, &e))
+    }
+}
+
+impl Sink for Replacement {
+    fn write(&mut self, text: &str) -> Result<(), String> {
+        self.writer
+            .write(text.as_bytes())
+            .map_err(|e| unchanged(&self.path, &e))
+    }
+
+    fn reset(&mut self) -> Result<(), String> {
+        self.writer.reset().map_err(|e| unchanged(&self.path, &e))
+    }
+}
+
+fn unchanged(path: &Path, e: &dyn std::fmt::Display) -> String {
+    format!(
+        "{}: {e}; the file is unchanged — check the folder's permissions and free space",
+        path.display()
     )
+}
+
+/// Output for stdout, held back in an unnamed temporary file until the
+/// whole stream is verified, so a pipe never gets half a result.
+pub struct HeldBack(io::BufWriter<fs::File>);
+
+impl HeldBack {
+    pub fn new() -> Result<HeldBack, String> {
+        tempfile::tempfile()
+            .map(|f| HeldBack(io::BufWriter::new(f)))
+            .map_err(|e| {
+                format!("cannot create a temporary file for the output: {e}; check TMPDIR")
+            })
+    }
+
+    /// Everything verified: to stdout.
+    pub fn release(self) -> Result<(), String> {
+        use std::io::Seek;
+        let fail = |e: io::Error| format!("<stdout>: cannot write: {e}");
+        let mut file = self.0.into_inner().map_err(|e| fail(e.into_error()))?;
+        file.rewind().map_err(fail)?;
+        let mut out = io::stdout().lock();
+        io::copy(&mut file, &mut out).map_err(fail)?;
+        out.flush().map_err(fail)
+    }
+}
+
+impl Sink for HeldBack {
+    fn write(&mut self, text: &str) -> Result<(), String> {
+        self.0.write_all(text.as_bytes()).map_err(|e| {
+            format!("cannot write the held-back output: {e}; check TMPDIR's free space")
+        })
+    }
+
+    fn reset(&mut self) -> Result<(), String> {
+        use std::io::Seek;
+        let fail = |e: io::Error| format!("cannot reset the held-back output: {e}");
+        self.0.flush().map_err(fail)?;
+        self.0.get_mut().set_len(0).map_err(fail)?;
+        self.0.get_mut().rewind().map_err(fail)
+    }
 }
 
 fn is_root() -> bool {

@@ -21,6 +21,33 @@ pub struct Injected {
     pub text: String,
     /// The summary for stderr: what happened, object by object, one line a note.
     pub summary: String,
+    /// Whether anything was changed.
+    pub changed: bool,
+}
+
+/// What a run did, when its output went to a [`Sink`].
+pub struct Report {
+    pub summary: String,
+    pub changed: bool,
+}
+
+/// Where the verified output goes, a piece at a time.
+pub trait Sink {
+    fn write(&mut self, text: &str) -> Result<(), String>;
+    /// Forgets everything written (to start over another way).
+    fn reset(&mut self) -> Result<(), String>;
+}
+
+impl Sink for String {
+    fn write(&mut self, text: &str) -> Result<(), String> {
+        self.push_str(text);
+        Ok(())
+    }
+
+    fn reset(&mut self) -> Result<(), String> {
+        self.clear();
+        Ok(())
+    }
 }
 
 /// Where each workload kind keeps its pod spec.
@@ -40,24 +67,187 @@ pub struct Planned {
     pub outcomes: Vec<Outcome>,
 }
 
-/// Plans, edits, and verifies ([`crate::verify`]): the text returned is one
-/// the check has proved, or there is an error and no text.
-///
-/// The stream is handled one document at a time, twice: first planned and
-/// edited, the output written as it goes; then each output document is
-/// checked against its input document planned again, and planned once more
-/// itself (which must plan nothing). Only one document's plan is ever held,
-/// so memory follows the input and output texts, not the number of objects.
+/// Plans, edits and verifies, into memory: see [`inject_into`].
 pub fn inject(src: &str, config: &Config, options: &Options) -> Result<Injected, YamlError> {
-    // Read as kubectl (go-yaml) reads it; edit the text as it is.
-    let readable = crate::yaml_tree::tolerant(src);
-    let mut text = String::with_capacity(src.len() + src.len() / 4);
+    let mut text = String::new();
+    let report = inject_into(src, config, options, &mut text)?;
+    Ok(Injected {
+        text,
+        summary: report.summary,
+        changed: report.changed,
+    })
+}
+
+/// Plans, edits, and verifies ([`crate::verify`]), writing to `sink` only
+/// text the check has proved; on an error the sink holds nothing usable and
+/// must be dropped.
+///
+/// The stream is handled one document at a time: each document's region of
+/// the text (from the end of the previous one through the line its root ends
+/// on) is planned, edited, read back on its own and checked, then written.
+/// So memory follows the largest document, not the stream. A region that is
+/// not proved on its own (it reads differently alone — a directive or tag
+/// handle from earlier in the stream — or something is wrong) sends the
+/// whole stream down the slower path that checks it whole, in memory, and
+/// either proves it or reports what is wrong.
+pub fn inject_into(
+    src: &str,
+    config: &Config,
+    options: &Options,
+    sink: &mut dyn Sink,
+) -> Result<Report, YamlError> {
+    // Read strictly first; when that fails where go-yaml (kubectl) is more
+    // tolerant, read as go-yaml does — the text itself is edited as it is.
+    match inject_read_as(src, src, config, options, sink) {
+        Err(e) => match crate::yaml_tree::tolerated(src, &e) {
+            Some(readable) => {
+                sink.reset().map_err(sink_error)?;
+                inject_read_as(src, &readable, config, options, sink)
+            }
+            None => Err(e),
+        },
+        done => done,
+    }
+}
+
+/// [`inject_into`] with `src` read as `readable` (the same bytes but for
+/// line breaks read as spaces).
+fn inject_read_as(
+    src: &str,
+    readable: &str,
+    config: &Config,
+    options: &Options,
+    sink: &mut dyn Sink,
+) -> Result<Report, YamlError> {
+    let first_try = if options.whole_stream {
+        Err(Failed::NotStandalone)
+    } else {
+        by_document(src, readable, config, options, sink)
+    };
+    match first_try {
+        Ok(report) => Ok(report),
+        Err(Failed::Error(e)) => Err(e),
+        Err(Failed::NotStandalone) => {
+            sink.reset().map_err(|message| YamlError {
+                pos: Pos { line: 1, col: 1 },
+                message,
+            })?;
+            whole_stream(src, readable, config, options, sink)
+        }
+    }
+}
+
+enum Failed {
+    Error(YamlError),
+    /// A document's region was not proved on its own.
+    NotStandalone,
+}
+
+impl From<YamlError> for Failed {
+    fn from(e: YamlError) -> Failed {
+        Failed::Error(e)
+    }
+}
+
+fn sink_error(message: String) -> YamlError {
+    YamlError {
+        pos: Pos { line: 1, col: 1 },
+        message,
+    }
+}
+
+/// The fast path: region by region.
+fn by_document(
+    src: &str,
+    readable: &str,
+    config: &Config,
+    options: &Options,
+    sink: &mut dyn Sink,
+) -> Result<Report, Failed> {
     let mut summary = String::new();
-    let mut applied = 0;
-    for (index, doc) in Documents::new(&readable).enumerate() {
+    let mut changed = false;
+    let mut region_start = 0;
+    // The line the region starts on, counted as the regions go by.
+    let mut region_line = 1;
+    for (index, doc) in Documents::new(readable).enumerate() {
         let Some(root) = doc?.root else { continue };
         let planned = plan_document(src, &root, index, config, options)?;
         crate::report::append(&mut summary, &planned.outcomes);
+        let region_end = line_after(src, root.end);
+        let first_line = region_line;
+        region_line += src[region_start..region_end].matches('\n').count();
+        if planned.edits.is_empty() {
+            // Nothing planned: the region is written as it was.
+            sink.write(&src[region_start..region_end])
+                .map_err(sink_error)?;
+            region_start = region_end;
+            continue;
+        }
+        changed = true;
+        let in_region = &src[region_start..region_end];
+        let mut out = String::with_capacity(in_region.len() * 2);
+        let end =
+            Editor::apply_into(src, region_start, planned.edits, &mut out).map_err(|message| {
+                YamlError {
+                    pos: root.pos,
+                    message,
+                }
+            })?;
+        if end > region_end {
+            return Err(Failed::Error(YamlError {
+                pos: root.pos,
+                message: "internal error: an edit reaches past its document; nothing was written — please report this with the input and config".into(),
+            }));
+        }
+        out.push_str(&src[end..region_end]);
+        if let Some(sabotage) = options.sabotage {
+            out = sabotage(&out);
+        }
+        let origin = crate::verify::Origin {
+            document: index,
+            line: first_line,
+        };
+        let region = crate::verify::check_region(
+            in_region,
+            &out,
+            &root,
+            &planned.plans,
+            !std::ptr::eq(readable, src),
+            origin,
+            |text, root| plan_document(text, root, index, config, options),
+        );
+        if let crate::verify::Region::Unproved = region {
+            return Err(Failed::NotStandalone);
+        }
+        sink.write(&out).map_err(sink_error)?;
+        region_start = region_end;
+    }
+    sink.write(&src[region_start..]).map_err(sink_error)?;
+    Ok(Report { summary, changed })
+}
+
+/// The start of the line after `at` (or the end of the text).
+fn line_after(src: &str, at: usize) -> usize {
+    src[at..].find('\n').map_or(src.len(), |i| at + i + 1)
+}
+
+/// The slower path: the whole output in memory, checked whole.
+fn whole_stream(
+    src: &str,
+    readable: &str,
+    config: &Config,
+    options: &Options,
+    sink: &mut dyn Sink,
+) -> Result<Report, YamlError> {
+    let mut text = String::with_capacity(src.len() + src.len() / 4);
+    let mut summary = String::new();
+    let mut applied = 0;
+    let mut changed = false;
+    for (index, doc) in Documents::new(readable).enumerate() {
+        let Some(root) = doc?.root else { continue };
+        let planned = plan_document(src, &root, index, config, options)?;
+        crate::report::append(&mut summary, &planned.outcomes);
+        changed |= !planned.edits.is_empty();
         applied =
             Editor::apply_into(src, applied, planned.edits, &mut text).map_err(|message| {
                 YamlError {
@@ -70,10 +260,15 @@ pub fn inject(src: &str, config: &Config, options: &Options) -> Result<Injected,
     if let Some(sabotage) = options.sabotage {
         text = sabotage(&text);
     }
-    crate::verify::check(src, &readable, &text, |text, root, index| {
+    let origin = crate::verify::Origin {
+        document: 0,
+        line: 1,
+    };
+    crate::verify::check(src, readable, &text, origin, |text, root, index| {
         plan_document(text, root, index, config, options)
     })?;
-    Ok(Injected { text, summary })
+    sink.write(&text).map_err(sink_error)?;
+    Ok(Report { summary, changed })
 }
 
 /// Plans one document (`root`, the `index`th of the stream, read from `src`).

@@ -27,6 +27,10 @@ pub struct Options {
     /// `None` in the program.
     #[doc(hidden)]
     pub sabotage: Option<fn(&str) -> String>,
+    /// Test-only: check the whole stream at once (the path taken when a
+    /// document cannot be read on its own), not document by document.
+    #[doc(hidden)]
+    pub whole_stream: bool,
 }
 
 const DEFAULT_GRACE: u64 = 30;

@@ -18,17 +18,18 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
         keep_commands: cli.keep_commands,
         ..Options::default()
     };
-    let injected = inject::inject(&source, &config, &options)
-        .map_err(|e| format!("{}:{}: {}", files::display(&cli.source), e.pos, e.message))?;
-    if !cli.quiet {
-        eprint!("{}", injected.summary);
-    }
-    let changed = injected.text != source;
-
-    if cli.check {
-        return Ok(i32::from(changed));
-    }
-    if cli.diff {
+    let place = |e: crate::yaml_tree::YamlError| {
+        format!("{}:{}: {}", files::display(&cli.source), e.pos, e.message)
+    };
+    // The output goes where it is asked for, a verified document at a time:
+    // to a temporary file that replaces the target only once everything is
+    // verified, or held back from stdout until then. --diff needs it whole.
+    if cli.check || cli.diff {
+        let injected = inject::inject(&source, &config, &options).map_err(place)?;
+        summarise(cli, &injected.summary);
+        if cli.check {
+            return Ok(i32::from(injected.changed));
+        }
         files::write_stdout(&report::diff(
             &files::display(&cli.source),
             &source,
@@ -36,13 +37,29 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
         ))?;
         return Ok(0);
     }
-    match &cli.output {
-        Some(out) if files::is_stdio(out) => files::write_stdout(&injected.text)?,
-        None if files::is_stdio(&cli.source) => files::write_stdout(&injected.text)?,
-        Some(out) => files::write_atomic(out, &injected.text)?,
-        // In place: an unchanged file is not rewritten (its mtime stays).
-        None if changed => files::write_atomic(&cli.source, &injected.text)?,
-        None => {}
+    let to_stdout = match &cli.output {
+        Some(out) => files::is_stdio(out),
+        None => files::is_stdio(&cli.source),
+    };
+    if to_stdout {
+        let mut sink = files::HeldBack::new()?;
+        let report = inject::inject_into(&source, &config, &options, &mut sink).map_err(place)?;
+        summarise(cli, &report.summary);
+        return sink.release().map(|()| 0);
+    }
+    let target = cli.output.as_ref().unwrap_or(&cli.source);
+    let mut sink = files::Replacement::new(target)?;
+    let report = inject::inject_into(&source, &config, &options, &mut sink).map_err(place)?;
+    summarise(cli, &report.summary);
+    // In place: an unchanged file is not rewritten (its mtime stays).
+    if cli.output.is_some() || report.changed {
+        sink.commit()?;
     }
     Ok(0)
+}
+
+fn summarise(cli: &Cli, summary: &str) {
+    if !cli.quiet {
+        eprint!("{summary}");
+    }
 }

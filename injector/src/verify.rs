@@ -318,10 +318,92 @@ pub fn check(
     src: &str,
     readable: &str,
     out: &str,
+    origin: Origin,
+    plan: impl FnMut(&str, &Node, usize) -> Result<Planned, YamlError>,
+) -> Result<(), YamlError> {
+    check_here(src, readable, out, origin, plan).map_err(|e| origin.place(e))
+}
+
+/// Where a checked text stands in the stream: its first document's index
+/// and its first line (a region of the stream is checked on its own).
+#[derive(Clone, Copy, Debug)]
+pub struct Origin {
+    pub document: usize,
+    pub line: usize,
+}
+
+impl Origin {
+    /// An error found in the region, placed in the stream.
+    fn place(self, mut e: YamlError) -> YamlError {
+        e.pos.line += self.line - 1;
+        e
+    }
+}
+
+/// What checking one document's region found.
+pub enum Region {
+    Proved,
+    /// Not proved on its own: check the whole stream, which either proves
+    /// it (the region read differently alone: a directive or tag handle from
+    /// before it) or reports what is wrong.
+    Unproved,
+}
+
+/// Checks one document's region on its own: `out` is what was written for
+/// the region `in_region` of the stream, which holds the document `root`;
+/// `plans` is what was planned for it, and `plan_out` plans the output
+/// document (which must plan nothing). Only the output is read again: the
+/// input document is the one the stream was read as.
+pub fn check_region(
+    in_region: &str,
+    out: &str,
+    root: &Node,
+    plans: &[PodPlan],
+    tolerant_read: bool,
+    origin: Origin,
+    plan_out: impl FnOnce(&str, &Node) -> Result<Planned, YamlError>,
+) -> Region {
+    let proved = (|| -> Result<(), YamlError> {
+        let out_readable = if tolerant_read {
+            tolerant(out)
+        } else {
+            std::borrow::Cow::Borrowed(out)
+        };
+        let mut roots = Vec::new();
+        for doc in Documents::new(&out_readable) {
+            roots.extend(doc?.root);
+        }
+        let [b] = roots.as_slice() else {
+            return Err(internal(Pos { line: 1, col: 1 }, "not one document".into()));
+        };
+        document_is_input_plus_plan(in_region, out, origin.document, root, b, plans)?;
+        if !plan_out(out, b)?.edits.is_empty() {
+            return Err(internal(b.pos, "not idempotent".into()));
+        }
+        comments_kept(in_region, out)?;
+        line_endings_kept(in_region, out)
+    })();
+    match proved {
+        Ok(()) => Region::Proved,
+        Err(_) => Region::Unproved,
+    }
+}
+
+fn check_here(
+    src: &str,
+    readable: &str,
+    out: &str,
+    origin: Origin,
     mut plan: impl FnMut(&str, &Node, usize) -> Result<Planned, YamlError>,
 ) -> Result<(), YamlError> {
     let start = Pos { line: 1, col: 1 };
-    let out_readable = tolerant(out);
+    // The output needs go-yaml's tolerance only where its input did (the
+    // injector never writes the form itself).
+    let out_readable = if std::ptr::eq(readable, src) {
+        std::borrow::Cow::Borrowed(out)
+    } else {
+        tolerant(out)
+    };
     let mut outputs = Documents::new(&out_readable);
     let mut count = 0;
     for (index, input) in Documents::new(readable).enumerate() {
@@ -353,7 +435,7 @@ pub fn check(
             continue;
         };
         let plans = plan(src, a, index)?.plans;
-        document_is_input_plus_plan(src, out, index, a, b, &plans)?;
+        document_is_input_plus_plan(src, out, origin.document + index, a, b, &plans)?;
         // Planning again on the output must plan nothing: otherwise a second
         // run (a re-apply in CI, an Argo CD sync) would change it again.
         let again = plan(out, b, index).map_err(|e| {
@@ -368,7 +450,7 @@ pub fn check(
                 b.pos,
                 format!(
                     "document {} ({}): a second run would change it again (not idempotent)",
-                    index + 1,
+                    origin.document + index + 1,
                     objects.join(", ")
                 ),
             ));

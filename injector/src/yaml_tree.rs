@@ -270,12 +270,25 @@ pub fn tolerant(src: &str) -> Cow<'_, str> {
         return Cow::Borrowed(src);
     }
     let mut text = Cow::Borrowed(src);
+    tolerate(&mut text);
+    text
+}
+
+/// [`tolerant`], for a caller whose strict read of `src` failed with `err`:
+/// the tolerant text when that failure is go-yaml's wider tolerance, None
+/// when it is a real error (to be reported as it is).
+pub fn tolerated<'s>(src: &'s str, err: &YamlError) -> Option<Cow<'s, str>> {
+    low_closing_bracket(src, err)?;
+    Some(tolerant(src))
+}
+
+fn tolerate(text: &mut Cow<'_, str>) {
     // Each round fixes one bracket; a stream has few of them.
     for _ in 0..1000 {
-        let Some(err) = Documents::new(&text).find_map(Result::err) else {
-            return text;
+        let Some(err) = Documents::new(text).find_map(Result::err) else {
+            return;
         };
-        match low_closing_bracket(&text, &err) {
+        match low_closing_bracket(text, &err) {
             Some(newline) => {
                 // ASCII for ASCII: every offset stays where it was.
                 let owned = text.to_mut();
@@ -284,10 +297,9 @@ pub fn tolerant(src: &str) -> Cow<'_, str> {
                     owned.replace_range(newline - 1..newline, " ");
                 }
             }
-            None => return text,
+            None => return,
         }
     }
-    text
 }
 
 /// The line break before the closing bracket the error is about, if the

@@ -2,6 +2,11 @@
 //! damage an edit could do. The edit step is corrupted on purpose through the
 //! test-only `Options::sabotage` hook; each corruption must end in an
 //! internal error that names where, and no text.
+//!
+//! Both paths are damaged: document by document (the sabotage sees the
+//! edited document's region, the only text edits can touch — the rest is
+//! copied as it is), and the whole-stream path (the sabotage sees the whole
+//! output, so damage anywhere is tried).
 
 use graceful_inject::{config, inject::inject, patch::Options};
 
@@ -35,9 +40,14 @@ spec:
 const CONFIG: &str = "deployment:\n  shop:\n    istio-proxy: {tcp: 20000}\n";
 
 fn run(sabotage: Option<fn(&str) -> String>) -> Result<String, String> {
+    run_on(sabotage, false)
+}
+
+fn run_on(sabotage: Option<fn(&str) -> String>, whole_stream: bool) -> Result<String, String> {
     let config = config::parse(CONFIG).unwrap();
     let options = Options {
         sabotage,
+        whole_stream,
         ..Options::default()
     };
     inject(MANIFEST, &config, &options)
@@ -49,6 +59,11 @@ fn run(sabotage: Option<fn(&str) -> String>) -> Result<String, String> {
 fn an_undamaged_edit_passes() {
     let out = run(None).unwrap();
     assert!(out.contains("--port=20000"), "{out}");
+    assert_eq!(
+        run_on(None, true).unwrap(),
+        out,
+        "both paths write the same"
+    );
 }
 
 /// What the damage is, how it is done, and what the error must name.
@@ -106,12 +121,7 @@ fn every_kind_of_damage_is_caught() {
         (
             "a document added",
             |t| format!("{t}---\nkind: Extra\n"),
-            "more than the input's 2 documents",
-        ),
-        (
-            "a document lost",
-            |t| t[t.find("---\n").unwrap() + 4..].to_string(),
-            "document",
+            "documents",
         ),
         (
             "not YAML any more",
@@ -127,8 +137,18 @@ fn every_kind_of_damage_is_caught() {
             "volumes",
         ),
     ];
-    for (what, sabotage, names) in cases {
-        let err = run(Some(*sabotage)).expect_err(what);
+    let whole_stream_only: &[(&str, Sabotage, &str)] = &[(
+        "a document lost",
+        |t| t[t.find("---\n").unwrap() + 4..].to_string(),
+        "document",
+    )];
+    let by_path = cases
+        .iter()
+        .filter(|c| c.0 != "a non-workload object touched")
+        .map(|c| (c, false))
+        .chain(cases.iter().chain(whole_stream_only).map(|c| (c, true)));
+    for ((what, sabotage, names), whole) in by_path {
+        let err = run_on(Some(*sabotage), whole).expect_err(what);
         assert!(
             err.contains("internal error") && err.contains("nothing was written"),
             "{what}: {err}"

@@ -26,32 +26,101 @@ pub fn write_owned(
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> io::Result<()> {
-    fn step(what: &'static str) -> impl Fn(io::Error) -> io::Error {
-        move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
+    let mut writer = Writer::create(path, mode, owner)?;
+    writer.write(bytes)?;
+    writer.commit()
+}
+
+/// A replacement of `path` written a piece at a time: nothing is seen at
+/// `path` until [`Writer::commit`]; dropped without a commit, it leaves
+/// nothing behind.
+pub struct Writer {
+    target: PathBuf,
+    temp: PathBuf,
+    file: Option<io::BufWriter<File>>,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+    /// Renamed into place: the temporary name is gone.
+    committed: bool,
+}
+
+fn step(what: &'static str) -> impl Fn(io::Error) -> io::Error {
+    move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+impl Writer {
+    pub fn create(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> io::Result<Writer> {
+        let (temp, file) =
+            create_temp(path).map_err(step("cannot create a temporary file beside it"))?;
+        Ok(Writer {
+            target: path.to_path_buf(),
+            temp,
+            file: Some(io::BufWriter::new(file)),
+            mode,
+            owner,
+            committed: false,
+        })
     }
-    let (temp, mut file) =
-        create_temp(path).map_err(step("cannot create a temporary file beside it"))?;
-    let result = (|| {
-        file.write_all(bytes)
-            .and_then(|()| file.set_permissions(fs::Permissions::from_mode(mode)))
-            .and_then(|()| match owner {
+
+    fn file(&mut self) -> io::Result<&mut io::BufWriter<File>> {
+        self.file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("already committed"))
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file()?
+            .write_all(bytes)
+            .map_err(step("cannot write the temporary file"))
+    }
+
+    /// Starts over: what was written is dropped.
+    pub fn reset(&mut self) -> io::Result<()> {
+        use std::io::Seek;
+        let f = self.file()?;
+        f.flush()?;
+        f.get_mut().set_len(0)?;
+        f.get_mut().rewind()?;
+        Ok(())
+    }
+
+    /// Gives the file its mode (and owner), syncs it, renames it over the
+    /// target and syncs the folder.
+    pub fn commit(mut self) -> io::Result<()> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("already committed"))?;
+        let file = file
+            .into_inner()
+            .map_err(|e| io::Error::new(e.error().kind(), e.error().to_string()))
+            .map_err(step("cannot write the temporary file"))?;
+        file.set_permissions(fs::Permissions::from_mode(self.mode))
+            .and_then(|()| match self.owner {
                 Some((uid, gid)) => std::os::unix::fs::fchown(&file, Some(uid), Some(gid)),
                 None => Ok(()),
             })
             .and_then(|()| file.sync_all())
             .map_err(step("cannot write the temporary file"))?;
-        fs::rename(&temp, path).map_err(step("cannot rename the temporary file into place"))
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&temp);
-        return Err(e);
+        drop(file);
+        fs::rename(&self.temp, &self.target)
+            .map_err(step("cannot rename the temporary file into place"))?;
+        self.committed = true;
+        // The rename is durable once the folder is synced; the file itself is
+        // already complete, so a failure here changes nothing a reader sees.
+        if let Ok(dir) = File::open(folder(&self.target)) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
     }
-    // The rename is durable once the folder is synced; the file itself is
-    // already complete, so a failure here changes nothing a reader sees.
-    if let Ok(dir) = File::open(folder(path)) {
-        let _ = dir.sync_all();
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.temp);
+        }
     }
-    Ok(())
 }
 
 fn folder(path: &Path) -> &Path {
