@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# graceful-inject on the 120 kube-inject outputs concatenated ten times (~8 MB):
-# wall time and peak memory, against the seed's approach (PyYAML load, patch,
-# dump: benches/seed_pyyaml.py) in the same run.
+# graceful-inject's wall time and peak memory on two streams:
+# - the 120 kube-inject outputs concatenated ten times (~8 MB), against the
+#   original Python tool's approach (PyYAML load, patch, dump:
+#   benches/seed_pyyaml.py) in the same run;
+# - many small objects: 270,000 small Deployments (~62 MB), where memory must
+#   follow the largest document, not the stream.
 #   benches/inject.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,5 +37,17 @@ measure() { # label, command...
   echo "$secs" > "$work/$label.secs"
 }
 measure graceful-inject "$bin" -q "$work/big.yaml" "$work/cfg.yml" "$work/out.yaml"
+measure graceful-inject-stdout sh -c "\"$bin\" -q \"$work/big.yaml\" \"$work/cfg.yml\" - > \"$work/out2.yaml\""
 measure seed-pyyaml python3 benches/seed_pyyaml.py "$work/big.yaml" "$work/seed-out.yaml"
 echo "== speed-up: $(awk -v a="$(cat "$work/seed-pyyaml.secs")" -v b="$(cat "$work/graceful-inject.secs")" 'BEGIN {printf "%.0fx", a/(b>0?b:0.001)}')"
+
+python3 - "$work/many.yaml" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(270000):
+        f.write(f"---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: example/app:{i}\n      - name: istio-proxy\n        image: istio/proxyv2:1.24.0\n")
+PY
+size=$(stat -c %s "$work/many.yaml")
+echo "== input: $size bytes, 270000 small Deployments, a wait on istio-proxy in each"
+measure graceful-inject-many "$bin" -q "$work/many.yaml" "$work/cfg.yml" "$work/many-out.yaml"
+echo "== output: $(stat -c %s "$work/many-out.yaml") bytes"
