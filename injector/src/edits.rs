@@ -119,8 +119,10 @@ impl<'s> Editor<'s> {
             unreachable!("empty mappings are flow mappings")
         };
         let col = self.column(first_key.start);
-        let (_, last_value) = entries.last().unwrap();
-        let at = self.after(last_value);
+        // After the last entry: where its text ends, key or value (an
+        // implicit null after an explicit `? key` has no text of its own).
+        let (last_key, last_value) = entries.last().unwrap();
+        let at = self.line_after(last_key.end.max(last_value.end));
         let mut text = String::new();
         emit::entries(&mut text, &entry, col, self.style);
         self.push(at, at, text, col);
@@ -179,7 +181,7 @@ impl<'s> Editor<'s> {
             // After the last entry (before a trailing comma, if any), so the
             // new pair reads as part of the mapping; inside `{}` when empty.
             let (at, text) = match entries.last() {
-                Some((_, last)) => (last.end, format!(", {pair}")),
+                Some((key, value)) => (key.end.max(value.end), format!(", {pair}")),
                 None => (mapping.start + 1, pair),
             };
             self.push(at, at, text, usize::MAX);

@@ -13,6 +13,7 @@ pub mod config;
 pub mod edits;
 pub mod emit;
 pub mod files;
+pub mod fuzzing;
 pub mod inject;
 pub mod patch;
 pub mod plan;

@@ -372,11 +372,14 @@ impl<'a> Builder<'a, '_> {
         let mut end = self.offsets.byte(span.end.index());
         let flow = matches!(kind, Kind::Map(_) | Kind::Seq(_))
             && matches!(self.src.as_bytes().get(start), Some(b'[' | b'{'));
-        if matches!(
-            kind,
-            Kind::Scalar(_, ScalarStyle::Literal | ScalarStyle::Folded)
-        ) {
-            end = block_scalar_end(self.src, start, end);
+        match &kind {
+            Kind::Scalar(_, ScalarStyle::Literal | ScalarStyle::Folded) => {
+                end = block_scalar_end(self.src, start, end);
+            }
+            // An implicit null (`key:` with nothing, `{a}`) has no text; the
+            // parser's span may cover the next token (a `}`), which is not it.
+            Kind::Scalar(v, ScalarStyle::Plain) if v.is_empty() => end = start,
+            _ => {}
         }
         let in_flow = self.stack.iter().any(|o| match o {
             Open::Map { node, .. } | Open::Seq { node, .. } => node.flow,
@@ -497,6 +500,9 @@ fn flow_end(src: &str, start: usize) -> usize {
                     return i + 1;
                 }
             }
+            // A quote opens a scalar only where a token starts: `4.0"` is a
+            // plain scalar with a quote in it.
+            b'"' | b'\'' if i > start && !quote_may_open(bytes[i - 1]) => {}
             b'"' => {
                 i += 1;
                 while i < bytes.len() && bytes[i] != b'"' {
@@ -520,6 +526,11 @@ fn flow_end(src: &str, start: usize) -> usize {
         i += 1;
     }
     src.len()
+}
+
+/// Whether a quote after this byte starts a quoted scalar (a token starts).
+fn quote_may_open(before: u8) -> bool {
+    before.is_ascii_whitespace() || matches!(before, b'[' | b'{' | b',' | b':')
 }
 
 /// The end of a block scalar's text: the end of its last content line (the
@@ -546,6 +557,21 @@ fn block_scalar_end(src: &str, start: usize, span_end: usize) -> usize {
         .next()
         .unwrap_or("");
     let keep = indicator.contains('+');
+    // An explicit indentation indicator fixes the content's indentation:
+    // the header line's own plus N (the first line may be indented deeper).
+    let header_line_start = if at_header {
+        line_of(start)
+    } else {
+        line_of(header.len())
+    };
+    let header_indent = src[header_line_start..]
+        .bytes()
+        .take_while(|b| *b == b' ')
+        .count();
+    let mut indent = indicator
+        .chars()
+        .find_map(|c| c.to_digit(10))
+        .map(|n| header_indent + n as usize);
     let mut at = if at_header {
         src[start..].find('\n').map_or(src.len(), |i| start + i + 1)
     } else {
@@ -556,7 +582,6 @@ fn block_scalar_end(src: &str, start: usize, span_end: usize) -> usize {
     } else {
         start
     };
-    let mut indent = None;
     while at < span_end.max(start + 1) && at < src.len() {
         let line_end = src[at..].find('\n').map_or(src.len(), |i| at + i);
         let text = src[at..line_end].trim_end_matches('\r');
@@ -631,5 +656,35 @@ mod tests {
         assert!(err.message.contains("duplicate key 'c'"));
         let err = for_each_document("a: [1, 2\nb: 3\n", |_| Ok(())).unwrap_err();
         assert!(err.pos.line >= 1, "{err:?}");
+    }
+
+    /// Spans the fuzzer showed wrong: each node ends where its own text ends.
+    #[test]
+    fn nodes_end_where_their_text_ends() {
+        let text = |src: &str, path: &[&str]| {
+            let mut out = None;
+            for_each_document(src, |d| {
+                let n = d.root.unwrap();
+                let n = n.path(path).unwrap();
+                out = Some(src[n.start..n.end].to_string());
+                Ok(())
+            })
+            .unwrap();
+            out.unwrap()
+        };
+        // An implicit null has no text (its span used to cover the `}`).
+        assert_eq!(text("{x: 1, b}\n", &["b"]), "");
+        assert_eq!(text("a:\nb: 1\n", &["a"]), "");
+        // A quote inside a plain scalar does not open a string.
+        assert_eq!(text("m: {k: 4.0\"}\nn: 1\n", &["m"]), "{k: 4.0\"}");
+        // A trailing comma, and the bracket after it.
+        assert_eq!(text("m: {a: [1, 2,],}\n", &["m"]), "{a: [1, 2,],}");
+        // An explicit indentation indicator: the less indented line is content.
+        let src = "s:\n  v: |2-\n      deeper\n    content\n  w: 1\n";
+        assert_eq!(text(src, &["s", "v"]).trim_start(), "deeper\n    content");
+        // Clipped and kept chomping around blank lines and a lower comment.
+        assert_eq!(text("a: |\n  x\n\nb: 1\n", &["a"]).trim_start(), "x");
+        assert_eq!(text("a: |+\n  x\n\nb: 1\n", &["a"]).trim_start(), "x\n");
+        assert_eq!(text("a: >-\n  x\n# c\nb: 1\n", &["a"]).trim_start(), "x");
     }
 }
