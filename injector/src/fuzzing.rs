@@ -44,7 +44,7 @@ pub fn shell_loop(data: &[u8]) {
     if let Some(wait) = shell_loop::recognise(&argv) {
         let line = match &wait.what {
             config::WaitFor::Tcp(ports) => format!("tcp: {}", ports[0]),
-            config::WaitFor::Http { url, .. } => format!("http: {url:?}"),
+            config::WaitFor::Http { url, .. } => format!("http: {}", crate::emit::quoted(url)),
             other => panic!("a shell loop became {other:?}"),
         };
         // A recognised loop written as a typed value must be a valid config.

@@ -27,6 +27,7 @@ pub fn with_default_scheme(text: &str) -> Result<Uri, http::uri::InvalidUri> {
 
 /// Parses a URL (scheme optional, `http` only) and resolves its host.
 pub fn parse_local(text: &str) -> Result<LocalUrl, String> {
+    no_control_characters(text)?;
     let uri = with_default_scheme(text)
         .map_err(|e| format!("'{text}' is not a URL ({e}); write e.g. localhost:3000/health"))?;
     match uri.scheme_str() {
@@ -63,10 +64,22 @@ pub fn parse_local(text: &str) -> Result<LocalUrl, String> {
     Ok(LocalUrl { uri, addrs })
 }
 
+/// White space and control characters have no place in a URL (and a NUL
+/// none in a command line).
+fn no_control_characters(text: &str) -> Result<(), String> {
+    match text.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        Some(c) => Err(format!(
+            "{text:?} holds {c:?}, which a URL cannot; percent-encode it"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A URL a callback (or `exec --wait-ready`, `--quit-proxy`) may be sent
 /// to, as far as it can be told before `$VARIABLES` are expanded: `http` or
 /// `https` (or no scheme), and, when it holds no variable, a URL with a host.
 pub fn check_request_url(text: &str) -> Result<(), String> {
+    no_control_characters(text)?;
     let scheme = text.split_once("://").map(|(s, _)| s);
     if let Some(s) = scheme.filter(|s| !matches!(*s, "http" | "https")) {
         return Err(format!(
@@ -147,6 +160,8 @@ mod tests {
             .unwrap_err()
             .contains("scheme 'https'"));
         assert!(parse("localhost:99999/").is_err());
+        assert!(parse("localhost/a\0b").is_err());
+        assert!(parse("localhost/a b").is_err());
         assert!(parse("").is_err());
     }
 }
