@@ -75,12 +75,21 @@ fn a_request_that_times_out_counts_as_up() {
     assert!(log.contains("no answer within"), "{log}");
 }
 
+/// Accepted, then closed, reset, or answered with garbage: something still
+/// listens, so the app is not gone — the wait holds to its deadline (124).
 #[test]
-fn closed_without_a_response_is_down() {
-    let server = TestServer::start(Answer::Hangup);
-    let (code, log) = run(&mut http(&server.url("/"), &["--timeout", "5s"]));
-    assert_eq!(code, 0, "{log}");
-    assert!(log.contains("closed without a response"), "{log}");
+fn an_answer_that_is_not_http_is_still_up() {
+    for (answer, name) in [
+        (Answer::Hangup, "closed without a response"),
+        (Answer::Reset, "reset"),
+        (Answer::Garbage, "garbage"),
+    ] {
+        let server = TestServer::start(answer);
+        let (code, log) = run(&mut http(&server.url("/"), &["--timeout", "400ms"]));
+        assert_eq!(code, 124, "{name}: {log}");
+        assert!(log.contains("something still listens"), "{name}: {log}");
+        assert!(!log.contains("condition met"), "{name}: {log}");
+    }
 }
 
 #[test]
@@ -110,6 +119,9 @@ fn bad_urls_are_usage_errors() {
         "example.com/health",
         "localhost:99999/",
         "::",
+        // Found by fuzzing: once a panic (exit 134), now a usage error.
+        "/a://b",
+        "localhost/a b",
     ] {
         let (code, log) = run(&mut http(url, &[]));
         assert_eq!(code, 2, "{url}: {log}");

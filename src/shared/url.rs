@@ -37,7 +37,13 @@ pub fn parse_local(text: &str) -> Result<LocalUrl, String> {
                 "'{text}': scheme '{other}' is not supported by the http wait; use http://"
             ))
         }
-        None => unreachable!("a scheme was added above"),
+        // "://" later in the text kept a scheme from being added, and there
+        // is none at its start: not a URL the wait can use.
+        None => {
+            return Err(format!(
+                "'{text}' is not a URL; write e.g. localhost:3000/health"
+            ))
+        }
     }
     let host = uri
         .host()
@@ -161,6 +167,7 @@ mod tests {
             .contains("scheme 'https'"));
         assert!(parse("localhost:99999/").is_err());
         assert!(parse("localhost/a\0b").is_err());
+        assert!(parse("/a://b").is_err(), "found by fuzzing: once a panic");
         assert!(parse("localhost/a b").is_err());
         assert!(parse("").is_err());
     }

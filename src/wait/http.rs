@@ -1,7 +1,9 @@
 //! `graceful-wait http`: returns when the app's HTTP endpoint stops answering.
 //!
-//! Down means the app is gone: the connection is refused, reset or closed
-//! before a response. An address that cannot exist in this pod (`::1` where
+//! Down means the app is gone: the connection is refused (nothing listens),
+//! or a status listed in `--down-status` came. A connection that is accepted
+//! and then closed, reset or answered with anything but an HTTP/1 response
+//! is *up*: something still listens. An address that cannot exist in this pod (`::1` where
 //! IPv6 is off) is skipped; when no address is usable that is an error, never
 //! "down". A request that times out is *up*: a busy app is not a finished
 //! app. Any HTTP status is up unless `--down-status` lists it, because apps
@@ -13,7 +15,7 @@ use bytes::Bytes;
 use graceful_wait_shared::{cli::HttpArgs, status_set::StatusSet, url::LocalUrl};
 use http::{header, Request};
 use http_body_util::Empty;
-use std::{error::Error as _, io, net::SocketAddr, time::Duration};
+use std::{io, net::SocketAddr, time::Duration};
 use tokio::net::TcpStream;
 
 /// The http wait.
@@ -106,7 +108,7 @@ async fn probe_addr(
 ) -> Result<AtAddr, Error> {
     let stream = match TcpStream::connect(addr).await {
         Ok(s) => s,
-        Err(e) => return classify_io(&e),
+        Err(e) => return classify_connect(&e),
     };
     let path = target.uri.path_and_query().map_or("/", |p| p.as_str());
     let authority = target.uri.authority().map_or("", |a| a.as_str());
@@ -132,40 +134,30 @@ async fn probe_addr(
     }
 }
 
+/// Something accepted the connection (it listens) but no HTTP/1 response
+/// came: closed, reset, garbage, a TLS alert, an HTTP/2 frame, half an
+/// answer. Whatever it is, it is still there: up, not gone.
 fn classify_hyper(e: &hyper::Error) -> Result<AtAddr, Error> {
-    // Incomplete: closed mid-response. Canceled/closed: the connection ended
-    // before the request could be answered. Both mean no response came.
-    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        return Ok(AtAddr::Said(Verdict::Down(format!(
-            "connection closed without a response: {e}"
-        ))));
-    }
-    let mut source = e.source();
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<io::Error>() {
-            return classify_io(io);
-        }
-        source = s.source();
-    }
-    Err(Error::transient(format!("HTTP error: {e}")))
+    Ok(AtAddr::Said(Verdict::Up(format!(
+        "accepted the connection but sent no HTTP response ({e}); something still listens"
+    ))))
 }
 
-/// Refused, reset or cut off: nothing answers at this address any more.
-/// No such address family or route here: the address takes no part.
-/// Anything else is an error the wait cannot read as "down".
-fn classify_io(e: &io::Error) -> Result<AtAddr, Error> {
-    use io::ErrorKind::*;
-    if matches!(
-        e.kind(),
-        ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
-    ) {
-        Ok(AtAddr::Said(Verdict::Down(e.to_string())))
+/// Refused: nothing listens at this address any more — the one sign, besides
+/// a `--down-status`, that the app is gone. No such address family or route
+/// in this pod: the address takes no part. Anything else (a connect that
+/// times out, an unreachable host) is a failed look, retried.
+fn classify_connect(e: &io::Error) -> Result<AtAddr, Error> {
+    if e.kind() == io::ErrorKind::ConnectionRefused {
+        Ok(AtAddr::Said(Verdict::Down(format!(
+            "connection refused: nothing listens ({e})"
+        ))))
     } else if matches!(
         e.raw_os_error(),
         Some(libc::EADDRNOTAVAIL | libc::ENETUNREACH | libc::EAFNOSUPPORT)
     ) {
         Ok(AtAddr::Unusable(e.to_string()))
     } else {
-        Err(Error::transient(e.to_string()))
+        Err(Error::transient(format!("cannot connect: {e}")))
     }
 }

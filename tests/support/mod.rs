@@ -380,6 +380,10 @@ pub enum Answer {
     Never,
     /// Read the request, close without a response.
     Hangup,
+    /// Read the request, reset the connection (SO_LINGER 0).
+    Reset,
+    /// Read the request, answer with something that is not HTTP/1.
+    Garbage,
 }
 
 /// A real HTTP (or HTTPS) listener on loopback that records every request
@@ -487,6 +491,23 @@ fn serve(
     answer: Answer,
     log: &std::sync::Mutex<Vec<Request>>,
 ) {
+    if let Answer::Reset = answer {
+        // SO_LINGER with a zero timeout: close() sends a reset, not a FIN.
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt on a socket we own, with a correctly sized value.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&conn),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &linger as *const libc::linger as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+    }
     let mut stream: Box<dyn ReadWrite> = match tls {
         Some(c) => Box::new(rustls::StreamOwned::new(
             rustls::ServerConnection::new(c).unwrap(),
@@ -508,6 +529,15 @@ fn serve(
         Answer::Always(s) => s,
         // The request was read, so closing sends a clean FIN, not a reset.
         Answer::Hangup => return,
+        Answer::Reset => {
+            drop(stream);
+            return;
+        }
+        Answer::Garbage => {
+            let _ = stream.write_all(b"\x15\x03\x03\x00\x02\x02\x28 not HTTP at all\r\n\r\n");
+            let _ = stream.flush();
+            return;
+        }
         Answer::Never => {
             thread::park();
             return;

@@ -29,8 +29,12 @@ use std::{net::SocketAddr, path::PathBuf};
 pub enum State {
     /// A listener: the app still accepts connections.
     Listen,
-    /// A connection: a client is still being served.
-    Established,
+    /// A connection the app still serves: data may still flow from it.
+    /// ESTABLISHED; SYN_RECV (being accepted); CLOSE_WAIT (the client has
+    /// half-closed, the app still writes its answer); FIN_WAIT1, CLOSING and
+    /// LAST_ACK (the app has closed, its last bytes are not yet acknowledged).
+    /// Not FIN_WAIT2 or TIME_WAIT: the app's side is done.
+    Connected,
 }
 
 /// A table of the pod's TCP sockets: the local addresses of every socket in
@@ -127,7 +131,7 @@ impl Wait for SocketWait {
     fn announce(&self, schedule: &Schedule) {
         let what = match self.state {
             State::Listen => "waiting until no socket listens on the port(s)",
-            State::Established => "waiting until no connection remains on the port(s)",
+            State::Connected => "waiting until no connection remains on the port(s)",
         };
         tracing::info!(
             ports = ?self.ports,
@@ -142,7 +146,7 @@ impl Wait for SocketWait {
         let busy = self.sockets.busy(self.state, &self.ports)?;
         let (busy_text, done_text) = match self.state {
             State::Listen => ("listening on", "no listener on"),
-            State::Established => ("connections on", "no connection on"),
+            State::Connected => ("connections on", "no connection on"),
         };
         Ok(if busy.is_empty() {
             Look::Done(format!("{done_text} {:?}", self.ports))

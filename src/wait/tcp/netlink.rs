@@ -12,7 +12,10 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_sock_diag::{
-    constants::{AF_INET, AF_INET6, IPPROTO_TCP, TCP_ESTABLISHED, TCP_LISTEN},
+    constants::{
+        AF_INET, AF_INET6, IPPROTO_TCP, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_ESTABLISHED,
+        TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_LISTEN, TCP_SYN_RECV,
+    },
     inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
     SockDiagMessage,
 };
@@ -45,9 +48,24 @@ impl SockDiag {
     }
 
     fn dump(&mut self, family: u8, state: State, out: &mut Vec<SocketAddr>) -> io::Result<()> {
-        let (flags, want) = match state {
-            State::Listen => (StateFlags::LISTEN, TCP_LISTEN),
-            State::Established => (StateFlags::ESTABLISHED, TCP_ESTABLISHED),
+        let (flags, want): (StateFlags, &[u8]) = match state {
+            State::Listen => (StateFlags::LISTEN, &[TCP_LISTEN]),
+            State::Connected => (
+                StateFlags::ESTABLISHED
+                    | StateFlags::SYN_RECV
+                    | StateFlags::CLOSE_WAIT
+                    | StateFlags::FIN_WAIT1
+                    | StateFlags::CLOSING
+                    | StateFlags::LAST_ACK,
+                &[
+                    TCP_ESTABLISHED,
+                    TCP_SYN_RECV,
+                    TCP_CLOSE_WAIT,
+                    TCP_FIN_WAIT1,
+                    TCP_CLOSING,
+                    TCP_LAST_ACK,
+                ],
+            ),
         };
         self.sequence = self.sequence.wrapping_add(1);
         let mut header = NetlinkHeader::default();
@@ -88,7 +106,7 @@ impl SockDiag {
                         // The kernel applied the state filter; the state is
                         // checked again so that no other socket can ever count.
                         NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r))
-                            if r.header.state == want =>
+                            if want.contains(&r.header.state) =>
                         {
                             let id = &r.header.socket_id;
                             out.push(SocketAddr::new(id.source_address, id.source_port));

@@ -12,7 +12,7 @@ use procfs_core::{
 };
 use std::{
     fs::File,
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Read},
     net::SocketAddr,
     path::PathBuf,
 };
@@ -42,16 +42,34 @@ pub fn parse_sockets(
     state: State,
     out: &mut Vec<SocketAddr>,
 ) -> Result<(), String> {
-    let entries = TcpNetEntries::from_buf_read(table, &SYSTEM).map_err(|e| e.to_string())?;
-    let want = match state {
-        State::Listen => TcpState::Listen,
-        State::Established => TcpState::Established,
+    // A table always starts with its header line; an empty file (a
+    // --proc-net folder of the wrong files, a truncated read) is not "no
+    // sockets", and neither is a table without its header.
+    let mut table = table;
+    let mut header = String::new();
+    table.read_line(&mut header).map_err(|e| e.to_string())?;
+    if !header.trim_start().starts_with("sl") || !header.contains("local_address") {
+        return Err("no table header (sl local_address ...): not a /proc/net/tcp table".into());
+    }
+    let entries = TcpNetEntries::from_buf_read(header.as_bytes().chain(table), &SYSTEM)
+        .map_err(|e| e.to_string())?;
+    let wanted = |t: &TcpState| match state {
+        State::Listen => *t == TcpState::Listen,
+        State::Connected => matches!(
+            t,
+            TcpState::Established
+                | TcpState::SynRecv
+                | TcpState::CloseWait
+                | TcpState::FinWait1
+                | TcpState::Closing
+                | TcpState::LastAck
+        ),
     };
     out.extend(
         entries
             .0
             .into_iter()
-            .filter(|e| e.state == want)
+            .filter(|e| wanted(&e.state))
             .map(|e| e.local_address),
     );
     Ok(())
@@ -132,11 +150,33 @@ mod tests {
     }
 
     #[test]
-    fn established_connections_by_local_port() {
+    fn connections_the_app_still_serves_by_local_port() {
         let mut out = Vec::new();
-        parse_sockets(TCP4.as_bytes(), State::Established, &mut out).unwrap();
-        // The pair on 20000: one end has local port 20000, the other a random one.
-        assert_eq!(busy_ports(&out, &[20000, 2000, 8080]), [20000]);
+        parse_sockets(TCP4.as_bytes(), State::Connected, &mut out).unwrap();
+        // The ESTABLISHED pair on 20000 (one end has local port 20000), and
+        // the CLOSE_WAIT end on 8080: its client has half-closed while the
+        // app may still be writing — still being served. The FIN_WAIT2 end
+        // (done sending) and the listener on 2000 do not count.
+        assert_eq!(busy_ports(&out, &[20000, 2000, 8080]), [20000, 8080]);
+        // Every state: the ones that owe bytes count, the others do not.
+        let mut out = Vec::new();
+        parse_sockets(STATES.as_bytes(), State::Connected, &mut out).unwrap();
+        assert_eq!(
+            out.len(),
+            6,
+            "ESTABLISHED, SYN_RECV, FIN_WAIT1, CLOSE_WAIT, LAST_ACK, CLOSING"
+        );
+    }
+
+    #[test]
+    fn an_empty_or_headless_table_is_an_error_not_no_listener() {
+        for table in ["", "\n", "  0: 0100007F:4E20 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0\n"] {
+            let mut out = Vec::new();
+            assert!(
+                parse_sockets(table.as_bytes(), State::Listen, &mut out).is_err(),
+                "{table:?}"
+            );
+        }
     }
 
     #[test]
