@@ -81,3 +81,83 @@ fn process_exclude_uid_selects_everything_else() {
     let (code, log) = in_pid_namespace(&hold);
     assert_eq!(code, 124, "{log}");
 }
+
+/// A name longer than the kernel's 15-byte comm matches as pgrep matches it
+/// (once it never matched, so the wait ended at once while the app ran).
+#[test]
+fn a_long_name_matches_its_first_15_bytes_or_the_full_program_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("envoy-sidecar-helper");
+    fs::copy("/bin/sleep", &app).unwrap();
+    let mut child = Command::new(&app)
+        .arg("60")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    for extra in [&[][..], &["--full-name"]] {
+        let mut args = vec![
+            "process",
+            "--name",
+            "envoy-sidecar-helper",
+            "--timeout",
+            "300ms",
+        ];
+        args.extend_from_slice(extra);
+        let (code, log) = run(&mut graceful_wait(&args));
+        assert_eq!(
+            code, 124,
+            "{extra:?}: it must hold while the app runs: {log}"
+        );
+        assert!(log.contains("waiting: running: envoy-sidecar-h"), "{log}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn nothing_selected_at_the_start_is_said_loudly() {
+    let (code, log) = run(&mut graceful_wait(&[
+        "process",
+        "--name",
+        "no-such-process-gw",
+    ]));
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("no selected process is running now"), "{log}");
+}
+
+/// A process whose status cannot be read or parsed is a failed look, never
+/// "gone": the wait holds to its deadline and exits 1.
+#[test]
+fn an_unreadable_status_is_a_failed_look_not_gone() {
+    let proc_dir = tempfile::tempdir().unwrap();
+    fs::create_dir(proc_dir.path().join("4242")).unwrap();
+    fs::write(proc_dir.path().join("4242/status"), "garbage\n").unwrap();
+    let (code, log) = run(&mut graceful_wait(&[
+        "process",
+        "--exclude-uid",
+        "1337",
+        "--proc",
+        proc_dir.path().to_str().unwrap(),
+        "--timeout",
+        "300ms",
+    ]));
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("cannot read") && log.contains("4242"), "{log}");
+    assert!(!log.contains("condition met"), "{log}");
+}
+
+/// With /proc mounted hidepid=2, other users' processes are invisible to the
+/// proxy's uid: their absence proves nothing, so every look fails.
+#[test]
+fn a_proc_that_hides_other_users_processes_is_a_failed_look() {
+    if !root_or_skip("a_proc_that_hides_other_users_processes_is_a_failed_look") {
+        return;
+    }
+    let script = format!(
+        "mount -o remount,hidepid=2 /proc || exit 99; sleep 30 & exec setpriv --reuid=65534 --regid=65534 --clear-groups {} process --exclude-uid 65534 --timeout 300ms",
+        bin()
+    );
+    let (code, log) = in_pid_namespace(&script);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("hidepid"), "{log}");
+}

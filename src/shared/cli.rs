@@ -248,10 +248,16 @@ pub struct FileArgs {
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("select").required(true).multiple(true))]
 pub struct ProcessArgs {
-    /// Wait for processes with this name (comm, as `ps -o comm` shows it);
-    /// repeat or comma-separate for several.
+    /// Wait for processes with this name, matched as pgrep does: against the
+    /// kernel's process name (comm, 15 bytes; a longer name matches on its
+    /// first 15); repeat or comma-separate for several.
     #[arg(long = "name", group = "select", value_delimiter = ',')]
     pub names: Vec<String>,
+
+    /// Match --name against the whole program name (the last part of argv[0]
+    /// in /proc/PID/cmdline) instead of the 15-byte comm.
+    #[arg(long, requires = "names")]
+    pub full_name: bool,
 
     /// Wait for this pid; repeat or comma-separate for several.
     #[arg(long = "pid", group = "select", value_delimiter = ',')]

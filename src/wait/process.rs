@@ -1,9 +1,18 @@
 //! `graceful-wait process`: with `shareProcessNamespace: true` every
 //! container sees every process of the pod, so the proxy's hook can wait for
 //! the app's processes themselves to be gone — whatever the app does with its
-//! ports. Selected by `--name` (the kernel's `comm`, as `ps -o comm` shows it,
-//! 15 characters at most), `--pid`, or `--exclude-uid` (every process whose
-//! real uid is not listed: `--exclude-uid 1337` is "everything but Istio's proxy").
+//! ports. Selected by `--name`, `--pid`, or `--exclude-uid` (every process
+//! whose real uid is not listed: `--exclude-uid 1337` is "everything but
+//! Istio's proxy").
+//!
+//! Names match as `pgrep` matches them: the kernel keeps a process's name
+//! (`comm`) to 15 bytes, so a longer `--name` matches on its first 15 bytes;
+//! `--full-name` matches the whole program name (the last part of argv[0] in
+//! `/proc/PID/cmdline`) instead.
+//!
+//! A look that cannot see every process is a failed look, never "gone": a
+//! `/proc/PID/status` that cannot be read or parsed, or a /proc mounted with
+//! `hidepid` (other users' processes hidden) when this process is not root.
 //!
 //! Event-driven: each selected process gets a pidfd (pidfd_open(2)), which
 //! becomes readable the moment it exits; where the kernel has no pidfd, the
@@ -14,21 +23,46 @@
 use super::{Schedule, Wait};
 use crate::{error::Error, retry::Look};
 use graceful_wait_shared::cli::ProcessArgs;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-use procfs_core::{process::Status, FromRead};
+use procfs_core::{
+    process::{MountInfos, Status},
+    FromBufRead, FromRead, ProcError,
+};
 use std::{
     fs,
-    os::fd::{AsFd, FromRawFd, OwnedFd},
-    path::PathBuf,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+    path::{Path, PathBuf},
     time::Duration,
 };
+use tokio::io::unix::AsyncFd;
+
+/// The kernel's limit on a process name (`comm`), in bytes.
+const COMM_LEN: usize = 15;
 
 #[derive(Clone, Debug, Default)]
 pub struct Selector {
     pub names: Vec<String>,
+    /// Match names against the full program name, not the 15-byte comm.
+    pub full_name: bool,
     pub pids: Vec<i32>,
     /// Some: select every process whose real uid is not in the list.
     pub exclude_uids: Option<Vec<u32>>,
+}
+
+impl Selector {
+    /// Whether `name` (from `--name`) is this process's: its comm, compared
+    /// as the kernel keeps it, or its full program name.
+    fn name_matches(&self, comm: &str, program: impl FnOnce() -> Option<String>) -> bool {
+        if self.names.is_empty() {
+            return false;
+        }
+        if self.full_name {
+            return program().is_some_and(|p| self.names.contains(&p));
+        }
+        self.names.iter().any(|n| {
+            let n = n.as_bytes();
+            n[..n.len().min(COMM_LEN)] == *comm.as_bytes()
+        })
+    }
 }
 
 /// The process wait.
@@ -38,23 +72,77 @@ pub struct Processes {
     selector: Selector,
     /// Pids never counted: this process and its ancestors.
     ignored: Vec<i32>,
+    /// Why this /proc cannot show every process (hidepid), if it cannot.
+    hidden: Option<String>,
 }
 
-fn status(proc_dir: &std::path::Path, pid: &str) -> Option<Status> {
-    Status::from_file(proc_dir.join(pid).join("status")).ok()
+/// A process's status: None when it has gone (its folder is no more), an
+/// error when it is there but cannot be read or parsed — a failed look.
+fn status(proc_dir: &Path, pid: &str) -> Result<Option<Status>, Error> {
+    let path = proc_dir.join(pid).join("status");
+    match Status::from_file(&path) {
+        Ok(s) => Ok(Some(s)),
+        Err(ProcError::NotFound(_)) => Ok(None),
+        Err(e) => Err(Error::transient(format!(
+            "cannot read {}: {e}; without it this process cannot be told apart",
+            path.display()
+        ))),
+    }
+}
+
+/// The last part of argv[0]: the program's full name.
+fn program(proc_dir: &Path, pid: i32) -> Option<String> {
+    let cmdline = fs::read(proc_dir.join(pid.to_string()).join("cmdline")).ok()?;
+    let argv0 = cmdline.split(|b| *b == 0).next()?;
+    let argv0 = String::from_utf8_lossy(argv0);
+    Some(argv0.rsplit('/').next().unwrap_or(&argv0).to_string())
+}
+
+/// Why the /proc at `proc_dir` hides other users' processes from this one
+/// (mounted with `hidepid`, and this process is not root), if it does.
+fn hidden_processes(proc_dir: &Path) -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return None;
+    }
+    let mounts = fs::File::open(proc_dir.join("self/mountinfo")).ok()?;
+    let mounts = MountInfos::from_buf_read(std::io::BufReader::new(mounts)).ok()?;
+    let at = fs::canonicalize(proc_dir).unwrap_or_else(|_| proc_dir.to_path_buf());
+    let mount = mounts
+        .0
+        .iter()
+        .rev()
+        .find(|m| m.fs_type == "proc" && m.mount_point == at)?;
+    let hidepid = mount.super_options.get("hidepid")?.clone()?;
+    let hides = !matches!(hidepid.as_str(), "0" | "off");
+    hides.then(|| {
+        format!(
+            "{} is mounted with hidepid={hidepid}: other users' processes are hidden from this one, so their absence proves nothing; mount it without hidepid, or run the hook as root",
+            proc_dir.display()
+        )
+    })
 }
 
 pub fn open(args: &ProcessArgs, schedule: &Schedule) -> Result<Processes, Error> {
     let selector = Selector {
         names: args.names.clone(),
+        full_name: args.full_name,
         pids: args.pids.clone(),
         exclude_uids: (!args.exclude_uids.is_empty()).then(|| args.exclude_uids.clone()),
     };
-    Ok(Processes::new(
-        args.proc.clone(),
-        selector,
-        schedule.interval,
-    ))
+    let processes = Processes::new(args.proc.clone(), selector, schedule.interval);
+    // Nothing selected at the start: the wait ends at once. That may be right
+    // (the app is gone) or a wrong name; say so, loudly.
+    if let Ok(found) = processes.scan() {
+        if found.is_empty() && processes.hidden.is_none() {
+            tracing::warn!(
+                names = ?processes.selector.names,
+                pids = ?processes.selector.pids,
+                "no selected process is running now, so the wait ends at once; check the name (the kernel keeps 15 bytes of it, see --full-name) or the pid"
+            );
+        }
+    }
+    Ok(processes)
 }
 
 impl Processes {
@@ -65,11 +153,12 @@ impl Processes {
         while pid > 1 && !ignored.contains(&pid) {
             ignored.push(pid);
             match status(&proc_dir, &pid.to_string()) {
-                Some(s) => pid = s.ppid,
-                None => break,
+                Ok(Some(s)) => pid = s.ppid,
+                _ => break,
             }
         }
         Processes {
+            hidden: hidden_processes(&proc_dir),
             proc_dir,
             interval,
             selector,
@@ -79,6 +168,9 @@ impl Processes {
 
     /// The selected processes alive now: (pid, name).
     pub fn scan(&self) -> Result<Vec<(i32, String)>, Error> {
+        if let Some(why) = &self.hidden {
+            return Err(Error::permanent(why.clone()));
+        }
         let entries = fs::read_dir(&self.proc_dir).map_err(|e| {
             Error::transient(format!(
                 "cannot list {}: {e}; the hook needs the pod's /proc (shareProcessNamespace: true)",
@@ -94,8 +186,9 @@ impl Processes {
             if self.ignored.contains(&pid) {
                 continue;
             }
-            // A process that ended since the listing is simply gone.
-            let Some(s) = status(&self.proc_dir, &name.to_string_lossy()) else {
+            // A process that ended since the listing is simply gone; one
+            // that cannot be read is a failed look.
+            let Some(s) = status(&self.proc_dir, &name.to_string_lossy())? else {
                 continue;
             };
             if s.state.starts_with('Z') || s.state.starts_with('X') {
@@ -103,7 +196,7 @@ impl Processes {
             }
             let sel = &self.selector;
             let chosen = sel.pids.contains(&pid)
-                || sel.names.contains(&s.name)
+                || sel.name_matches(&s.name, || program(&self.proc_dir, pid))
                 || sel
                     .exclude_uids
                     .as_ref()
@@ -144,33 +237,53 @@ impl Wait for Processes {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let fds: Vec<OwnedFd> = alive.iter().filter_map(|(pid, _)| pidfd(*pid)).collect();
+        let fds: Vec<AsyncFd<PidFd>> = alive
+            .iter()
+            .filter_map(|(pid, _)| pidfd(*pid))
+            .filter_map(|fd| {
+                // SAFETY: the fd is owned by the PidFd inside the AsyncFd: it
+                // stays open and the same for the AsyncFd's whole life.
+                unsafe { AsyncFd::register_with_interest(PidFd(fd), tokio::io::Interest::READABLE) }
+                    .ok()
+            })
+            .collect();
         if fds.len() < alive.len() {
             // No pidfd (old kernel, or it just exited): look again after the interval.
             tokio::time::sleep(interval).await;
             return Ok(Look::Pending(waiting));
         }
-        let ms = interval.as_millis().min(i32::MAX as u128) as i32;
-        let exited = tokio::task::spawn_blocking(move || {
-            let mut polls: Vec<PollFd> = fds
-                .iter()
-                .map(|f| PollFd::new(f.as_fd(), PollFlags::POLLIN))
-                .collect();
-            nix::poll::poll(
-                &mut polls,
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::NONE),
-            )
-            .unwrap_or(0)
-                > 0
-        })
-        .await
-        .unwrap_or(false);
-        Ok(if exited {
-            Look::Again(waiting)
-        } else {
-            Look::Pending(waiting)
-        })
+        // A pidfd turns readable when its process exits: wait for the first,
+        // or the interval. No thread blocks, so the deadline cuts this wait
+        // exactly.
+        let any_exit = futures_first(fds.iter().map(|fd| fd.readable()));
+        tokio::select! {
+            _ = any_exit => Ok(Look::Again(waiting)),
+            _ = tokio::time::sleep(interval) => Ok(Look::Pending(waiting)),
+        }
     }
+}
+
+/// A pidfd, for tokio's AsyncFd (which wants AsRawFd).
+struct PidFd(OwnedFd);
+
+impl AsRawFd for PidFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// The first of several futures to finish.
+async fn futures_first<F: std::future::Future>(futures: impl Iterator<Item = F>) {
+    let mut futures: Vec<_> = futures.map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        for f in futures.iter_mut() {
+            if f.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// A pidfd for `pid`, or None where the kernel has none or the process is gone.
