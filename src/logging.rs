@@ -5,7 +5,7 @@
 //! stdout, which `kubectl logs` does show.
 
 use graceful_wait_shared::cli::LogFormat as Format;
-use std::{fs::OpenOptions, path::Path, sync::Arc};
+use std::{fs::OpenOptions, os::unix::fs::OpenOptionsExt, path::Path, sync::Arc};
 use tracing::Level;
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
 
@@ -13,7 +13,19 @@ pub fn init(format: Format, quiet: bool, copy: Option<&Path>) {
     let level = if quiet { Level::WARN } else { Level::INFO };
     // A copy that cannot be opened must not stop the hook: say so on stderr.
     let (copy, copy_error) =
-        match copy.map(|p| (p, OpenOptions::new().append(true).create(true).open(p))) {
+        // Non-blocking: a FIFO with no reader fails at once (ENXIO) instead of
+        // blocking the hook before its deadline exists, and a full pipe drops
+        // a line instead of stopping the wait.
+        match copy.map(|p| {
+            (
+                p,
+                OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(p),
+            )
+        }) {
             Some((_, Ok(file))) => (Some(Arc::new(file)), None),
             Some((path, Err(e))) => (
                 None,

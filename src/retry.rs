@@ -129,9 +129,20 @@ pub async fn until(
         }
         let next = match pace {
             Pace::Every(interval) => began + interval,
-            Pace::Backoff { max, .. } => {
-                let next = Instant::now() + backoff;
+            Pace::Backoff { max, first } => {
+                let now = Instant::now();
+                let mut next = now + backoff;
                 backoff = (backoff * 2).min(max);
+                // The time left is used, not skipped: when the backoff would
+                // jump past the deadline, try again halfway there instead
+                // (a service that comes up just before the deadline is
+                // still reached), down to the first step.
+                if let Some(d) = deadline.filter(|d| next >= *d) {
+                    let half = d.saturating_duration_since(now) / 2;
+                    if half >= first.min(Duration::from_millis(50)) {
+                        next = now + half;
+                    }
+                }
                 next
             }
         };
@@ -321,6 +332,42 @@ mod tests {
             )
             .await
         });
-        assert_eq!(*times.borrow(), [0, 100, 300, 700, 1500, 2300]);
+        assert_eq!(
+            *times.borrow(),
+            [0, 100, 300, 700, 1500, 2300, 2650, 2825, 2913]
+        );
+    }
+
+    /// A callback with a 10 s deadline against a service that comes up at
+    /// 9.5 s: the last attempts fall into the time left, not past it.
+    #[test]
+    fn the_time_left_before_the_deadline_is_used() {
+        let times = std::cell::RefCell::new(Vec::new());
+        let out = run(async {
+            let start = Instant::now();
+            until(
+                "callback",
+                Some(start + Duration::from_secs(10)),
+                Pace::Backoff {
+                    first: Duration::from_millis(100),
+                    max: Duration::from_secs(2),
+                },
+                async || {
+                    let t = start.elapsed();
+                    times.borrow_mut().push(t.as_millis());
+                    Ok(if t >= Duration::from_millis(9500) {
+                        Look::Done("HTTP 200".into())
+                    } else {
+                        Look::Pending("connection refused".into())
+                    })
+                },
+            )
+            .await
+        });
+        assert!(
+            matches!(out, Outcome::Met { .. }),
+            "{out:?} after {:?}",
+            times.borrow()
+        );
     }
 }

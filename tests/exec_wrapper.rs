@@ -179,3 +179,22 @@ fn sigterm_while_waiting_for_the_proxy_ends_without_starting_cmd() {
     assert!(log.contains("SIGTERM arrived first"), "{log}");
     assert!(!ran.exists(), "CMD started after SIGTERM");
 }
+
+/// An absurd duration is refused before CMD runs (once it overflowed after
+/// CMD had run, losing its status and the done file).
+#[test]
+fn an_absurd_duration_is_refused_before_cmd_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let (code, log) = run(&mut exec(&[
+        "--callback-timeout",
+        "500000000000y",
+        "--",
+        "sh",
+        "-c",
+        &touch,
+    ]));
+    assert_eq!(code, 2, "{log}");
+    assert!(!marker.exists(), "CMD ran: {log}");
+}

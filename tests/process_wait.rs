@@ -11,9 +11,12 @@ use support::*;
 #[test]
 fn process_waits_for_a_pid_and_for_a_name() {
     let dir = tempfile::tempdir().unwrap();
-    // A process with a name of its own: a copy of sleep.
+    // A process with a name of its own: sleep, run under another name.
     let app = dir.path().join("gwtestapp");
-    fs::copy("/bin/sleep", &app).unwrap();
+    // A symlink, not a copy: the kernel names the process after the path it
+    // ran (comm), and no written-to copy can be "text file busy" when a
+    // parallel test forks.
+    std::os::unix::fs::symlink("/bin/sleep", &app).unwrap();
     let mut child = Command::new(&app)
         .arg("60")
         .stdout(Stdio::null())
@@ -88,7 +91,10 @@ fn process_exclude_uid_selects_everything_else() {
 fn a_long_name_matches_its_first_15_bytes_or_the_full_program_name() {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("envoy-sidecar-helper");
-    fs::copy("/bin/sleep", &app).unwrap();
+    // A symlink, not a copy: the kernel names the process after the path it
+    // ran (comm), and no written-to copy can be "text file busy" when a
+    // parallel test forks.
+    std::os::unix::fs::symlink("/bin/sleep", &app).unwrap();
     let mut child = Command::new(&app)
         .arg("60")
         .stdout(Stdio::null())
@@ -160,4 +166,24 @@ fn a_proc_that_hides_other_users_processes_is_a_failed_look() {
     let (code, log) = in_pid_namespace(&script);
     assert_eq!(code, 1, "{log}");
     assert!(log.contains("hidepid"), "{log}");
+}
+
+/// The deadline cuts a look that waits for an exit: an interval longer than
+/// the test's hang guard ends at the 300 ms deadline all the same.
+#[test]
+fn the_deadline_cuts_a_long_interval() {
+    let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+    let pid = child.id().to_string();
+    let (code, log) = run(&mut graceful_wait(&[
+        "process",
+        "--pid",
+        &pid,
+        "--interval",
+        "60s",
+        "--timeout",
+        "300ms",
+    ]));
+    assert_eq!(code, 124, "{log}");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

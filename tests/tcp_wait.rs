@@ -264,3 +264,39 @@ fn log_copy_writes_the_same_lines_to_a_file() {
     assert!(log.contains("condition met"), "{log}");
     assert_eq!(copy.trim_end(), log.trim_end());
 }
+
+/// Every deadline is kept, whatever else blocks: a --log-copy FIFO nobody
+/// reads does not hold the hook (it would block in open forever), and an
+/// absurd duration is a usage error, not an overflow.
+#[test]
+fn nothing_blocks_the_hook_past_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let (code, log) = run(&mut graceful_wait(&[
+        "--log-copy",
+        fifo.to_str().unwrap(),
+        "tcp",
+        "--port",
+        &free_port().to_string(),
+    ]));
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("cannot open --log-copy"), "{log}");
+    for args in [
+        &["tcp", "--port", "1", "--timeout", "500000000000y"][..],
+        &["tcp", "--port", "1", "--interval", "500000000000y"],
+        &[
+            "callback",
+            "--url",
+            "localhost:1/",
+            "--timeout",
+            "500000000000y",
+        ],
+    ] {
+        let (code, log) = run(&mut graceful_wait(args));
+        assert_eq!(code, 2, "{args:?}: {log}");
+        assert!(log.contains("maximum"), "{log}");
+    }
+}

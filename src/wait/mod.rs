@@ -67,7 +67,12 @@ pub fn run<W: Wait>(args: &WaitArgs, open: impl FnOnce(&Schedule) -> Result<W, E
         interval: args.interval,
     };
     let outcome = match crate::runtime::new() {
-        Ok(runtime) => runtime.block_on(wait(&schedule, open)),
+        Ok(runtime) => {
+            let outcome = runtime.block_on(wait(&schedule, open));
+            // Nothing left running may hold the hook past its outcome.
+            runtime.shutdown_background();
+            outcome
+        }
         Err(error) => Outcome::Stopped {
             elapsed: Duration::ZERO,
             error,

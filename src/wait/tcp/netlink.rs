@@ -37,6 +37,26 @@ impl SockDiag {
         let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(fail)?;
         socket.bind_auto().map_err(fail)?;
         socket.connect(&NlAddr::new(0, 0)).map_err(fail)?;
+        // A look is synchronous; a kernel that does not answer must not hold
+        // it past the wait's deadline: a receive gives up after a second (a
+        // failed look, retried), and the deadline is checked between looks.
+        let limit = libc::timeval {
+            tv_sec: 1,
+            tv_usec: 0,
+        };
+        // SAFETY: setsockopt on a socket we own, with a correctly sized value.
+        let set = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&socket),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &limit as *const libc::timeval as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if set != 0 {
+            return Err(fail(std::io::Error::last_os_error()));
+        }
         Ok(Self {
             socket,
             sequence: 0,
