@@ -778,7 +778,6 @@ mod tests {
         for bad in [
             &[gw, "callback", "--url=https://h/x", "--interval=1s"][..],
             &[gw, "tcp", "--port=0"],
-            &[gw, "http", "--url=example.com/health"],
             &[gw, "wait", "--port=1"],
         ] {
             let e = accepted_by_the_binary(&argv(bad)).unwrap_err();

@@ -208,7 +208,10 @@ fn start_cmd(cmd: &[String], child_pid: &AtomicI32) -> Result<(), i32> {
     // ourselves makes it look again.
     let _ = kill(getpid(), Signal::SIGCHLD);
     let init = getpid() == Pid::from_raw(1);
-    tracing::info!(command = ?cmd, pid, init, "started");
+    // CMD's arguments may hold secrets: the program and how many arguments,
+    // the whole command line at debug level only.
+    tracing::info!(command = %cmd[0], args = cmd.len() - 1, pid, init, "started");
+    tracing::debug!(command = ?cmd, "started");
     Ok(())
 }
 
@@ -358,15 +361,18 @@ fn reap(child: Pid, init: bool) -> Option<i32> {
 
 /// Until `url` answers 2xx (the proxy is ready), at most `limit`.
 async fn wait_ready(url: &str, limit: Duration) -> Result<(), String> {
+    // Logs and messages name the URL redacted (no credentials or query).
+    let shown = graceful_wait_shared::url::redact(url);
     let uri = graceful_wait_shared::url::with_default_scheme(url)
-        .map_err(|e| format!("--wait-ready '{url}' is not a URL: {e}"))?;
+        .map_err(|e| format!("--wait-ready '{shown}' is not a URL: {e}"))?;
     let request = Outgoing {
         method: http::Method::GET,
         uri,
+        shown: shown.clone(),
         headers: Vec::new(),
         body: bytes::Bytes::new(),
     };
-    tracing::info!(url, "waiting for the proxy to be ready");
+    tracing::info!(url = %shown, "waiting for the proxy to be ready");
     let deadline = Instant::now() + limit;
     let outcome = retry::until(
         "proxy not ready",
@@ -384,13 +390,13 @@ async fn wait_ready(url: &str, limit: Duration) -> Result<(), String> {
     .await;
     match outcome {
         Outcome::Met { .. } => {
-            tracing::info!(url, "proxy ready");
+            tracing::info!(url = %shown, "proxy ready");
             Ok(())
         }
         Outcome::DeadlinePassed { last, .. } => Err(format!(
-            "{url} was not ready within {limit:?} (last: {last})"
+            "{shown} was not ready within {limit:?} (last: {last})"
         )),
-        Outcome::Stopped { error, .. } => Err(format!("--wait-ready {url}: {error}")),
+        Outcome::Stopped { error, .. } => Err(format!("--wait-ready {shown}: {error}")),
     }
 }
 

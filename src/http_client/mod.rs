@@ -35,6 +35,9 @@ use {
 pub struct Outgoing {
     pub method: Method,
     pub uri: Uri,
+    /// The URL as logs and messages show it: as written (before `$VARS`
+    /// were expanded), without credentials or query values.
+    pub shown: String,
     pub headers: Vec<(header::HeaderName, header::HeaderValue)>,
     pub body: Bytes,
 }
@@ -129,25 +132,32 @@ async fn resolve_dns(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
     Ok(addrs)
 }
 
-/// Checks that a URL can be sent to at all: http or https, with a host.
-pub fn check_url(uri: &Uri) -> Result<(), Error> {
+/// Checks that a URL can be sent to at all: http or https, with a host, and
+/// no credentials (which would travel in the clear and reach logs). `shown`
+/// is how messages name it.
+pub fn check_url(uri: &Uri, shown: &str) -> Result<(), Error> {
     match uri.scheme_str() {
         Some("https" | "http") | None => {}
         Some(other) => {
             return Err(Error::usage(format!(
-                "{uri}: scheme '{other}' is not supported; use http:// or https://"
+                "{shown}: scheme '{other}' is not supported; use http:// or https://"
             )))
         }
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(Error::usage(format!("{uri} has no host")));
+        return Err(Error::usage(format!("{shown} has no host")));
+    }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(Error::usage(format!(
+            "{shown} carries credentials (user:password@); put them in a header instead, e.g. --header 'Authorization: Bearer $TOKEN'"
+        )));
     }
     Ok(())
 }
 
 /// Sends one request; the response status, or why there was none.
 pub async fn send(req: &Outgoing) -> Result<StatusCode, Error> {
-    check_url(&req.uri)?;
+    check_url(&req.uri, &req.shown)?;
     let https = req.uri.scheme_str() == Some("https");
     let host = req.uri.host().unwrap_or_default();
     let port = req.uri.port_u16().unwrap_or(if https { 443 } else { 80 });

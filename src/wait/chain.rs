@@ -13,7 +13,9 @@ pub fn run(argv: &[String]) -> i32 {
     let Some((program, args)) = argv.split_first() else {
         return exit::OK;
     };
-    tracing::info!(command = ?argv, "running chained command");
+    // Its arguments may hold secrets: the program and how many arguments.
+    tracing::info!(command = %program, args = args.len(), "running chained command");
+    tracing::debug!(command = ?argv, "running chained command");
     match Command::new(program).args(args).status() {
         Ok(status) => {
             let code = status

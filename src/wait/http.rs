@@ -21,13 +21,18 @@ use tokio::net::TcpStream;
 /// The http wait.
 pub struct Http {
     url: LocalUrl,
+    /// The URL as logs show it (no credentials or query values).
+    shown: String,
     request_timeout: Duration,
     down_status: StatusSet,
 }
 
 pub fn open(args: &HttpArgs, _: &Schedule) -> Result<Http, Error> {
+    let url = graceful_wait_shared::url::parse_local(&args.url)
+        .map_err(|e| Error::usage(format!("--url: {e}")))?;
     Ok(Http {
-        url: args.url.clone(),
+        shown: graceful_wait_shared::url::redact(&args.url),
+        url,
         request_timeout: args.request_timeout,
         down_status: args.down_status.clone().unwrap_or_default(),
     })
@@ -36,7 +41,7 @@ pub fn open(args: &HttpArgs, _: &Schedule) -> Result<Http, Error> {
 impl Wait for Http {
     fn announce(&self, schedule: &Schedule) {
         tracing::info!(
-            url = %self.url.uri,
+            url = %self.shown,
             request_timeout_ms = self.request_timeout.as_millis() as u64,
             down_status = %self.down_status,
             timeout_ms = schedule.timeout_ms(),
@@ -95,7 +100,7 @@ pub async fn probe(
     last_down.map(Verdict::Down).ok_or_else(|| {
         Error::transient(format!(
             "no address of {} is reachable from this pod ({})",
-            target.uri,
+            graceful_wait_shared::url::redact(&target.uri.to_string()),
             unusable.join("; ")
         ))
     })

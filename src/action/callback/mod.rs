@@ -108,22 +108,38 @@ pub fn build(spec: &Spec) -> Result<Vec<Outgoing>, Error> {
     };
     let body = expand(&body)?;
     let mut headers = Vec::new();
-    for h in &spec.headers {
-        let (name, value) = h
-            .split_once(':')
-            .ok_or_else(|| Error::usage(format!("header '{h}' is not 'Name: value'")))?;
-        let name = HeaderName::from_bytes(name.trim().as_bytes())
-            .map_err(|e| Error::usage(format!("header '{h}': {e}")))?;
-        let value = HeaderValue::from_str(&expand(value.trim())?)
-            .map_err(|e| Error::usage(format!("header '{h}': {e}")))?;
+    // A header may hold a token: messages name its position and name, never
+    // its value.
+    for (i, h) in spec.headers.iter().enumerate() {
+        let n = i + 1;
+        let (name, value) = h.split_once(':').ok_or_else(|| {
+            Error::usage(format!("--header #{n} has no ':'; write 'Name: value'"))
+        })?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+            Error::usage(format!(
+                "--header #{n}: the name is not a valid header name"
+            ))
+        })?;
+        let value = HeaderValue::from_str(
+            &expand(value.trim())
+                .map_err(|e| Error::usage(format!("--header #{n} ({name}): {}", e.message)))?,
+        )
+        .map_err(|_| {
+            Error::usage(format!(
+                "--header #{n} ({name}): the value is not a valid header value"
+            ))
+        })?;
         headers.push((name, value));
     }
     let mut out = Vec::new();
-    for url in &spec.urls {
-        let url = expand(url)?;
+    for written in &spec.urls {
+        // Logs name the URL as written, redacted: an expanded part (a token
+        // in $VAR) or a query value is never shown.
+        let shown = graceful_wait_shared::url::redact(written);
+        let url = expand(written)?;
         let uri = graceful_wait_shared::url::with_default_scheme(&url)
-            .map_err(|e| Error::usage(format!("'{url}' is not a URL: {e}")))?;
-        http_client::check_url(&uri)?;
+            .map_err(|e| Error::usage(format!("'{shown}' is not a URL: {e}")))?;
+        http_client::check_url(&uri, &shown)?;
         let mut headers = headers.clone();
         if !headers.iter().any(|(n, _)| n == IDEMPOTENCY_KEY) {
             let key = match &spec.idempotency_key {
@@ -145,6 +161,7 @@ pub fn build(spec: &Spec) -> Result<Vec<Outgoing>, Error> {
         out.push(Outgoing {
             method: method.clone(),
             uri,
+            shown,
             headers,
             body: Bytes::from(body.clone()),
         });
@@ -215,7 +232,7 @@ async fn attempt(req: Outgoing, policy: Policy) -> Result<Look, Error> {
 /// deadline. A 4xx other than 408 (timeout) and 429 (too many) is final:
 /// the receiver has said no, and asking again will not change that.
 async fn send_with_retries(req: &Outgoing, policy: Policy) -> Outcome {
-    let what = format!("callback to {}", req.uri);
+    let what = format!("callback to {}", req.shown);
     // A plain closure that hands each attempt its own copy of the request
     // (an async closure's borrow would keep the spawned task from being Send).
     let owned = req.clone();
@@ -224,12 +241,12 @@ async fn send_with_retries(req: &Outgoing, policy: Policy) -> Outcome {
     })
     .await;
     match &outcome {
-        Outcome::Met { seen, .. } => tracing::info!(url = %req.uri, "callback delivered: {seen}"),
+        Outcome::Met { seen, .. } => tracing::info!(url = %req.shown, "callback delivered: {seen}"),
         Outcome::DeadlinePassed { last, .. } => {
-            tracing::error!(url = %req.uri, "callback not delivered before the deadline: {last}")
+            tracing::error!(url = %req.shown, "callback not delivered before the deadline: {last}")
         }
         Outcome::Stopped { error, .. } => {
-            tracing::error!(url = %req.uri, "callback failed for good: {error}")
+            tracing::error!(url = %req.shown, "callback failed for good: {error}")
         }
     }
     outcome
