@@ -165,6 +165,15 @@ fn config() -> ProptestConfig {
         cases: 200,
         // Nothing written into the repository; a failure prints its input.
         failure_persistence: None,
+        // The same inputs on every run, so CI is reproducible; another seed
+        // explores further: PROPTEST_RNG_SEED=7 (with PROPTEST_CASES).
+        rng_seed: match std::env::var("PROPTEST_RNG_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            Some(seed) => proptest::test_runner::RngSeed::Fixed(seed),
+            None => proptest::test_runner::RngSeed::Fixed(20261125),
+        },
         ..ProptestConfig::default()
     }
 }
