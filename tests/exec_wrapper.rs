@@ -198,3 +198,29 @@ fn an_absurd_duration_is_refused_before_cmd_runs() {
     assert_eq!(code, 2, "{log}");
     assert!(!marker.exists(), "CMD ran: {log}");
 }
+
+/// CMD that never starts still gets its done file (with the status), so the
+/// proxy's file wait is not held to its deadline for nothing.
+#[test]
+fn the_done_file_is_written_when_cmd_never_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("app.done");
+    let m = marker.to_str().unwrap();
+    let (code, log) = run(&mut exec(&["--done-file", m, "--", "/no/such/app"]));
+    assert_eq!(code, 127, "{log}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "exit 127\n");
+    std::fs::remove_file(&marker).unwrap();
+    let proxy = TestServer::start(Answer::Always(503));
+    let (code, log) = run(&mut exec(&[
+        "--wait-ready",
+        &proxy.url("/ready"),
+        "--ready-timeout",
+        "300ms",
+        "--done-file",
+        m,
+        "--",
+        "true",
+    ]));
+    assert_eq!(code, 1, "{log}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "exit 1\n");
+}

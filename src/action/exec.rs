@@ -118,13 +118,26 @@ pub fn run(args: ExecArgs) -> i32 {
         Err(e) => return fail(&e),
     };
     let (child_pid, mut events) = start_signal_thread(forwarded);
+    // CMD never started: the done file still says so, so the proxy's file
+    // wait is not held for nothing.
     if let Err(status) = hold_until_proxy_ready(&runtime, &opts, &mut events) {
-        return status;
+        return done(&opts, status);
     }
     if let Err(status) = start_cmd(&opts.cmd, &child_pid) {
-        return status;
+        return done(&opts, status);
     }
     runtime.block_on(supervise(&opts, events))
+}
+
+/// Writes the done file (when asked for) with `status`; returns `status`.
+fn done(opts: &Options, status: i32) -> i32 {
+    if let Some(path) = &opts.done_file {
+        match write_marker(path, status) {
+            Ok(()) => tracing::info!(path = %path.display(), status, "done file written"),
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+    status
 }
 
 fn fail(e: &Error) -> i32 {
@@ -245,12 +258,7 @@ async fn supervise(opts: &Options, mut events: UnboundedReceiver<Event>) -> i32 
         };
         fire("on-exit", &spec, policy(opts)).await;
     }
-    if let Some(path) = &opts.done_file {
-        match write_marker(path, status) {
-            Ok(()) => tracing::info!(path = %path.display(), "done file written"),
-            Err(e) => tracing::error!("{e}"),
-        }
-    }
+    done(opts, status);
     if let Some(url) = &opts.quit_proxy {
         let spec = callback::Spec {
             urls: vec![url.clone()],
@@ -319,11 +327,30 @@ fn signal_loop(
         if sig == Signal::SIGCHLD {
             if let Some(status) = reap(pid, init) {
                 let _ = events.send(Event::Exited(status));
+                // CMD is gone, but as PID 1 its orphans still end while the
+                // exit callbacks run: keep reaping them until we exit.
+                if init {
+                    reap_orphans(&set);
+                }
                 return;
             }
             continue;
         }
         forward(pid, sig);
+    }
+}
+
+/// After CMD has exited, as PID 1: reap every child that ends, forward
+/// nothing (there is no one to forward to).
+fn reap_orphans(set: &SigSet) {
+    loop {
+        if let Ok(Signal::SIGCHLD) = set.wait() {
+            while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                if status == WaitStatus::StillAlive {
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -12,10 +12,71 @@ use crate::{error::Error, exit};
 use graceful_wait_shared::{atomic_file, cli::InstallArgs};
 use std::{
     fs, io,
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
 };
 
 pub const NAME: &str = "graceful-wait";
+
+/// The installed binary's mode: read and run by anyone, written by no one.
+const MODE: u32 = 0o555;
+
+/// A temporary file of ours older than this was left by an install that was
+/// killed (an emptyDir outlives a container restart); a younger one may be a
+/// concurrent install's, still being written.
+const STALE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether the file at `path` holds exactly `binary`, read 64 KiB at a time.
+fn same_bytes(path: &Path, binary: &[u8]) -> bool {
+    use std::io::Read;
+    let Ok(mut file) = fs::File::open(path) else {
+        return false;
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = 0;
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return at == binary.len(),
+            Ok(n) => {
+                if binary.get(at..at + n) != Some(&buf[..n]) {
+                    return false;
+                }
+                at += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Removes the temporary files a killed install left in `dir` (ours by
+/// name, and old): they would only pile up in the shared volume.
+fn remove_stale_temporaries(dir: &Path) {
+    let prefix = format!(".{NAME}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let ours = entry.file_name().to_string_lossy().starts_with(&prefix);
+        let old = entry
+            .metadata()
+            .ok()
+            .filter(|m| m.file_type().is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE);
+        if ours && old {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(path = %entry.path().display(), "removed a stale temporary file of an earlier install")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %entry.path().display(), "cannot remove a stale temporary file: {e}")
+                }
+            }
+        }
+    }
+}
 
 /// What `install` did.
 #[derive(Debug, PartialEq, Eq)]
@@ -83,15 +144,20 @@ pub fn install_bytes(binary: &[u8], dir: &Path) -> Result<Installed, Error> {
                 target.display()
             )))
         }
-        Ok(_) => {
-            if fs::read(&target).is_ok_and(|old| old == binary) {
+        Ok(m) => {
+            // Installed means: this binary, with the mode the hooks rely on.
+            // A planted file is compared by size first, then in bounded
+            // chunks, never read whole (the init container has 32 MiB).
+            let mode_ok = m.permissions().mode() & 0o7777 == MODE;
+            if mode_ok && m.len() == binary.len() as u64 && same_bytes(&target, binary) {
                 return Ok(Installed::AlreadyThere { target });
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::permanent(format!("{}: {e}", target.display()))),
     }
-    atomic_file::write(&target, binary, 0o555)
+    remove_stale_temporaries(dir);
+    atomic_file::write(&target, binary, MODE)
         .map_err(|e| Error::permanent(format!("cannot install into {}: {e}", dir.display())))?;
     Ok(Installed::Copied {
         target,
@@ -102,7 +168,7 @@ pub fn install_bytes(binary: &[u8], dir: &Path) -> Result<Installed, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::os::unix::fs::symlink;
 
     fn tempdir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("gw-install-{tag}-{}", std::process::id()));
@@ -172,6 +238,50 @@ mod tests {
             .unwrap_err()
             .message
             .contains("existing directory"));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// The shared volume is hostile ground: a stale temporary file, a huge
+    /// planted file, the right bytes with the wrong mode.
+    #[test]
+    fn traps_in_the_shared_volume() {
+        let d = tempdir("traps");
+        // A killed install's temporary file, old: removed, and no obstacle.
+        let stale = d.join(format!(".{NAME}.tmp-1-0"));
+        fs::write(&stale, b"half a binary").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert!(matches!(
+            install_bytes(b"bin", &d).unwrap(),
+            Installed::Copied { .. }
+        ));
+        assert!(!stale.exists(), "the stale temporary file is still there");
+        // The right bytes with another mode: installed again, 0555.
+        fs::set_permissions(d.join(NAME), fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(matches!(
+            install_bytes(b"bin", &d).unwrap(),
+            Installed::Copied { .. }
+        ));
+        assert_eq!(
+            fs::metadata(d.join(NAME)).unwrap().permissions().mode() & 0o7777,
+            0o555
+        );
+        // A 1 GiB planted file (sparse): replaced without being read whole.
+        fs::remove_file(d.join(NAME)).unwrap();
+        fs::File::create(d.join(NAME))
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        assert!(matches!(
+            install_bytes(b"bin", &d).unwrap(),
+            Installed::Copied { .. }
+        ));
+        assert_eq!(fs::read(d.join(NAME)).unwrap(), b"bin");
         fs::remove_dir_all(&d).unwrap();
     }
 }
