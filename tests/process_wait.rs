@@ -8,20 +8,24 @@ use std::{
 };
 use support::*;
 
-#[test]
-fn process_waits_for_a_pid_and_for_a_name() {
+/// `sleep 60` running under `name`: through a symlink, not a copy — the
+/// kernel names a process after the path it ran (comm), and no written-to
+/// copy can be "text file busy" when a parallel test forks.
+fn sleep_named(name: &str) -> (tempfile::TempDir, std::process::Child) {
     let dir = tempfile::tempdir().unwrap();
-    // A process with a name of its own: sleep, run under another name.
-    let app = dir.path().join("gwtestapp");
-    // A symlink, not a copy: the kernel names the process after the path it
-    // ran (comm), and no written-to copy can be "text file busy" when a
-    // parallel test forks.
+    let app = dir.path().join(name);
     std::os::unix::fs::symlink("/bin/sleep", &app).unwrap();
-    let mut child = Command::new(&app)
+    let child = Command::new(&app)
         .arg("60")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    (dir, child)
+}
+
+#[test]
+fn process_waits_for_a_pid_and_for_a_name() {
+    let (_dir, mut child) = sleep_named("gwtestapp");
     let pid = child.id().to_string();
     for args in [
         ["process", "--pid", &pid],
@@ -89,17 +93,7 @@ fn process_exclude_uid_selects_everything_else() {
 /// (once it never matched, so the wait ended at once while the app ran).
 #[test]
 fn a_long_name_matches_its_first_15_bytes_or_the_full_program_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = dir.path().join("envoy-sidecar-helper");
-    // A symlink, not a copy: the kernel names the process after the path it
-    // ran (comm), and no written-to copy can be "text file busy" when a
-    // parallel test forks.
-    std::os::unix::fs::symlink("/bin/sleep", &app).unwrap();
-    let mut child = Command::new(&app)
-        .arg("60")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (_dir, mut child) = sleep_named("envoy-sidecar-helper");
     for extra in [&[][..], &["--full-name"]] {
         let mut args = vec![
             "process",

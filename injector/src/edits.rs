@@ -280,25 +280,4 @@ impl<'s> Editor<'s> {
         }
         Ok(at)
     }
-
-    /// The source with every edit applied, in offset order.
-    pub fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
-        edits.sort_by(|a, b| a.start.cmp(&b.start).then(b.depth.cmp(&a.depth)));
-        let mut out =
-            String::with_capacity(src.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
-        let mut at = 0;
-        for e in &edits {
-            if e.start < at {
-                return Err(format!(
-                    "internal error: overlapping edits at byte {}",
-                    e.start
-                ));
-            }
-            out.push_str(&src[at..e.start]);
-            out.push_str(&e.text);
-            at = e.end;
-        }
-        out.push_str(&src[at..]);
-        Ok(out)
-    }
 }
