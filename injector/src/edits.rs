@@ -219,14 +219,9 @@ impl<'s> Editor<'s> {
             self.push(at, at, text, usize::MAX);
             return;
         }
-        // The dash of the first item sets the column.
-        let first_item = &items[0];
-        let line_start = self.src[..first_item.start]
-            .rfind('\n')
-            .map_or(0, |i| i + 1);
-        let dash = self.src[line_start..first_item.start]
-            .rfind('-')
-            .map_or(0, |i| self.src[line_start..line_start + i].chars().count());
+        // The dash of the first item sets the column (the item itself may
+        // start on the next line, and be a sequence with dashes of its own).
+        let (line_start, dash) = self.dash_of(&items[0]);
         let mut text = String::new();
         emit::sequence(&mut text, std::slice::from_ref(&item), dash, self.style);
         let at = if first {
@@ -235,6 +230,19 @@ impl<'s> Editor<'s> {
             self.after(items.last().unwrap())
         };
         self.push(at, at, text, dash + 1);
+    }
+
+    /// The `- ` that introduces a block sequence's item: the start of its line
+    /// and its column. It is the first thing before the item that is not
+    /// white space (the item may start on a later line).
+    fn dash_of(&self, item: &Node) -> (usize, usize) {
+        let before = self.src[..item.start].trim_end_matches([' ', '\t', '\r', '\n']);
+        let at = match before.strip_suffix('-') {
+            Some(rest) => rest.len(),
+            None => item.start,
+        };
+        let line_start = self.src[..at].rfind('\n').map_or(0, |i| i + 1);
+        (line_start, self.src[line_start..at].chars().count())
     }
 
     /// Replaces the item at `index` of a sequence with `item`, written at the
@@ -246,10 +254,7 @@ impl<'s> Editor<'s> {
             self.push(old.start, old.end, emit::json(&item), usize::MAX);
             return;
         }
-        let line_start = self.src[..old.start].rfind('\n').map_or(0, |i| i + 1);
-        let dash = self.src[line_start..old.start]
-            .rfind('-')
-            .map_or(0, |i| self.src[line_start..line_start + i].chars().count());
+        let (line_start, dash) = self.dash_of(old);
         let mut text = String::new();
         emit::sequence(&mut text, std::slice::from_ref(&item), dash, self.style);
         let end = self.after(old);

@@ -502,7 +502,7 @@ fn flow_end(src: &str, start: usize) -> usize {
             }
             // A quote opens a scalar only where a token starts: `4.0"` is a
             // plain scalar with a quote in it.
-            b'"' | b'\'' if i > start && !quote_may_open(bytes[i - 1]) => {}
+            b'"' | b'\'' if !quote_may_open(bytes, start, i) => {}
             b'"' => {
                 i += 1;
                 while i < bytes.len() && bytes[i] != b'"' {
@@ -528,9 +528,15 @@ fn flow_end(src: &str, start: usize) -> usize {
     src.len()
 }
 
-/// Whether a quote after this byte starts a quoted scalar (a token starts).
-fn quote_may_open(before: u8) -> bool {
-    before.is_ascii_whitespace() || matches!(before, b'[' | b'{' | b',' | b':')
+/// Whether the quote at `at` starts a quoted scalar: only where a scalar
+/// starts — after `[`, `{`, `,` or `:` (and white space) — not inside a plain
+/// scalar (`me 'quote`, `4.0"`).
+fn quote_may_open(bytes: &[u8], start: usize, at: usize) -> bool {
+    bytes[start..at]
+        .iter()
+        .rev()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_none_or(|b| matches!(b, b'[' | b'{' | b',' | b':'))
 }
 
 /// The end of a block scalar's text: the end of its last content line (the
@@ -677,6 +683,14 @@ mod tests {
         assert_eq!(text("a:\nb: 1\n", &["a"]), "");
         // A quote inside a plain scalar does not open a string.
         assert_eq!(text("m: {k: 4.0\"}\nn: 1\n", &["m"]), "{k: 4.0\"}");
+        assert_eq!(
+            text("m: {k: me 'x, b: 1}\nn: 1\n", &["m"]),
+            "{k: me 'x, b: 1}"
+        );
+        assert_eq!(
+            text("m: {k: 'a ''b'' c', b: 1}\n", &["m"]),
+            "{k: 'a ''b'' c', b: 1}"
+        );
         // A trailing comma, and the bracket after it.
         assert_eq!(text("m: {a: [1, 2,],}\n", &["m"]), "{a: [1, 2,],}");
         // An explicit indentation indicator: the less indented line is content.

@@ -232,3 +232,30 @@ pod:
             .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
     }
 }
+
+/// Found by fuzzing: a sequence whose first item starts on the line after its
+/// dash (and is itself a sequence) once had the new mount written at the
+/// inner sequence's column.
+#[test]
+fn an_item_that_starts_on_the_next_line_keeps_its_list_s_column() {
+    let manifest = "\
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers:
+  - name: istio-proxy
+    image: p
+    volumeMounts:
+    -
+      - odd
+";
+    let config = config::parse("pod:\n  p:\n    istio-proxy: {tcp: 1}\n").unwrap();
+    let out = inject(manifest, &config, &Options::default())
+        .unwrap_or_else(|e| panic!("{}: {}", e.pos, e.message))
+        .text;
+    assert!(
+        out.contains("    -\n      - odd\n    - name: graceful-wait\n"),
+        "{out}"
+    );
+}
