@@ -162,7 +162,10 @@ fn mutate(seed: &str, mutations: &[Mutation]) -> Vec<u8> {
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: 200,
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200),
         // Nothing written into the repository; a failure prints its input.
         failure_persistence: None,
         // The same inputs on every run, so CI is reproducible; another seed
