@@ -96,6 +96,7 @@ pub fn inject_into(
     options: &Options,
     sink: &mut dyn Sink,
 ) -> Result<Report, YamlError> {
+    lone_carriage_returns(src)?;
     // Read strictly first; when that fails where go-yaml (kubectl) is more
     // tolerant, read as go-yaml does — the text itself is edited as it is.
     match inject_read_as(src, src, config, options, sink) {
@@ -108,6 +109,24 @@ pub fn inject_into(
         },
         done => done,
     }
+}
+
+/// A carriage return not followed by a line feed is a line break to YAML but
+/// not to the edits (which go by LF): such a file is refused, clearly.
+fn lone_carriage_returns(src: &str) -> Result<(), YamlError> {
+    let Some(at) = src
+        .match_indices('\r')
+        .map(|(i, _)| i)
+        .find(|i| src.as_bytes().get(i + 1) != Some(&b'\n'))
+    else {
+        return Ok(());
+    };
+    let line = src[..at].matches('\n').count() + 1;
+    let col = src[..at].rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    Err(YamlError {
+        pos: Pos { line, col },
+        message: "a carriage return (CR) without a line feed: YAML reads it as a line break, and graceful-inject does not edit files with such line ends; convert them (e.g. with dos2unix or tr '\\r' '\\n')".into(),
+    })
 }
 
 /// [`inject_into`] with `src` read as `readable` (the same bytes but for

@@ -35,6 +35,15 @@ pub struct Options {
 
 const DEFAULT_GRACE: u64 = 30;
 
+/// Whether every key of a mapping is a scalar written without `? `: the only
+/// keys the edits are placed around with certainty.
+fn plain_keys(map: &Node) -> bool {
+    map.as_map()
+        .unwrap_or_default()
+        .iter()
+        .all(|(k, _)| k.as_str().is_some() && !k.explicit_key)
+}
+
 /// YAML's merge key: a mapping that holds it takes the keys of another. Adding
 /// `lifecycle` or `volumeMounts` beside it would silently override the merged
 /// ones (Istio's drain hook, a mount), so such mappings are not edited.
@@ -81,6 +90,10 @@ pub fn pod(
         notes.push(Note::Skipped(
             "the pod template's spec is not a mapping".into(),
         ));
+        return Ok(Vec::new());
+    }
+    if !plain_keys(spec) {
+        notes.push(Note::Skipped("the pod spec has an explicit (?) or non-scalar key, which graceful-inject does not edit around; write it as plain keys".into()));
         return Ok(Vec::new());
     }
     if spec.get(MERGE_KEY).is_some() {
@@ -171,6 +184,14 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
             )));
             return None;
         }
+        let odd_keys =
+            !plain_keys(container) || container.get("lifecycle").is_some_and(|l| !plain_keys(l));
+        if odd_keys {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: has an explicit (?) or non-scalar key, which graceful-inject does not edit around; write it as plain keys"
+            )));
+            return None;
+        }
         let merged = container.get(MERGE_KEY).is_some()
             || container
                 .get("lifecycle")
@@ -229,6 +250,13 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
     ) -> Result<(), String> {
         let name = container.at.name.as_str();
         let existing = container.node.path(&["lifecycle", "preStop"]);
+        // Replacing a hook that holds a comment line would lose the comment.
+        if existing.is_some_and(|p| self.editor.holds_comment(p)) {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: its preStop holds a comment line, which replacing it would lose; move the comment out of the hook"
+            )));
+            return Ok(());
+        }
         let command = match (&call, hook) {
             (Some(call), _) => {
                 let chained = match existing {
@@ -323,6 +351,16 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
     /// entrypoint is unknown).
     fn wrap(&mut self, container: &Container, w: &Wrap) -> Result<(), String> {
         let name = container.at.name.as_str();
+        if container
+            .node
+            .get("command")
+            .is_some_and(|c| self.editor.holds_comment(c))
+        {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: its command holds a comment line, which wrapping it would lose; move the comment out of the command"
+            )));
+            return Ok(());
+        }
         let Some(current) = container.node.get("command").and_then(Node::as_seq) else {
             self.notes.push(Note::Skipped(format!(
                 "{name}: no command in the manifest, so the entrypoint to wrap is unknown — set command to the image's entrypoint, or use graceful-wait exec in the image (see the README)"

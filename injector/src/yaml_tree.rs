@@ -62,6 +62,8 @@ pub struct Node<'a> {
     pub in_flow: bool,
     /// `&name` on this node: the anchor's id (aliases refer to it by id).
     pub anchor: Option<usize>,
+    /// A mapping key written with the explicit `? ` indicator.
+    pub explicit_key: bool,
 }
 
 impl<'a> Node<'a> {
@@ -368,10 +370,20 @@ struct Builder<'a, 'o> {
 
 impl<'a> Builder<'a, '_> {
     fn node(&self, kind: Kind<'a>, span: &Span, anchor: usize) -> Node<'a> {
-        let start = self.offsets.byte(span.start.index());
+        let mut start = self.offsets.byte(span.start.index());
         let mut end = self.offsets.byte(span.end.index());
-        let flow = matches!(kind, Kind::Map(_) | Kind::Seq(_))
-            && matches!(self.src.as_bytes().get(start), Some(b'[' | b'{'));
+        // A collection's span may start at its properties (`!tag`, `&anchor`);
+        // whether it is flow, and where its bracket is, comes after them.
+        let collection = matches!(kind, Kind::Map(_) | Kind::Seq(_));
+        let content = if collection {
+            after_properties(self.src, start)
+        } else {
+            start
+        };
+        let flow = collection && matches!(self.src.as_bytes().get(content), Some(b'[' | b'{'));
+        if flow {
+            start = content;
+        }
         match &kind {
             Kind::Scalar(_, ScalarStyle::Literal | ScalarStyle::Folded) => {
                 end = block_scalar_end(self.src, start, end);
@@ -392,6 +404,7 @@ impl<'a> Builder<'a, '_> {
             flow,
             in_flow,
             anchor: (anchor != 0).then_some(anchor),
+            explicit_key: false,
         }
     }
 
@@ -474,14 +487,48 @@ impl<'a> Builder<'a, '_> {
                                 });
                             }
                         }
+                        let mut done = done;
+                        done.explicit_key = self.src[..done.start]
+                            .trim_end_matches([' ', '\t', '\r', '\n'])
+                            .ends_with('?');
                         *key = Some(done);
                     }
-                    Some(k) => entries.push((k, done)),
+                    Some(k) => {
+                        let mut value = done;
+                        // An implicit null (`key:` then nothing) stands right
+                        // after its key's `:`, not at the next token.
+                        if matches!(&value.kind, Kind::Scalar(v, ScalarStyle::Plain) if v.is_empty())
+                        {
+                            let after_key = k.end;
+                            let rest = &self.src[after_key..];
+                            let gap = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+                            if rest[gap..].starts_with(':') {
+                                value.start = after_key + gap + 1;
+                                value.end = value.start;
+                            }
+                        }
+                        entries.push((k, value))
+                    }
                 }
                 Ok(None)
             }
         }
     }
+}
+
+/// Where a node's content starts, past its properties (`!tag`, `&anchor`,
+/// in any order) and the white space after them.
+fn after_properties(src: &str, mut at: usize) -> usize {
+    let bytes = src.as_bytes();
+    while matches!(bytes.get(at), Some(b'!' | b'&')) {
+        while at < bytes.len() && !bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        while at < bytes.len() && bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+    }
+    at
 }
 
 /// Just past the bracket that closes the flow collection opening at `start`
