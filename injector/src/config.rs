@@ -44,6 +44,10 @@ pub struct Settings {
     pub drain_margin: Duration,
     /// Put waits on native sidecars too (by default they are left alone).
     pub wait_on_native_sidecars: bool,
+    /// The emptyDir that carries the app's done marker: written by the
+    /// wrapped app, read by the proxy's file wait. The binary's own volume
+    /// stays read-only everywhere but in the installer.
+    pub marker_volume: String,
 }
 
 impl Default for Settings {
@@ -55,6 +59,7 @@ impl Default for Settings {
             init_name: "graceful-wait-install".into(),
             drain_margin: Duration::from_secs(5),
             wait_on_native_sidecars: false,
+            marker_volume: "graceful-wait-done".into(),
         }
     }
 }
@@ -127,6 +132,8 @@ pub struct Wrap {
 pub struct ContainerRule {
     pub name: String,
     pub hook: Hook,
+    /// Where the hook stands in the config, for errors found later.
+    pub pos: Pos,
 }
 
 #[derive(Clone, Debug)]
@@ -264,7 +271,7 @@ fn mount_path(v: &str) -> Result<(), String> {
 /// An absolute file path (a marker file).
 fn file_path(v: &str) -> Result<(), String> {
     mount_path(v).map_err(|_| {
-        format!("'{v}': give the marker's absolute path, e.g. /graceful-wait/app.done")
+        format!("'{v}': give the marker's absolute path, e.g. /graceful-wait-done/app.done")
     })
 }
 
@@ -306,6 +313,7 @@ pub fn parse(src: &str) -> Result<Config, YamlError> {
                     rule.containers.push(ContainerRule {
                         name: container,
                         hook: parse_hook(hook)?,
+                        pos: hook.pos,
                     });
                 }
                 config.rules.push(rule);
@@ -313,7 +321,42 @@ pub fn parse(src: &str) -> Result<Config, YamlError> {
         }
         Ok(())
     })?;
+    markers_in_their_own_folder(&config)?;
     Ok(config)
+}
+
+/// A done marker (a wrapped app's `done-file`, a `file` wait) lives on its own
+/// volume, mounted at the marker's folder: that folder cannot be the binary's
+/// (read-only everywhere) or `/`.
+fn markers_in_their_own_folder(config: &Config) -> Result<(), YamlError> {
+    let binary_dir = config.settings.binary_dir.trim_end_matches('/');
+    for c in config.rules.iter().flat_map(|r| &r.containers) {
+        let marker = match &c.hook {
+            Hook::Wait(Wait {
+                what: WaitFor::File(path),
+                ..
+            }) => Some(path),
+            Hook::Wrap(w) => w.done_file.as_ref(),
+            _ => None,
+        };
+        let Some(path) = marker else { continue };
+        let folder = marker_folder(path);
+        if folder == binary_dir || folder.is_empty() {
+            return Err(YamlError {
+                pos: c.pos,
+                message: format!(
+                    "the marker {path} must be in a folder of its own, e.g. /graceful-wait-done/app.done: it is mounted from its own volume, and {} holds the binary, read-only",
+                    if folder.is_empty() { "/" } else { binary_dir }
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The folder a marker file is in (where its volume is mounted).
+pub fn marker_folder(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
 fn settings(node: &Node) -> Result<Settings, YamlError> {
@@ -340,6 +383,9 @@ fn settings(node: &Node) -> Result<Settings, YamlError> {
                 s.init_name = checked(value, "init-container", dns_label)?.to_string()
             }
             "drain-margin" => s.drain_margin = dur(value, "drain-margin")?,
+            "marker-volume" => {
+                s.marker_volume = checked(value, "marker-volume", dns_label)?.to_string()
+            }
             "native-sidecars" => {
                 s.wait_on_native_sidecars = match text(value, "native-sidecars")? {
                     "skip" => false,
@@ -349,7 +395,7 @@ fn settings(node: &Node) -> Result<Settings, YamlError> {
             }
             other => {
                 return Err(err(key, format!(
-                    "unknown setting '{other}'; settings are binary-dir, image, volume, init-container, drain-margin, native-sidecars"
+                    "unknown setting '{other}'; settings are binary-dir, image, volume, init-container, drain-margin, native-sidecars, marker-volume"
                 )))
             }
         }
@@ -735,6 +781,11 @@ mod tests {
                 "not an image reference",
             ),
             (
+                "deployment:\n  x:\n    c: {file: /graceful-wait/app.done}\n",
+                (3, 8),
+                "folder of its own",
+            ),
+            (
                 "deployment:\n  x:\n    c: {callback: \"https://h/x\", interval: 1s}\n",
                 (3, 8),
                 "interval and down-status go with waits",
@@ -755,20 +806,20 @@ mod tests {
     #[test]
     fn the_app_following_values() {
         let c = parse(
-            "deployment:\n  a:\n    istio-proxy: {file: /graceful-wait/app.done}\n    app: {wrap: {done-file: /graceful-wait/app.done, on-exit: [\"https://h/x\"]}}\n  b:\n    istio-proxy: {process: {name: [java], exclude-uid: 1337}}\n    app: {callback: \"https://hooks/$POD_NAME\", data: done}\n  c:\n    istio-proxy: {connections: 8080}\n",
+            "deployment:\n  a:\n    istio-proxy: {file: /graceful-wait-done/app.done}\n    app: {wrap: {done-file: /graceful-wait-done/app.done, on-exit: [\"https://h/x\"]}}\n  b:\n    istio-proxy: {process: {name: [java], exclude-uid: 1337}}\n    app: {callback: \"https://hooks/$POD_NAME\", data: done}\n  c:\n    istio-proxy: {connections: 8080}\n",
         )
         .unwrap();
         let a = &c.rule_for("deployment", "a").unwrap().containers;
         assert_eq!(
             a[0].hook,
             Hook::Wait(Wait {
-                what: WaitFor::File("/graceful-wait/app.done".into()),
+                what: WaitFor::File("/graceful-wait-done/app.done".into()),
                 timeout: None,
                 interval: None
             })
         );
         assert!(
-            matches!(&a[1].hook, Hook::Wrap(w) if w.done_file.as_deref() == Some("/graceful-wait/app.done") && w.on_exit == ["https://h/x"])
+            matches!(&a[1].hook, Hook::Wrap(w) if w.done_file.as_deref() == Some("/graceful-wait-done/app.done") && w.on_exit == ["https://h/x"])
         );
         let b = &c.rule_for("deployment", "b").unwrap().containers;
         assert!(

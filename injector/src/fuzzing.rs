@@ -61,7 +61,7 @@ graceful-wait:
 deployment:
   \"*\":
     istio-proxy: {tcp: 15090}
-    app: {wrap: {done-file: /graceful-wait/app.done}}
+    app: {wrap: {done-file: /graceful-wait-done/app.done}}
 statefulset:
   \"*\":
     istio-proxy: {process: {exclude-uid: 1337}}
@@ -74,7 +74,7 @@ job:
     istio-proxy: [\"/bin/sh\", \"-c\", \"while nc -z localhost 9000; do sleep 1; done\"]
 cronjob:
   \"*\":
-    istio-proxy: {file: /graceful-wait/app.done}
+    istio-proxy: {file: /graceful-wait-done/app.done}
 pod:
   \"*\":
     istio-proxy: {connections: 8080}

@@ -63,6 +63,8 @@ struct Pod<'p, 'a, 's> {
     uses_binary: bool,
     /// Some hook waits for processes: the pod must share its PID namespace.
     shares_processes: bool,
+    /// Some container reads or writes the done marker: its volume follows.
+    uses_marker: bool,
     /// What was decided, for the check of the output ([`crate::verify`]).
     changes: Vec<Change>,
     /// What an earlier run wrote here, to be replaced rather than repeated.
@@ -111,6 +113,7 @@ pub fn pod(
         grace,
         uses_binary: false,
         shares_processes: false,
+        uses_marker: false,
         changes: Vec::new(),
         earlier: Earlier::find(spec),
     };
@@ -123,8 +126,8 @@ pub fn pod(
             hook => pod.set_hook(&container, hook)?,
         }
     }
+    pod.add_volumes();
     if pod.uses_binary {
-        pod.add_volume();
         pod.add_init_container();
     }
     if pod.shares_processes {
@@ -291,9 +294,19 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
                 command.join(" ")
             )));
         }
+        let mut mounts = Vec::new();
         if call.is_some() {
-            self.add_mount(container, true);
+            mounts.push(self.binary_mount());
         }
+        // The proxy's file wait reads the marker from its own volume.
+        if let Some(Call::Wait(Wait {
+            what: WaitFor::File(path),
+            ..
+        })) = &call
+        {
+            mounts.push(self.marker_mount(crate::config::marker_folder(path), true));
+        }
+        self.add_mounts(container, mounts);
         Ok(())
     }
 
@@ -409,60 +422,100 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
             )));
         }
         self.uses_binary = true;
-        // The wrapper writes its done file on the shared volume.
-        self.add_mount(container, w.done_file.is_none());
+        let mut mounts = vec![self.binary_mount()];
+        // The wrapper writes its done file on the marker's volume: the only
+        // volume of ours this container may write.
+        if let Some(path) = &w.done_file {
+            mounts.push(self.marker_mount(crate::config::marker_folder(path), false));
+        }
+        self.add_mounts(container, mounts);
         Ok(())
     }
 
-    /// The volume's mount: read-only, except in a wrapped app that writes its
-    /// done file there. It replaces the mount an earlier run wrote.
-    fn add_mount(&mut self, container: &Container, read_only: bool) {
-        let mount = map(vec![
-            ("name", string(&self.settings.volume)),
-            ("mountPath", string(&self.settings.binary_dir)),
-            (
-                "readOnly",
-                literal(if read_only { "true" } else { "false" }),
-            ),
-        ]);
+    /// The binary's volume, mounted read-only in every container that runs
+    /// it: no container but the installer can change the binary the proxy's
+    /// hook runs. It replaces the mount an earlier run wrote.
+    fn binary_mount(&self) -> Wanted {
         let name = self.settings.volume.clone();
-        let replaces = self.earlier.volume.clone().filter(|v| *v != name);
-        ensure_item(
-            self.editor,
-            container.node,
-            "volumeMounts",
-            (&name, replaces.as_deref()),
-            mount.clone(),
-            false,
-        );
-        self.changes.push(Change::Mount {
-            container: container.at.clone(),
+        Wanted {
+            replaces: self.earlier.volume.clone().filter(|v| *v != name),
+            item: map(vec![
+                ("name", string(&name)),
+                ("mountPath", string(&self.settings.binary_dir)),
+                ("readOnly", literal("true")),
+            ]),
             name,
-            replaces,
-            item: mount,
-        });
+        }
     }
 
-    fn add_volume(&mut self) {
-        let volume = map(vec![
-            ("name", string(&self.settings.volume)),
-            ("emptyDir", Value::Map(vec![])),
-        ]);
-        let name = self.settings.volume.clone();
-        let replaces = self.earlier.volume.clone().filter(|v| *v != name);
-        ensure_item(
-            self.editor,
-            self.spec,
-            "volumes",
-            (&name, replaces.as_deref()),
-            volume.clone(),
-            false,
-        );
-        self.changes.push(Change::Volume {
+    /// The done marker's volume, at the marker's folder: writable in the
+    /// wrapped app, read-only in the proxy.
+    fn marker_mount(&mut self, folder: &str, read_only: bool) -> Wanted {
+        self.uses_marker = true;
+        let name = self.settings.marker_volume.clone();
+        Wanted {
+            replaces: None,
+            item: map(vec![
+                ("name", string(&name)),
+                ("mountPath", string(folder)),
+                (
+                    "readOnly",
+                    literal(if read_only { "true" } else { "false" }),
+                ),
+            ]),
             name,
-            replaces,
-            item: volume,
-        });
+        }
+    }
+
+    /// Puts the mounts into the container's `volumeMounts` in one edit (two
+    /// separate edits would each create the list when there is none).
+    fn add_mounts(&mut self, container: &Container, mounts: Vec<Wanted>) {
+        for m in &mounts {
+            self.changes.push(Change::Mount {
+                container: container.at.clone(),
+                name: m.name.clone(),
+                replaces: m.replaces.clone(),
+                item: m.item.clone(),
+            });
+        }
+        ensure_items(self.editor, container.node, "volumeMounts", mounts, false);
+    }
+
+    /// The pod's volumes of ours, in one edit (two would each create the list
+    /// when there is none): the binary's, when a hook runs it; the marker's,
+    /// when a container reads or writes it.
+    fn add_volumes(&mut self) {
+        let empty_dir = |name: &str| {
+            map(vec![
+                ("name", string(name)),
+                ("emptyDir", Value::Map(vec![])),
+            ])
+        };
+        let mut volumes = Vec::new();
+        if self.uses_binary {
+            let name = self.settings.volume.clone();
+            volumes.push(Wanted {
+                replaces: self.earlier.volume.clone().filter(|v| *v != name),
+                item: empty_dir(&name),
+                name,
+            });
+        }
+        if self.uses_marker {
+            let name = self.settings.marker_volume.clone();
+            volumes.push(Wanted {
+                replaces: None,
+                item: empty_dir(&name),
+                name,
+            });
+        }
+        for v in &volumes {
+            self.changes.push(Change::Volume {
+                name: v.name.clone(),
+                replaces: v.replaces.clone(),
+                item: v.item.clone(),
+            });
+        }
+        ensure_items(self.editor, self.spec, "volumes", volumes, false);
     }
 
     /// First in `initContainers`, so it runs before a native sidecar starts.
@@ -503,12 +556,16 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
     }
 }
 
-/// Find, replace or create: the list under `key` holds `item`. An item named
-/// `replaces` (what an earlier run wrote under other settings), or else one
-/// named `name`, is replaced when it differs; otherwise `item` is added first
-/// or last; the list is created when there is none. So a second run with new
-/// settings (a new image, volume name or binary dir) gives what a fresh run
-/// would.
+/// An item the list under a key must hold: named `name`, in place of the
+/// item named `replaces` (what an earlier run wrote under other settings).
+struct Wanted {
+    name: String,
+    replaces: Option<String>,
+    item: Value,
+}
+
+/// Find, replace or create: the list under `key` holds `item`. See
+/// [`ensure_items`].
 fn ensure_item(
     editor: &mut Editor,
     parent: &Node,
@@ -517,8 +574,26 @@ fn ensure_item(
     item: Value,
     first: bool,
 ) {
+    let wanted = Wanted {
+        name: name.to_string(),
+        replaces: replaces.map(str::to_string),
+        item,
+    };
+    ensure_items(editor, parent, key, vec![wanted], first)
+}
+
+/// Find, replace or create: the list under `key` holds every wanted item.
+/// An item named `replaces`, or else one named `name`, is replaced when it
+/// differs; the others are added, first or last; the list is created, once,
+/// when there is none. So a second run with new settings (a new image,
+/// volume name or binary dir) gives what a fresh run would.
+fn ensure_items(editor: &mut Editor, parent: &Node, key: &str, wanted: Vec<Wanted>, first: bool) {
+    if wanted.is_empty() {
+        return;
+    }
     let Some(list) = parent.get(key).filter(|l| l.as_seq().is_some()) else {
-        editor.set_key(parent, key, Value::Seq(vec![item]));
+        let items = wanted.into_iter().map(|w| w.item).collect();
+        editor.set_key(parent, key, Value::Seq(items));
         return;
     };
     let items = list.as_seq().unwrap_or_default();
@@ -527,10 +602,17 @@ fn ensure_item(
             .iter()
             .position(|i| i.get("name").and_then(Node::as_str) == Some(n))
     };
-    match replaces.and_then(named).or_else(|| named(name)) {
-        Some(i) if crate::verify::same(&items[i], &item) => {}
-        Some(i) => editor.replace_item(list, i, item),
-        None => editor.add_item(list, item, first),
+    for w in wanted {
+        match w
+            .replaces
+            .as_deref()
+            .and_then(named)
+            .or_else(|| named(&w.name))
+        {
+            Some(i) if crate::verify::same(&items[i], &w.item) => {}
+            Some(i) => editor.replace_item(list, i, w.item),
+            None => editor.add_item(list, w.item, first),
+        }
     }
 }
 

@@ -51,7 +51,7 @@ deployment:
 /// Families of configs; each family hooks the same containers.
 fn families() -> Vec<Vec<(&'static str, String)>> {
     let with = |settings: &str, waits: &str| format!("graceful-wait:\n{settings}{waits}");
-    let wrap = "deployment:\n  shop:\n    istio-proxy: {file: /graceful-wait/app.done}\n    app: {wrap: {done-file: /graceful-wait/app.done}}\n";
+    let wrap = "deployment:\n  shop:\n    istio-proxy: {file: /graceful-wait-done/app.done}\n    app: {wrap: {done-file: /graceful-wait-done/app.done}}\n";
     vec![
         vec![
             ("defaults", WAITS.to_string()),
@@ -88,11 +88,11 @@ fn families() -> Vec<Vec<(&'static str, String)>> {
             ("wrap, image bump", with("  image: r/gw:2\n", wrap)),
             (
                 "wrap, new dir and volume",
-                "graceful-wait:\n  binary-dir: /gw\n  volume: v3\ndeployment:\n  shop:\n    istio-proxy: {file: /gw/app.done}\n    app: {wrap: {done-file: /gw/app.done, on-exit: \"https://h/x\"}}\n".into(),
+                "graceful-wait:\n  binary-dir: /gw\n  volume: v3\ndeployment:\n  shop:\n    istio-proxy: {file: /gw-done/app.done}\n    app: {wrap: {done-file: /gw-done/app.done, on-exit: \"https://h/x\"}}\n".into(),
             ),
             (
                 "wrap, other options",
-                "deployment:\n  shop:\n    istio-proxy: {tcp: 8080}\n    app: {wrap: {on-term: \"https://h/t\", wait-ready: \"localhost:15021/healthz/ready\"}}\n".into(),
+                "deployment:\n  shop:\n    istio-proxy: {file: /graceful-wait-done/app.done, timeout: 9s}\n    app: {wrap: {done-file: /graceful-wait-done/app.done, on-term: \"https://h/t\", wait-ready: \"localhost:15021/healthz/ready\"}}\n".into(),
             ),
         ],
     ]

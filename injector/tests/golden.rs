@@ -180,3 +180,51 @@ fn diffs_touch_only_hooks_volumes_mounts_and_init_containers() {
         "no case replaces anything: the check would prove nothing"
     );
 }
+
+/// No container but the installer can write the binary's volume: every other
+/// mount of it is read-only, in every golden output (the wrapped app writes
+/// its done marker on a volume of its own).
+#[test]
+fn the_binary_volume_is_read_only_outside_the_installer() {
+    use graceful_inject::yaml_tree::{for_each_document, tolerant, Node};
+    fn mounts<'n, 'a>(node: &'n Node<'a>, out: &mut Vec<&'n Node<'a>>) {
+        for (k, v) in node.as_map().unwrap_or_default() {
+            if k.as_str() == Some("volumeMounts") {
+                out.extend(v.as_seq().unwrap_or_default());
+            }
+            mounts(v, out);
+        }
+        for i in node.as_seq().unwrap_or_default() {
+            mounts(i, out);
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/test");
+    let mut checked = 0;
+    for case in fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()) {
+        let expected = fs::read_to_string(case.join("expected.yaml")).unwrap();
+        for_each_document(&tolerant(&expected), |d| {
+            let Some(r) = d.root else { return Ok(()) };
+            let mut found = Vec::new();
+            mounts(&r, &mut found);
+            for m in found {
+                let path = m.get("mountPath").and_then(Node::as_str).unwrap_or("");
+                let name = m.get("name").and_then(Node::as_str).unwrap_or("");
+                if name.starts_with("graceful-wait")
+                    && !name.ends_with("-done")
+                    && path != "/install"
+                {
+                    assert_eq!(
+                        m.get("readOnly").and_then(Node::as_str),
+                        Some("true"),
+                        "{}: a writable mount of the binary's volume at {path}",
+                        case.display()
+                    );
+                    checked += 1;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    assert!(checked > 10, "only {checked} mounts checked");
+}

@@ -187,7 +187,7 @@ pod:
   p1: {proxy: {tcp: [8080, 9090], timeout: 20s, interval: 250ms}, app: {callback: [\"https://h/$POD_NAME\", \"http://127.0.0.1:9/x\"], method: PUT, data: '{\"a\": 1}', timeout: 5s}}
   p2: {proxy: {http: \"http://[::1]:3000/health\", down-status: \"500-599,404\", timeout: 500us}}
   p3: {proxy: {connections: 8080, interval: 1ms}, app: {tcp: 1}}
-  p4: {proxy: {file: /opt/gw/app.done}, app: {wrap: {done-file: /opt/gw/app.done, on-term: [\"https://a/t\"], on-exit: [\"https://a/e\", \"http://b/e\"], wait-ready: \"localhost:15021/healthz/ready\", quit-proxy: \"localhost:15020/quitquitquit\"}}}
+  p4: {proxy: {file: /opt/gw-done/app.done}, app: {wrap: {done-file: /opt/gw-done/app.done, on-term: [\"https://a/t\"], on-exit: [\"https://a/e\", \"http://b/e\"], wait-ready: \"localhost:15021/healthz/ready\", quit-proxy: \"localhost:15020/quitquitquit\"}}}
   p5: {proxy: {process: {name: [java, envoy-sidecar-helper], exclude-uid: [1337, 0]}}}
   p6: {proxy: {process: java}}
   p7: {proxy: [\"/bin/sh\", \"-c\", \"while true; do curl -sf localhost:3000/ || break; sleep 1; done\"]}

@@ -6,8 +6,10 @@
 //! - A container is a process in its own mount and PID namespace, chrooted into
 //!   a root that holds only what its image would: the app's root holds one
 //!   static executable; the proxy's root holds nginx (the host's /usr, bound
-//!   read-only) and the shared volume at /graceful-wait, filled by
-//!   `graceful-wait install` run as the init container would run it.
+//!   read-only) and the binary's volume at /graceful-wait, filled by
+//!   `graceful-wait install` run as the init container would run it and
+//!   read-only everywhere else; the done marker's volume is at
+//!   /graceful-wait-done, writable in the app, read-only in the proxy.
 //! - The kubelet's termination order is [`terminate`]: every container's
 //!   preStop starts at once (run inside that container's namespaces with
 //!   nsenter), each container gets SIGTERM when its own hook ends, SIGKILL at
@@ -250,8 +252,12 @@ pub struct Lab {
     work: tempfile::TempDir,
     external: Child,
     callbacks: Receiver<String>,
-    /// The shared emptyDir, filled by `graceful-wait install`.
+    /// The binary's emptyDir, filled by `graceful-wait install`; read-only
+    /// in every other container.
     pub shared: PathBuf,
+    /// The done marker's emptyDir: written by the wrapped app, read by the
+    /// proxy's file wait.
+    pub marker: PathBuf,
     /// With shareProcessNamespace: the pod's `pause` process, PID 1 of the
     /// PID namespace every container joins.
     pause: Option<(Child, i32)>,
@@ -302,6 +308,9 @@ impl Lab {
         fs::create_dir(&shared).unwrap();
         // An emptyDir is world-writable.
         fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+        let marker = work.path().join("marker");
+        fs::create_dir(&marker).unwrap();
+        fs::set_permissions(&marker, fs::Permissions::from_mode(0o777)).unwrap();
         Lab {
             pod,
             _ext: ext,
@@ -309,6 +318,7 @@ impl Lab {
             external,
             callbacks,
             shared,
+            marker,
             pause: None,
         }
     }
@@ -404,7 +414,15 @@ impl Lab {
     /// service, run as an unprivileged user with its own temp dirs.
     pub fn start_proxy(&self) -> Container {
         let root = self.work.path().join("proxy-root");
-        for d in ["proc", "usr", "tmp", "etc", "graceful-wait", "dev"] {
+        for d in [
+            "proc",
+            "usr",
+            "tmp",
+            "etc",
+            "graceful-wait",
+            "graceful-wait-done",
+            "dev",
+        ] {
             fs::create_dir_all(root.join(d)).unwrap();
         }
         fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
@@ -430,8 +448,10 @@ impl Lab {
         let script = format!(
             "mount --bind /usr {r}/usr; mount -o remount,bind,ro {r}/usr
              mount --bind {shared} {r}/graceful-wait; mount -o remount,bind,ro {r}/graceful-wait
+             mount --bind {marker} {r}/graceful-wait-done; mount -o remount,bind,ro {r}/graceful-wait-done
              exec chroot --userspec={PROXY_UID}:{PROXY_UID} {r} /usr/sbin/nginx -p /tmp -e /tmp/error.log -c /etc/nginx.conf",
-            shared = self.shared.display()
+            shared = self.shared.display(),
+            marker = self.marker.display()
         );
         let child = self
             .container(&root)
@@ -454,12 +474,14 @@ impl Lab {
         Container::new("istio-proxy", child, None)
     }
 
-    /// The app container: a root holding one static executable (and, when
-    /// its command is wrapped, the shared volume at /graceful-wait).
+    /// The app container: a root holding one static executable, the binary's
+    /// volume at /graceful-wait (read-only) and the marker's volume at
+    /// /graceful-wait-done (writable), as the injector mounts them.
     pub fn start_app(&self, app: &App) -> Container {
         let root = self.work.path().join(format!("app-root-{}", app.port));
         fs::create_dir_all(root.join("proc")).unwrap();
         fs::create_dir_all(root.join("graceful-wait")).unwrap();
+        fs::create_dir_all(root.join("graceful-wait-done")).unwrap();
         fs::copy(std::env::current_exe().unwrap(), root.join("app")).unwrap();
         // The container's command: the app, or the app in its wrapper.
         let mut argv: Vec<String> = app.wrapper.clone().unwrap_or_else(|| vec!["/app".into()]);
@@ -475,9 +497,12 @@ impl Lab {
         let quoted: Vec<String> = argv.iter().map(|a| format!("'{a}'")).collect();
         let r = root.display();
         let script = format!(
-            "mount --bind {shared} {r}/graceful-wait\nexec chroot --userspec=1000:1000 {r} {}",
+            "mount --bind {shared} {r}/graceful-wait; mount -o remount,bind,ro {r}/graceful-wait\n\
+             mount --bind {marker} {r}/graceful-wait-done\n\
+             exec chroot --userspec=1000:1000 {r} {}",
             quoted.join(" "),
-            shared = self.shared.display()
+            shared = self.shared.display(),
+            marker = self.marker.display()
         );
         let mut cmd = self.container(&root);
         cmd.args(["sh", "-ec", &script])
