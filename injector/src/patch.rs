@@ -35,6 +35,19 @@ pub struct Options {
 
 const DEFAULT_GRACE: u64 = 30;
 
+/// The first of `keys` whose value is there but neither a list nor empty:
+/// adding to it would mean replacing it, and all it holds.
+fn not_a_list<'k>(map: &Node, keys: &[&'k str]) -> Option<&'k str> {
+    keys.iter().copied().find(|k| {
+        map.get(k).is_some_and(|v| {
+            v.as_seq().is_none()
+                && !v
+                    .as_str()
+                    .is_some_and(|t| t.is_empty() || t == "null" || t == "~")
+        })
+    })
+}
+
 /// Whether every key of a mapping is a scalar written without `? `: the only
 /// keys the edits are placed around with certainty.
 fn plain_keys(map: &Node) -> bool {
@@ -100,6 +113,10 @@ pub fn pod(
     }
     if spec.get(MERGE_KEY).is_some() {
         notes.push(Note::Skipped(format!("the pod spec uses a merge key ({MERGE_KEY}): what it merges would be overridden by what graceful-inject adds; write the pod spec out in full")));
+        return Ok(Vec::new());
+    }
+    if let Some(key) = not_a_list(spec, &["volumes", "initContainers"]) {
+        notes.push(Note::Skipped(format!("the pod spec's {key} is neither a list nor empty; graceful-inject does not replace what it does not understand — make it a list")));
         return Ok(Vec::new());
     }
     let (grace, budget) = timeout_budget(spec, settings, notes);
@@ -184,6 +201,12 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         if in_init && !native {
             self.notes.push(Note::Skipped(format!(
                 "{name}: an init container has no preStop"
+            )));
+            return None;
+        }
+        if let Some(key) = not_a_list(container, &["volumeMounts"]) {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: its {key} is neither a list nor empty; graceful-inject does not replace what it does not understand — make it a list"
             )));
             return None;
         }

@@ -259,3 +259,31 @@ spec:
         "{out}"
     );
 }
+
+/// Found by fuzzing: a `volumeMounts` that is a mapping (with a comment line
+/// in it) was replaced, comment and all. What is not a list is not replaced:
+/// the container is skipped, and the summary says why.
+#[test]
+fn a_value_that_is_not_a_list_is_not_replaced() {
+    let manifest = "\
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers:
+  - name: istio-proxy
+    image: p
+    volumeMounts:
+#     - mountPath: /data
+      name: data
+";
+    let config = config::parse("pod:\n  p:\n    istio-proxy: {tcp: 1}\n").unwrap();
+    let out = inject(manifest, &config, &Options::default())
+        .unwrap_or_else(|e| panic!("{}: {}", e.pos, e.message));
+    assert_eq!(out.text, manifest);
+    assert!(
+        out.summary.contains("neither a list nor empty"),
+        "{}",
+        out.summary
+    );
+}
