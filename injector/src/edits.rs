@@ -19,6 +19,16 @@ pub struct Edit {
     depth: usize,
 }
 
+/// The start of the line that byte `at` of `src` is on.
+pub fn line_start(src: &str, at: usize) -> usize {
+    src[..at].rfind('\n').map_or(0, |i| i + 1)
+}
+
+/// The start of the line after byte `at` of `src` (or the end of the text).
+pub fn line_after(src: &str, at: usize) -> usize {
+    src[at..].find('\n').map_or(src.len(), |i| at + i + 1)
+}
+
 pub struct Editor<'s> {
     src: &'s str,
     /// The file's lines end in CRLF (read off its first line break).
@@ -69,23 +79,19 @@ impl<'s> Editor<'s> {
     /// The start of the line after `end`: where text appended to a node that
     /// ends there goes.
     pub fn line_after(&self, end: usize) -> usize {
-        self.src[end..]
-            .find('\n')
-            .map_or(self.src.len(), |i| end + i + 1)
+        line_after(self.src, end)
     }
 
     /// Column (0-based) of a byte offset.
     fn column(&self, at: usize) -> usize {
-        let line_start = self.src[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line_start = line_start(self.src, at);
         self.src[line_start..at].chars().count()
     }
 
     /// Where text after `node` may be inserted: the start of the line after
     /// it (every node, block scalars included, ends on its last line of text).
     fn after(&self, node: &Node) -> usize {
-        self.src[node.end..]
-            .find('\n')
-            .map_or(self.src.len(), |i| node.end + i + 1)
+        self.line_after(node.end)
     }
 
     fn push(&mut self, start: usize, end: usize, mut text: String, depth: usize) {
@@ -141,7 +147,7 @@ impl<'s> Editor<'s> {
     /// `key: {}`: the key's column (+2 for a mapping, or for a sequence when
     /// the document indents its sequences).
     fn block_column_for(&self, node: &Node, sequence: bool) -> usize {
-        let line_start = self.src[..node.start].rfind('\n').map_or(0, |i| i + 1);
+        let line_start = line_start(self.src, node.start);
         let line = &self.src[line_start..node.start];
         let mut col = line.len() - line.trim_start().len();
         if line.trim_start().starts_with("- ") {
@@ -250,7 +256,7 @@ impl<'s> Editor<'s> {
             Some(rest) => rest.len(),
             None => item.start,
         };
-        let line_start = self.src[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line_start = line_start(self.src, at);
         (line_start, self.src[line_start..at].chars().count())
     }
 

@@ -3,7 +3,7 @@
 //! Returns the new text and what happened, workload by workload.
 
 use crate::config::{Config, KINDS};
-use crate::edits::{Edit, Editor};
+use crate::edits::{line_after, line_start, Edit, Editor};
 use crate::emit::Style;
 use crate::patch::{self, Note, Options};
 use crate::plan::{PodPlan, Seg};
@@ -147,10 +147,7 @@ fn inject_read_as(
         Ok(report) => Ok(report),
         Err(Failed::Error(e)) => Err(e),
         Err(Failed::NotStandalone) => {
-            sink.reset().map_err(|message| YamlError {
-                pos: Pos { line: 1, col: 1 },
-                message,
-            })?;
+            sink.reset().map_err(sink_error)?;
             whole_stream(src, readable, config, options, sink)
         }
     }
@@ -190,7 +187,7 @@ fn by_document(
     let mut region_line = 1;
     for (index, doc) in Documents::new(readable).enumerate() {
         let Some(root) = doc?.root else { continue };
-        let planned = plan_document(src, &root, index, config, options)?;
+        let planned = plan_document(src, &root, config, options)?;
         crate::report::append(&mut summary, &planned.outcomes);
         let region_end = line_after(src, root.end);
         let first_line = region_line;
@@ -233,7 +230,7 @@ fn by_document(
             &planned.plans,
             !std::ptr::eq(readable, src),
             origin,
-            |text, root| plan_document(text, root, index, config, options),
+            |text, root| plan_document(text, root, config, options),
         );
         if let crate::verify::Region::Unproved = region {
             return Err(Failed::NotStandalone);
@@ -243,11 +240,6 @@ fn by_document(
     }
     sink.write(&src[region_start..]).map_err(sink_error)?;
     Ok(Report { summary, changed })
-}
-
-/// The start of the line after `at` (or the end of the text).
-fn line_after(src: &str, at: usize) -> usize {
-    src[at..].find('\n').map_or(src.len(), |i| at + i + 1)
 }
 
 /// The slower path: the whole output in memory, checked whole.
@@ -262,9 +254,9 @@ fn whole_stream(
     let mut summary = String::new();
     let mut applied = 0;
     let mut changed = false;
-    for (index, doc) in Documents::new(readable).enumerate() {
+    for doc in Documents::new(readable) {
         let Some(root) = doc?.root else { continue };
-        let planned = plan_document(src, &root, index, config, options)?;
+        let planned = plan_document(src, &root, config, options)?;
         crate::report::append(&mut summary, &planned.outcomes);
         changed |= !planned.edits.is_empty();
         applied =
@@ -283,18 +275,17 @@ fn whole_stream(
         document: 0,
         line: 1,
     };
-    crate::verify::check(src, readable, &text, origin, |text, root, index| {
-        plan_document(text, root, index, config, options)
+    crate::verify::check(src, readable, &text, origin, |text, root| {
+        plan_document(text, root, config, options)
     })?;
     sink.write(&text).map_err(sink_error)?;
     Ok(Report { summary, changed })
 }
 
-/// Plans one document (`root`, the `index`th of the stream, read from `src`).
+/// Plans one document (`root`, read from `src`).
 pub fn plan_document(
     src: &str,
     root: &Node,
-    index: usize,
     config: &Config,
     options: &Options,
 ) -> Result<Planned, YamlError> {
@@ -312,7 +303,6 @@ pub fn plan_document(
         editor: &mut editor,
         outcomes: &mut outcomes,
         plans: &mut plans,
-        document: index,
         shared: shared_nodes(root),
     };
     walk.object(root, Vec::new())?;
@@ -330,7 +320,6 @@ struct Walk<'w, 's> {
     editor: &'w mut Editor<'s>,
     outcomes: &'w mut Vec<Outcome>,
     plans: &'w mut Vec<PodPlan>,
-    document: usize,
     /// Anchored nodes of this document that an alias uses elsewhere.
     shared: Vec<Shared>,
 }
@@ -478,7 +467,6 @@ impl Walk<'_, '_> {
             let mut spec_path = at;
             spec_path.extend(path.iter().map(|k| Seg::Key(k.to_string())));
             self.plans.push(PodPlan {
-                document: self.document,
                 spec: spec_path,
                 object: label.clone(),
                 changes,
@@ -500,7 +488,7 @@ fn indentless(src: &str, root: &Node) -> bool {
         for (k, v) in node.as_map().unwrap_or_default() {
             if let Some(items) = v.as_seq().filter(|_| !v.flow) {
                 if let Some(first) = items.first() {
-                    let line_start = src[..first.start].rfind('\n').map_or(0, |i| i + 1);
+                    let line_start = line_start(src, first.start);
                     let dash = src[line_start..first.start].rfind('-')?;
                     let key_col = src[..k.start]
                         .rfind('\n')

@@ -62,8 +62,6 @@ pub enum Change {
 /// Everything planned for one pod template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodPlan {
-    /// Which document of the stream (0-based).
-    pub document: usize,
     /// From the document's root to the pod spec.
     pub spec: Vec<Seg>,
     /// For messages: `Deployment/name`.

@@ -319,7 +319,7 @@ pub fn check(
     readable: &str,
     out: &str,
     origin: Origin,
-    plan: impl FnMut(&str, &Node, usize) -> Result<Planned, YamlError>,
+    plan: impl FnMut(&str, &Node) -> Result<Planned, YamlError>,
 ) -> Result<(), YamlError> {
     check_here(src, readable, out, origin, plan).map_err(|e| origin.place(e))
 }
@@ -364,11 +364,7 @@ pub fn check_region(
     plan_out: impl FnOnce(&str, &Node) -> Result<Planned, YamlError>,
 ) -> Region {
     let proved = (|| -> Result<(), YamlError> {
-        let out_readable = if tolerant_read {
-            tolerant(out)
-        } else {
-            std::borrow::Cow::Borrowed(out)
-        };
+        let out_readable = readable_as_input(out, tolerant_read);
         let mut roots = Vec::new();
         for doc in Documents::new(&out_readable) {
             roots.extend(doc?.root);
@@ -377,9 +373,7 @@ pub fn check_region(
             return Err(internal(Pos { line: 1, col: 1 }, "not one document".into()));
         };
         document_is_input_plus_plan(in_region, out, origin.document, root, b, plans)?;
-        if !plan_out(out, b)?.edits.is_empty() {
-            return Err(internal(b.pos, "not idempotent".into()));
-        }
+        second_run_changes_nothing(plan_out(out, b), b, origin.document)?;
         comments_kept(in_region, out)?;
         line_endings_kept(in_region, out)
     })();
@@ -394,16 +388,10 @@ fn check_here(
     readable: &str,
     out: &str,
     origin: Origin,
-    mut plan: impl FnMut(&str, &Node, usize) -> Result<Planned, YamlError>,
+    mut plan: impl FnMut(&str, &Node) -> Result<Planned, YamlError>,
 ) -> Result<(), YamlError> {
     let start = Pos { line: 1, col: 1 };
-    // The output needs go-yaml's tolerance only where its input did (the
-    // injector never writes the form itself).
-    let out_readable = if std::ptr::eq(readable, src) {
-        std::borrow::Cow::Borrowed(out)
-    } else {
-        tolerant(out)
-    };
+    let out_readable = readable_as_input(out, !std::ptr::eq(readable, src));
     let mut outputs = Documents::new(&out_readable);
     let mut count = 0;
     for (index, input) in Documents::new(readable).enumerate() {
@@ -434,27 +422,9 @@ fn check_here(
             }
             continue;
         };
-        let plans = plan(src, a, index)?.plans;
+        let plans = plan(src, a)?.plans;
         document_is_input_plus_plan(src, out, origin.document + index, a, b, &plans)?;
-        // Planning again on the output must plan nothing: otherwise a second
-        // run (a re-apply in CI, an Argo CD sync) would change it again.
-        let again = plan(out, b, index).map_err(|e| {
-            internal(
-                e.pos,
-                format!("the output cannot be planned again ({})", e.message),
-            )
-        })?;
-        if !again.edits.is_empty() {
-            let objects: Vec<&str> = again.outcomes.iter().map(|o| o.object.as_str()).collect();
-            return Err(internal(
-                b.pos,
-                format!(
-                    "document {} ({}): a second run would change it again (not idempotent)",
-                    origin.document + index + 1,
-                    objects.join(", ")
-                ),
-            ));
-        }
+        second_run_changes_nothing(plan(out, b), b, origin.document + index)?;
     }
     match outputs.next() {
         None => {}
@@ -473,6 +443,43 @@ fn check_here(
     }
     comments_kept(src, out)?;
     line_endings_kept(src, out)
+}
+
+/// The output read as its input was: with go-yaml's tolerance only where the
+/// input needed it (the injector never writes that form itself).
+fn readable_as_input(out: &str, tolerant_read: bool) -> std::borrow::Cow<'_, str> {
+    if tolerant_read {
+        tolerant(out)
+    } else {
+        std::borrow::Cow::Borrowed(out)
+    }
+}
+
+/// Planning the output document `b` again (`again`) must plan nothing:
+/// otherwise a second run (a re-apply in CI, an Argo CD sync) would change it.
+fn second_run_changes_nothing(
+    again: Result<Planned, YamlError>,
+    b: &Node,
+    document: usize,
+) -> Result<(), YamlError> {
+    let again = again.map_err(|e| {
+        internal(
+            e.pos,
+            format!("the output cannot be planned again ({})", e.message),
+        )
+    })?;
+    if again.edits.is_empty() {
+        return Ok(());
+    }
+    let objects: Vec<&str> = again.outcomes.iter().map(|o| o.object.as_str()).collect();
+    Err(internal(
+        b.pos,
+        format!(
+            "document {} ({}): a second run would change it again (not idempotent)",
+            document + 1,
+            objects.join(", ")
+        ),
+    ))
 }
 
 /// Document `index`: output `b` is input `a` with `plans` applied.

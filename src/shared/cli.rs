@@ -126,22 +126,6 @@ pub enum Command {
     Install(InstallArgs),
 }
 
-impl Command {
-    /// The mode's name, as typed on the command line.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Tcp(_) => "tcp",
-            Command::Http(_) => "http",
-            Command::Connections(_) => "connections",
-            Command::File(_) => "file",
-            Command::Process(_) => "process",
-            Command::Callback(_) => "callback",
-            Command::Exec(_) => "exec",
-            Command::Install(_) => "install",
-        }
-    }
-}
-
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {

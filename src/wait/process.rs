@@ -74,6 +74,8 @@ pub struct Processes {
     ignored: Vec<i32>,
     /// Why this /proc cannot show every process (hidepid), if it cannot.
     hidden: Option<String>,
+    /// Whether a look has been made (the first one says more).
+    looked: bool,
 }
 
 /// A process's status: None when it has gone (its folder is no more), an
@@ -130,19 +132,11 @@ pub fn open(args: &ProcessArgs, schedule: &Schedule) -> Result<Processes, Error>
         pids: args.pids.clone(),
         exclude_uids: (!args.exclude_uids.is_empty()).then(|| args.exclude_uids.clone()),
     };
-    let processes = Processes::new(args.proc.clone(), selector, schedule.interval);
-    // Nothing selected at the start: the wait ends at once. That may be right
-    // (the app is gone) or a wrong name; say so, loudly.
-    if let Ok(found) = processes.scan() {
-        if found.is_empty() && processes.hidden.is_none() {
-            tracing::warn!(
-                names = ?processes.selector.names,
-                pids = ?processes.selector.pids,
-                "no selected process is running now, so the wait ends at once; check the name (the kernel keeps 15 bytes of it, see --full-name) or the pid"
-            );
-        }
-    }
-    Ok(processes)
+    Ok(Processes::new(
+        args.proc.clone(),
+        selector,
+        schedule.interval,
+    ))
 }
 
 impl Processes {
@@ -159,6 +153,7 @@ impl Processes {
         }
         Processes {
             hidden: hidden_processes(&proc_dir),
+            looked: false,
             proc_dir,
             interval,
             selector,
@@ -226,7 +221,17 @@ impl Wait for Processes {
     async fn look(&mut self) -> Result<Look, Error> {
         let interval = self.interval;
         let alive = self.scan()?;
+        let first = !std::mem::replace(&mut self.looked, true);
         if alive.is_empty() {
+            // Nothing selected at the very first look: the wait ends at once.
+            // That may be right (the app is gone) or a wrong name; say so, loudly.
+            if first {
+                tracing::warn!(
+                    names = ?self.selector.names,
+                    pids = ?self.selector.pids,
+                    "no selected process is running now, so the wait ends at once; check the name (the kernel keeps 15 bytes of it, see --full-name) or the pid"
+                );
+            }
             return Ok(Look::Done("no selected process is left".into()));
         }
         let waiting = format!(
