@@ -94,14 +94,53 @@ fn without_a_hook_the_callback_is_lost() {
     );
 }
 
+/// The lab is a restricted pod: inside a container, a process (here run as
+/// a hook is) has no capability, no_new_privs, the runtime's default seccomp
+/// profile and a read-only root — and still what every wait needs: a
+/// sock_diag socket (tcp, connections), a pidfd (process), inotify (file).
+#[test]
+fn every_container_and_hook_runs_as_a_restricted_pod_would() {
+    if !lab_or_skip("every_container_and_hook_runs_as_a_restricted_pod_would") {
+        return;
+    }
+    let (_lab, _proxy, app) = pod("restr", "seed-tcp", 20000, false);
+    let probe = app.probe();
+    let no_caps = "0000000000000000";
+    let want = [
+        "Uid=1000".to_string(),
+        format!("CapInh={no_caps}"),
+        format!("CapPrm={no_caps}"),
+        format!("CapEff={no_caps}"),
+        format!("CapBnd={no_caps}"),
+        format!("CapAmb={no_caps}"),
+        "NoNewPrivs=1".into(),
+        "Seccomp=2".into(),
+        // What the profile forbids: EPERM, and ENOSYS for clone3 so that
+        // libc falls back to clone.
+        format!("unshare={}", libc::EPERM),
+        format!("clone3={}", libc::ENOSYS),
+        format!("chroot={}", libc::EPERM),
+        format!("vsock={}", libc::EPERM),
+        // What the waits need.
+        "sock_diag=ok".into(),
+        "pidfd_open=ok".into(),
+        "inotify=ok".into(),
+        format!("write_root={}", libc::EROFS),
+    ];
+    assert_eq!(probe, want);
+}
+
 /// These callbacks reached the external service, and the proxy's hook ended
-/// because its condition was met (not by its deadline).
+/// because its condition was met (not by its deadline), without a warning:
+/// under the restricted profile a wait whose means of looking (netlink
+/// sock_diag, pidfds, inotify) were refused would say so and fall back.
 fn assert_delivered(lab: &Lab, app: &lab::Container, timeline: &lab::Timeline, want: &[&str]) {
     assert_eq!(lab.callbacks(), want, "{:?}\n{timeline}", app.said());
     assert!(
         timeline.has("istio-proxy", "preStop ended: exit 0"),
         "{timeline}"
     );
+    assert!(!timeline.to_string().contains("warnings:"), "{timeline}");
 }
 
 /// The proxy's hook from golden case `case` (a `mode` wait) holds the proxy
@@ -341,4 +380,38 @@ fn the_process_hook_in_a_shared_pid_namespace_waits_for_the_app() {
     let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
     println!("{timeline}");
     assert_delivered(&lab, &app, &timeline, &["terminated: drained 3 requests"]);
+}
+
+/// An older runtime's default profile had no pidfd_open (moby's gained it in
+/// 2020): the process wait says so and looks every interval instead, and
+/// still holds the proxy until the app is gone.
+#[test]
+fn without_pidfds_the_process_hook_polls_and_still_waits() {
+    if !lab_or_skip("without_pidfds_the_process_hook_polls_and_still_waits") {
+        return;
+    }
+    let manifest = golden("follow-app-process");
+    let hook = pre_stop_from(&manifest, "istio-proxy").unwrap();
+    let lab = Lab::new_shared("nopfd");
+    lab.run_init_container(&init_args_from(&manifest));
+    let mut proxy = lab.start_proxy();
+    proxy.hook_seccomp = lab::filter_without(&["pidfd_open"]);
+    let app = lab.start_app(&close_first());
+    let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
+    println!("{timeline}");
+    assert_eq!(
+        lab.callbacks(),
+        ["terminated: drained 3 requests"],
+        "{timeline}"
+    );
+    assert!(
+        timeline.has("istio-proxy", "preStop ended: exit 0"),
+        "{timeline}"
+    );
+    assert!(
+        timeline
+            .to_string()
+            .contains("pidfds unavailable, looking every interval instead"),
+        "{timeline}"
+    );
 }

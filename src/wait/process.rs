@@ -76,6 +76,8 @@ pub struct Processes {
     hidden: Option<String>,
     /// Whether a look has been made (the first one says more).
     looked: bool,
+    /// Whether pidfds were refused (said once: from then on the wait polls).
+    no_pidfds: bool,
 }
 
 /// A process's status: None when it has gone (its folder is no more), an
@@ -154,6 +156,7 @@ impl Processes {
         Processes {
             hidden: hidden_processes(&proc_dir),
             looked: false,
+            no_pidfds: false,
             proc_dir,
             interval,
             selector,
@@ -244,7 +247,19 @@ impl Wait for Processes {
         );
         let fds: Vec<AsyncFd<PidFd>> = alive
             .iter()
-            .filter_map(|(pid, _)| pidfd(*pid))
+            .filter_map(|(pid, _)| match pidfd(*pid) {
+                Ok(fd) => Some(fd),
+                // ESRCH: it has just exited; the next look sees that.
+                Err(nix::errno::Errno::ESRCH) => None,
+                // ENOSYS (a kernel before 5.3) or EPERM (a seccomp profile
+                // without pidfd_open): polling still sees the exit, later.
+                Err(e) => {
+                    if !std::mem::replace(&mut self.no_pidfds, true) {
+                        tracing::warn!(error = %e, "pidfds unavailable, looking every interval instead");
+                    }
+                    None
+                }
+            })
             .filter_map(|fd| {
                 // SAFETY: the fd is owned by the PidFd inside the AsyncFd: it
                 // stays open and the same for the AsyncFd's whole life.
@@ -291,10 +306,14 @@ async fn futures_first<F: std::future::Future>(futures: impl Iterator<Item = F>)
     .await
 }
 
-/// A pidfd for `pid`, or None where the kernel has none or the process is gone.
-fn pidfd(pid: i32) -> Option<OwnedFd> {
+/// A pidfd for `pid`: an error where the kernel (or a seccomp filter) has
+/// none, or the process is gone (ESRCH).
+fn pidfd(pid: i32) -> Result<OwnedFd, nix::errno::Errno> {
     // SAFETY: pidfd_open(2) takes a pid and flags and returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(nix::errno::Errno::last());
+    }
     // SAFETY: a non-negative return is a new fd that we now own.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }

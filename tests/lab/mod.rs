@@ -10,6 +10,10 @@
 //!   `graceful-wait install` run as the init container would run it and
 //!   read-only everywhere else; the done marker's volume is at
 //!   /graceful-wait-done, writable in the app, read-only in the proxy.
+//! - Every container and hook runs as PodSecurity "restricted" would have it
+//!   (see restricted.rs): a non-root user, no capabilities, `no_new_privs`,
+//!   the runtime's default seccomp profile and a read-only root; only the
+//!   volumes (and the proxy's /tmp, an emptyDir) are writable.
 //! - The kubelet's termination order is [`terminate`]: every container's
 //!   preStop starts at once (run inside that container's namespaces with
 //!   nsenter), each container gets SIGTERM when its own hook ends, SIGKILL at
@@ -21,7 +25,11 @@
 //! what Envoy does under pilot-agent once the proxy's own SIGTERM arrives.
 //! Everything the lab creates is removed on drop, also when a test fails.
 
+mod restricted;
+
 use crate::support::{answer, Netns, HANG_GUARD};
+pub use restricted::filter_without;
+use restricted::{filter, read_only_root, Restricted};
 use std::{
     fs,
     io::{BufRead, BufReader, Read, Write},
@@ -39,13 +47,22 @@ use std::{
 
 pub const PROXY_PORT: u16 = 15001;
 const EXTERNAL: &str = "10.99.0.2:8080";
-/// The uid nginx runs as, and the hook with it (as the kubelet runs exec
-/// hooks): Istio's proxy uid.
-const PROXY_UID: &str = "1337";
+/// The user nginx runs as, and its hook with it (the kubelet runs an exec
+/// hook as its container's user): Istio's proxy uid.
+const PROXY_USER: (u32, u32) = (1337, 1337);
+/// The app's user.
+const APP_USER: (u32, u32) = (1000, 1000);
+/// The init container's user: distroless's `nonroot`.
+const INIT_USER: (u32, u32) = (65532, 65532);
 
-/// What each test needs beyond root: nginx, nsenter, setpriv-style chroot.
+/// What each test needs beyond root: nginx, nsenter, and the seccomp filter
+/// (python3-seccomp).
 pub fn lab_or_skip(test: &str) -> bool {
     if !crate::support::root_or_skip(test) {
+        return false;
+    }
+    if let Err(why) = restricted::filter() {
+        crate::support::skipped(test, &why);
         return false;
     }
     for tool in ["nginx", "nsenter"] {
@@ -69,6 +86,8 @@ pub fn role_main() {
     match std::env::var("GW_ROLE").as_deref() {
         Ok("app") => app(),
         Ok("external") => external(),
+        Ok("restricted") => restricted::enter(),
+        Ok("probe") => restricted::probe(),
         _ => {}
     }
 }
@@ -397,11 +416,36 @@ impl Lab {
         fs::create_dir_all(root.join("install")).unwrap();
         fs::copy(crate::support::bin(), root.join("graceful-wait")).unwrap();
         let r = root.display();
-        let argv = args.join(" ");
-        sh(&format!(
-            "unshare -m -p -f --kill-child --mount-proc={r}/proc sh -ec 'mount --bind {shared} {r}/install; exec chroot --userspec=65532:65532 {r} /graceful-wait {argv}'",
-            shared = self.shared.display()
-        ));
+        let script = format!(
+            "mount --bind {shared} {r}/install\n{ro}\nexec \"$@\"",
+            shared = self.shared.display(),
+            ro = read_only_root(&root)
+        );
+        let argv: Vec<String> = std::iter::once("/graceful-wait".to_string())
+            .chain(args.iter().cloned())
+            .collect();
+        let init = Restricted {
+            root: &root,
+            user: INIT_USER,
+            argv: &argv,
+            role: None,
+            seccomp: filter().unwrap(),
+        };
+        let status = Command::new("unshare")
+            .args([
+                "-m",
+                "-p",
+                "-f",
+                "--kill-child",
+                &format!("--mount-proc={r}/proc"),
+            ])
+            .args(["sh", "-ec", &script, "sh"])
+            .args(init.argv())
+            .envs(init.env())
+            .stdin(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the init container failed: {status}");
         let installed = self.shared.join("graceful-wait");
         let mode = fs::metadata(&installed)
             .expect("install left no binary")
@@ -425,7 +469,12 @@ impl Lab {
         ] {
             fs::create_dir_all(root.join(d)).unwrap();
         }
-        fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+        // The root is read-only; nginx writes its pid file and temp files to
+        // /tmp, an emptyDir (as an Envoy container under readOnlyRootFilesystem
+        // needs one too).
+        let tmp = self.work.path().join("proxy-tmp");
+        fs::create_dir_all(&tmp).unwrap();
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).unwrap();
         for (link, to) in [
             ("lib", "usr/lib"),
             ("lib64", "usr/lib64"),
@@ -447,31 +496,56 @@ impl Lab {
         let r = root.display();
         let script = format!(
             "mount --bind /usr {r}/usr; mount -o remount,bind,ro {r}/usr
+             mount --bind {tmp} {r}/tmp
              mount --bind {shared} {r}/graceful-wait; mount -o remount,bind,ro {r}/graceful-wait
              mount --bind {marker} {r}/graceful-wait-done; mount -o remount,bind,ro {r}/graceful-wait-done
-             exec chroot --userspec={PROXY_UID}:{PROXY_UID} {r} /usr/sbin/nginx -p /tmp -e /tmp/error.log -c /etc/nginx.conf",
+             {ro}
+             exec \"$@\"",
+            tmp = tmp.display(),
             shared = self.shared.display(),
-            marker = self.marker.display()
+            marker = self.marker.display(),
+            ro = read_only_root(&root)
         );
+        let argv = [
+            "/usr/sbin/nginx",
+            "-p",
+            "/tmp",
+            "-e",
+            "/tmp/error.log",
+            "-c",
+            "/etc/nginx.conf",
+        ]
+        .map(String::from);
+        let nginx = Restricted {
+            root: &root,
+            user: PROXY_USER,
+            argv: &argv,
+            role: None,
+            seccomp: filter().unwrap(),
+        };
         let child = self
             .container(&root)
-            .args(["sh", "-ec", &script])
+            .args(["sh", "-ec", &script, "sh"])
+            .args(nginx.argv())
+            .envs(nginx.env())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
         // nginx writes its pid file once its listener is open. There is no
         // event to wait on, so look for the file, bounded by the hang guard.
-        let pid_file = root.join("tmp/nginx.pid");
+        let pid_file = tmp.join("nginx.pid");
         let until = Instant::now() + HANG_GUARD;
         while !pid_file.exists() {
             assert!(
                 Instant::now() < until,
                 "nginx did not start: {}",
-                fs::read_to_string(root.join("tmp/error.log")).unwrap_or_default()
+                fs::read_to_string(tmp.join("error.log")).unwrap_or_default()
             );
             thread::sleep(Duration::from_millis(5));
         }
-        Container::new("istio-proxy", child, None)
+        let proxy = Container::new("istio-proxy", child, None, root, PROXY_USER);
+        proxy.assert_restricted();
+        proxy
     }
 
     /// The app container: a root holding one static executable, the binary's
@@ -494,19 +568,27 @@ impl Lab {
             ]
             .map(String::from),
         );
-        let quoted: Vec<String> = argv.iter().map(|a| format!("'{a}'")).collect();
         let r = root.display();
         let script = format!(
             "mount --bind {shared} {r}/graceful-wait; mount -o remount,bind,ro {r}/graceful-wait\n\
              mount --bind {marker} {r}/graceful-wait-done\n\
-             exec chroot --userspec=1000:1000 {r} {}",
-            quoted.join(" "),
+             {ro}\n\
+             exec \"$@\"",
             shared = self.shared.display(),
-            marker = self.marker.display()
+            marker = self.marker.display(),
+            ro = read_only_root(&root)
         );
+        let restricted = Restricted {
+            root: &root,
+            user: APP_USER,
+            argv: &argv,
+            role: Some("app"),
+            seccomp: filter().unwrap(),
+        };
         let mut cmd = self.container(&root);
-        cmd.args(["sh", "-ec", &script])
-            .env("GW_ROLE", "app")
+        cmd.args(["sh", "-ec", &script, "sh"])
+            .args(restricted.argv())
+            .envs(restricted.env())
             .env("GW_APP_PORT", app.port.to_string())
             .env("GW_WORK_MS", app.work.as_millis().to_string())
             .env("POD_NAME", "lab-pod-0")
@@ -520,7 +602,9 @@ impl Lab {
         let mut child = cmd.spawn().unwrap();
         let lines = lines_of(&mut child);
         expect(&lines, "GW_APP ready", "the app");
-        Container::new("app", child, Some(lines))
+        let app = Container::new("app", child, Some(lines), root, APP_USER);
+        app.assert_restricted();
+        app
     }
 
     /// Callbacks the external service has received so far.
@@ -594,13 +678,25 @@ pub struct Container {
     pub name: &'static str,
     /// The host pid of the container's PID 1.
     pub pid1: i32,
+    /// Its root (host path), and the user its processes and hooks run as.
+    root: PathBuf,
+    user: (u32, u32),
+    /// The seccomp filter its hooks run under: the lab's RuntimeDefault
+    /// unless a test sets an older runtime's.
+    pub hook_seccomp: PathBuf,
     unshare_pid: i32,
     exit: ExitSlot,
     output: Option<Mutex<Receiver<String>>>,
 }
 
 impl Container {
-    fn new(name: &'static str, mut child: Child, output: Option<Receiver<String>>) -> Container {
+    fn new(
+        name: &'static str,
+        mut child: Child,
+        output: Option<Receiver<String>>,
+        root: PathBuf,
+        user: (u32, u32),
+    ) -> Container {
         let unshare_pid = child.id() as i32;
         // `ip netns exec` execs unshare (or nsenter), which forks the
         // container's first process.
@@ -615,10 +711,82 @@ impl Container {
         Container {
             name,
             pid1,
+            root,
+            user,
+            hook_seccomp: filter().unwrap().to_path_buf(),
             unshare_pid,
             exit,
             output: output.map(Mutex::new),
         }
+    }
+
+    /// The container's PID 1 (its command, once started) runs as the
+    /// restricted profile has it: its user, no capability in any set,
+    /// no_new_privs, a seccomp filter.
+    fn assert_restricted(&self) {
+        let status = procfs::process::Process::new(self.pid1)
+            .and_then(|p| p.status())
+            .unwrap();
+        let state = (
+            status.euid,
+            status.capinh,
+            status.capprm,
+            status.capeff,
+            status.capbnd,
+            status.capamb,
+            status.nonewprivs,
+            status.seccomp,
+        );
+        assert_eq!(
+            state,
+            (self.user.0, 0, 0, 0, Some(0), Some(0), Some(1), Some(2)),
+            "{}: (euid, capinh, capprm, capeff, capbnd, capamb, no_new_privs, seccomp mode)",
+            self.name
+        );
+    }
+
+    /// Runs `argv` as an exec hook would run in this container (its
+    /// namespaces, root, user and restrictions), `role` as its GW_ROLE.
+    fn exec(&self, argv: &[String], role: Option<&str>) -> Command {
+        let pid = self.pid1.to_string();
+        let hook = Restricted {
+            root: &self.root,
+            user: self.user,
+            argv,
+            role,
+            seccomp: &self.hook_seccomp,
+        };
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &pid, "-m", "-p", "-n", "--"])
+            .args(hook.argv())
+            .envs(hook.env())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// What a process in this container may do (see `restricted::probe`):
+    /// the `GW_PROBE` lines of the lab's probe run here as a hook would be.
+    /// Needs the test binary in the root, as the app's is at /app.
+    pub fn probe(&self) -> Vec<String> {
+        let argv = [
+            "/app",
+            "--exact",
+            "helper_process",
+            "--nocapture",
+            "--test-threads=1",
+        ]
+        .map(String::from);
+        let out = self.exec(&argv, Some("probe")).output().unwrap();
+        assert!(
+            out.status.success(),
+            "the probe failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            // libtest's "test helper_process ... " may precede the first.
+            .filter_map(|l| l.split_once("GW_PROBE ").map(|(_, p)| p.to_string()))
+            .collect()
     }
 
     fn signal(&self, sig: libc::c_int) {
@@ -759,15 +927,12 @@ pub fn terminate(members: &[Member], grace: Duration) -> Timeline {
 }
 
 /// An exec preStop: the command vector run inside the container's
-/// namespaces and root, as its user; killed at the deadline like the kubelet does.
+/// namespaces and root, as its user and under its restrictions; killed at
+/// the deadline like the kubelet does.
 fn run_hook(c: &Container, hook: &[String], deadline: Instant) -> String {
     use wait_timeout::ChildExt;
-    let pid = c.pid1.to_string();
-    let mut child = Command::new("nsenter")
-        .args([
-            "-t", &pid, "-m", "-p", "-n", "-r", "-w", "-S", PROXY_UID, "-G", PROXY_UID, "--",
-        ])
-        .args(hook)
+    let mut child = c
+        .exec(hook, None)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -795,7 +960,14 @@ fn run_hook(c: &Container, hook: &[String], deadline: Instant) -> String {
     };
     let log = reader.join().unwrap_or_default();
     let last = log.lines().last().unwrap_or_default().to_string();
-    format!("{result} ({last})")
+    // Warnings too: under the restricted profile, one would say that a
+    // source is unavailable (netlink sock_diag, pidfds) and a fallback is used.
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains(" WARN ")).collect();
+    if warnings.is_empty() {
+        format!("{result} ({last})")
+    } else {
+        format!("{result} ({last}) warnings: {}", warnings.join(" | "))
+    }
 }
 
 /// The pod spec of the first workload in a manifest the injector wrote.
