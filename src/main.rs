@@ -9,11 +9,11 @@ fn main() {
     // Every wait is opened from its flags and run the same way (wait::run);
     // every action runs itself.
     let status = match cli.command {
-        Command::Tcp(a) => wait::run(&a.wait, |s| wait::tcp::open(&a, s)),
-        Command::Connections(a) => wait::run(&a.wait, |s| wait::connections::open(&a, s)),
-        Command::Http(a) => wait::run(&a.wait, |s| wait::http::open(&a, s)),
-        Command::File(a) => wait::run(&a.wait, |s| wait::file::open(&a, s)),
-        Command::Process(a) => wait::run(&a.wait, |s| wait::process::open(&a, s)),
+        Command::Tcp(a) => wait::run(&a.wait, || wait::tcp::open(&a)),
+        Command::Connections(a) => wait::run(&a.wait, || wait::connections::open(&a)),
+        Command::Http(a) => wait::run(&a.wait, || wait::http::open(&a)),
+        Command::File(a) => wait::run(&a.wait, || wait::file::open(&a)),
+        Command::Process(a) => wait::run(&a.wait, || wait::process::open(&a)),
         Command::Callback(a) => action::callback::run(a),
         Command::Exec(a) => action::exec::run(a),
         Command::Install(a) => action::install::run(a),

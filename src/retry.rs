@@ -4,6 +4,9 @@
 //!
 //! One attempt says [`Look::Done`], [`Look::Pending`] (not yet; try again at
 //! the pace), [`Look::Again`] (something changed: try again now), or fails.
+//! With [`until_woken`], an event may end the pause early: a wait woken by
+//! the kernel (a socket closed, a process exited) looks again at once, and
+//! its interval is only a safety net.
 //! A failure's [`Kind`] decides: transient ones are logged when the reason
 //! changes and retried; usage and permanent ones stop the loop at once. The
 //! deadline also cuts an attempt that hangs. A failed attempt is never read
@@ -62,7 +65,22 @@ pub async fn until(
     what: &str,
     deadline: Option<Instant>,
     pace: Pace,
+    attempt: impl AsyncFnMut() -> Result<Look, Error>,
+) -> Outcome {
+    until_woken(what, deadline, pace, attempt, async || {
+        std::future::pending::<()>().await
+    })
+    .await
+}
+
+/// [`until`], where `woken` ends a pause between attempts early: it
+/// resolves when something may have changed since the last attempt.
+pub async fn until_woken(
+    what: &str,
+    deadline: Option<Instant>,
+    pace: Pace,
     mut attempt: impl AsyncFnMut() -> Result<Look, Error>,
+    mut woken: impl AsyncFnMut(),
 ) -> Outcome {
     let start = Instant::now();
     let mut last = String::new();
@@ -146,12 +164,14 @@ pub async fn until(
                 next
             }
         };
-        match deadline {
-            Some(d) if next >= d => {
-                sleep_until(d).await;
-                return passed(last, failing);
+        let pause_end = deadline.map_or(next, |d| next.min(d));
+        tokio::select! {
+            _ = sleep_until(pause_end) => {
+                if deadline.is_some_and(|d| pause_end >= d) {
+                    return passed(last, failing);
+                }
             }
-            _ => sleep_until(next).await,
+            _ = woken() => {}
         }
     }
 }
@@ -258,6 +278,48 @@ mod tests {
             Duration::ZERO,
             "an event must not wait for the interval"
         );
+    }
+
+    #[test]
+    fn a_wake_ends_the_pause_and_the_deadline_still_holds() {
+        // Events at 30ms and 50ms wake the pauses of an interval of a
+        // minute: the looks come then, and the deadline (1s) still ends a
+        // wait that no event wakes again.
+        let looks = std::cell::RefCell::new(Vec::new());
+        let wakes = Cell::new(0u64);
+        let out = run(async {
+            let started = Instant::now();
+            let out = until_woken(
+                "waiting",
+                in_1s(),
+                Pace::Every(Duration::from_secs(60)),
+                async || {
+                    looks.borrow_mut().push(started.elapsed());
+                    Ok(Look::Pending("busy".into()))
+                },
+                async || {
+                    let n = wakes.get() + 1;
+                    wakes.set(n);
+                    if n <= 2 {
+                        sleep(Duration::from_millis(10 + 20 * n)).await;
+                    } else {
+                        std::future::pending::<()>().await;
+                    }
+                },
+            )
+            .await;
+            (out, started.elapsed())
+        });
+        assert_eq!(
+            *looks.borrow(),
+            [0, 30, 80].map(Duration::from_millis),
+            "each wake looks again at once"
+        );
+        assert!(
+            matches!(out.0, Outcome::DeadlinePassed { failing: None, .. }),
+            "{out:?}"
+        );
+        assert_eq!(out.1, Duration::from_secs(1));
     }
 
     #[test]

@@ -270,9 +270,13 @@ pub struct WaitArgs {
     #[arg(long, value_parser = crate::duration::parse)]
     pub timeout: Option<Duration>,
 
-    /// Time between looks.
-    #[arg(long, default_value = "100ms", value_parser = parse_interval)]
-    pub interval: Duration,
+    /// Time between looks. By default 1s where an event wakes the wait as
+    /// soon as its condition may have changed (a socket closed, a process
+    /// exited, a file appeared), so looks are only a safety net; 100ms where
+    /// the wait polls (no events in this kernel or sandbox, --source proc,
+    /// an http wait with --down-status).
+    #[arg(long, value_parser = parse_interval)]
+    pub interval: Option<Duration>,
 
     /// Command to run after the wait ends, whatever the reason, e.g.
     /// -- pilot-agent request --debug-port=15020 POST drain
@@ -520,7 +524,7 @@ mod tests {
         };
         assert_eq!(t.ports, [20000, 15000, 15001]);
         assert_eq!(t.wait.timeout, Some(Duration::from_secs(120)));
-        assert_eq!(t.wait.interval, Duration::from_millis(100));
+        assert_eq!(t.wait.interval, None);
         assert_eq!(t.sockets.source, SocketSource::Auto);
         assert_eq!(t.wait.then, ["pilot-agent", "request", "POST", "drain"]);
     }

@@ -5,10 +5,9 @@
 //! ([`super::tcp`]), counting connections instead of listeners.
 
 use super::tcp::{SocketWait, State};
-use super::Schedule;
 use crate::error::Error;
 use graceful_wait_shared::cli::ConnectionsArgs;
 
-pub fn open(args: &ConnectionsArgs, _: &Schedule) -> Result<SocketWait, Error> {
+pub fn open(args: &ConnectionsArgs) -> Result<SocketWait, Error> {
     SocketWait::open(State::Connected, &args.ports, &args.sockets)
 }

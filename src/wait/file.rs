@@ -14,7 +14,6 @@ use std::{
     io,
     os::fd::{AsFd, AsRawFd, RawFd},
     path::{Path, PathBuf},
-    time::Duration,
 };
 use tokio::io::unix::AsyncFd;
 
@@ -30,16 +29,15 @@ impl AsRawFd for Watch {
 /// The file wait.
 pub struct Marker {
     path: PathBuf,
-    interval: Duration,
     events: Option<AsyncFd<Watch>>,
 }
 
-pub fn open(args: &FileArgs, schedule: &Schedule) -> Result<Marker, Error> {
-    Ok(Marker::new(args.exists.clone(), schedule.interval))
+pub fn open(args: &FileArgs) -> Result<Marker, Error> {
+    Ok(Marker::new(args.exists.clone()))
 }
 
 impl Marker {
-    pub fn new(path: PathBuf, interval: Duration) -> Marker {
+    pub fn new(path: PathBuf) -> Marker {
         let events = match watch(&path) {
             Ok(fd) => Some(fd),
             Err(e) => {
@@ -50,20 +48,16 @@ impl Marker {
                 None
             }
         };
-        Marker {
-            path,
-            interval,
-            events,
-        }
-    }
-
-    /// Whether inotify wakes this wait (false: it polls).
-    pub fn event_driven(&self) -> bool {
-        self.events.is_some()
+        Marker { path, events }
     }
 }
 
 impl Wait for Marker {
+    /// Whether inotify wakes this wait (false: it polls).
+    fn event_driven(&self) -> bool {
+        self.events.is_some()
+    }
+
     fn announce(&self, schedule: &Schedule) {
         tracing::info!(
             path = %self.path.display(),
@@ -74,32 +68,36 @@ impl Wait for Marker {
         );
     }
 
-    /// Done when the path exists; otherwise waits up to the interval for a change.
+    /// Done when the path exists.
     async fn look(&mut self) -> Result<Look, Error> {
-        let interval = self.interval;
         match std::fs::symlink_metadata(&self.path) {
-            Ok(_) => return Ok(Look::Done(format!("{} exists", self.path.display()))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(Error::transient(format!(
-                    "cannot look for {}: {e}",
-                    self.path.display()
-                )))
+            Ok(_) => Ok(Look::Done(format!("{} exists", self.path.display()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Ok(Look::Pending(format!("no {} yet", self.path.display())))
             }
+            Err(e) => Err(Error::transient(format!(
+                "cannot look for {}: {e}",
+                self.path.display()
+            ))),
         }
-        let waiting = format!("no {} yet", self.path.display());
+    }
+
+    /// Resolves when something was created, moved in, written or changed in
+    /// the marker's folder (the next look checks the path itself).
+    async fn changed(&mut self) {
         let Some(events) = &self.events else {
-            return Ok(Look::Pending(waiting));
+            return std::future::pending().await;
         };
-        tokio::select! {
-            ready = events.readable() => {
-                let mut guard = ready.map_err(|e| Error::transient(format!("inotify: {e}")))?;
-                // Drain what arrived; the next look checks the path itself.
+        match events.readable().await {
+            Ok(mut guard) => {
+                // Drain what arrived: one look answers them all.
                 let _ = guard.get_inner().0.read_events();
                 guard.clear_ready();
-                Ok(Look::Again(waiting))
             }
-            _ = tokio::time::sleep(interval) => Ok(Look::Pending(waiting)),
+            Err(e) => {
+                tracing::warn!(error = %e, "inotify failed, looking every interval from now on");
+                self.events = None;
+            }
         }
     }
 }

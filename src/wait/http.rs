@@ -9,7 +9,10 @@
 //! app. Any HTTP status is up unless `--down-status` lists it, because apps
 //! commonly turn readiness to 503 on SIGTERM while they still drain.
 
-use super::{Schedule, Wait};
+use super::{
+    tcp::{self, events::Closes},
+    Schedule, Wait,
+};
 use crate::{error::Error, http_client, retry::Look};
 use bytes::Bytes;
 use graceful_wait_shared::{cli::HttpArgs, status_set::StatusSet, url::LocalUrl};
@@ -25,13 +28,21 @@ pub struct Http {
     shown: String,
     request_timeout: Duration,
     down_status: StatusSet,
+    /// Closes of the listener on the URL's port: the app has stopped
+    /// listening, so a probe now is refused.
+    closes: Option<Closes>,
 }
 
-pub fn open(args: &HttpArgs, _: &Schedule) -> Result<Http, Error> {
+pub fn open(args: &HttpArgs) -> Result<Http, Error> {
     let url = graceful_wait_shared::url::parse_local(&args.url)
         .map_err(|e| Error::usage(format!("--url: {e}")))?;
+    let port = url.uri.port_u16().unwrap_or(match url.uri.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    });
     Ok(Http {
         shown: graceful_wait_shared::url::redact(&args.url),
+        closes: tcp::subscribe(&[port], tcp::events::Wanted::Listeners),
         url,
         request_timeout: args.request_timeout,
         down_status: args.down_status.clone().unwrap_or_default(),
@@ -39,11 +50,18 @@ pub fn open(args: &HttpArgs, _: &Schedule) -> Result<Http, Error> {
 }
 
 impl Wait for Http {
+    /// A listener's close is the one way to "refused"; a `--down-status`
+    /// answer comes without any event, so that wait polls.
+    fn event_driven(&self) -> bool {
+        self.closes.is_some() && self.down_status.is_empty()
+    }
+
     fn announce(&self, schedule: &Schedule) {
         tracing::info!(
             url = %self.shown,
             request_timeout_ms = self.request_timeout.as_millis() as u64,
             down_status = %self.down_status,
+            events = self.closes.is_some(),
             timeout_ms = schedule.timeout_ms(),
             interval_ms = schedule.interval_ms(),
             "waiting until the endpoint stops answering"
@@ -57,6 +75,10 @@ impl Wait for Http {
                 Verdict::Down(why) => Look::Done(why),
             },
         )
+    }
+
+    async fn changed(&mut self) {
+        tcp::closed(&mut self.closes).await
     }
 }
 

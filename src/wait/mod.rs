@@ -4,13 +4,17 @@
 //! ([`crate::retry`]), report how it ended, run the chained command, and turn
 //! that into the exit status ([`crate::exit`]).
 //!
-//! | mode | watches | event-driven by |
+//! | mode | watches | woken by |
 //! |---|---|---|
-//! | [`tcp`] | LISTEN sockets on the port(s) | (polls; netlink or /proc) |
-//! | [`connections`] | ESTABLISHED sockets on the local port(s) | (polls; netlink or /proc) |
-//! | [`http`] | whether the endpoint still answers | (polls) |
+//! | [`tcp`] | LISTEN sockets on the port(s) | sock_diag destroy events ([`tcp::events`]) |
+//! | [`connections`] | connections on the local port(s) | sock_diag destroy events |
+//! | [`http`] | whether the endpoint still answers | destroy events of its port's listener |
 //! | [`file`] | a marker file | inotify |
-//! | [`process`] | the app's processes | pidfd |
+//! | [`process`] | the app's processes | pidfds |
+//!
+//! A woken wait looks again at once; between events it still looks every
+//! interval, as a safety net (1s by default). Where its events are
+//! unavailable a wait says so and polls (every 100ms by default).
 //!
 //! The hook must never release the proxy on something it did not observe:
 //! only [`Look::Done`] ends a wait before its deadline with 0. A look that
@@ -28,7 +32,7 @@ pub mod tcp;
 use crate::error::{Error, Kind};
 use crate::retry::{self, Look, Outcome, Pace};
 use graceful_wait_shared::cli::WaitArgs;
-use std::time::Duration;
+use std::{cell::RefCell, time::Duration};
 use tokio::time::Instant;
 
 /// One kind of wait: how it says what it watches, and one look.
@@ -36,11 +40,25 @@ use tokio::time::Instant;
 // the auto-trait bound `async fn` in a trait leaves open.
 #[allow(async_fn_in_trait)]
 pub trait Wait {
+    /// Whether an event wakes this wait whenever its condition may have
+    /// come true, so that looking every interval is only a safety net.
+    fn event_driven(&self) -> bool;
     /// Logs the one line that says what this wait watches, and how.
     fn announce(&self, schedule: &Schedule);
     /// One look: done, not yet, or something changed (look again now).
     async fn look(&mut self) -> Result<Look, Error>;
+    /// Resolves when an event says the condition may have changed since the
+    /// last look, which ends the pause before the next one. A wait that
+    /// polls never resolves it.
+    async fn changed(&mut self) {
+        std::future::pending::<()>().await
+    }
 }
+
+/// The default interval of a wait that events wake: a safety net only.
+pub const EVENT_INTERVAL: Duration = Duration::from_secs(1);
+/// The default interval of a wait that polls.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// When to look, and until when.
 #[derive(Clone, Copy, Debug)]
@@ -61,14 +79,10 @@ impl Schedule {
 
 /// Runs a wait from its flags: sets it up with `open`, waits, reports, runs
 /// the chained command; returns the process's exit status.
-pub fn run<W: Wait>(args: &WaitArgs, open: impl FnOnce(&Schedule) -> Result<W, Error>) -> i32 {
-    let schedule = Schedule {
-        timeout: args.timeout,
-        interval: args.interval,
-    };
+pub fn run<W: Wait>(args: &WaitArgs, open: impl FnOnce() -> Result<W, Error>) -> i32 {
     let outcome = match crate::runtime::new() {
         Ok(runtime) => {
-            let outcome = runtime.block_on(wait(&schedule, open));
+            let outcome = runtime.block_on(wait(args, open));
             // Nothing left running may hold the hook past its outcome.
             runtime.shutdown_background();
             outcome
@@ -83,20 +97,31 @@ pub fn run<W: Wait>(args: &WaitArgs, open: impl FnOnce(&Schedule) -> Result<W, E
     crate::exit::combine(crate::exit::of_wait(&outcome), chained)
 }
 
-async fn wait<W: Wait>(
-    schedule: &Schedule,
-    open: impl FnOnce(&Schedule) -> Result<W, Error>,
-) -> Outcome {
+async fn wait<W: Wait>(args: &WaitArgs, open: impl FnOnce() -> Result<W, Error>) -> Outcome {
     let start = Instant::now();
-    let deadline = schedule.timeout.map(|t| start + t);
-    let outcome = match open(schedule) {
-        Ok(mut wait) => {
-            wait.announce(schedule);
-            retry::until(
+    let deadline = args.timeout.map(|t| start + t);
+    // Opening subscribes to the wait's events before its first look, so no
+    // change between the two can be missed.
+    let outcome = match open() {
+        Ok(wait) => {
+            let schedule = Schedule {
+                timeout: args.timeout,
+                interval: args.interval.unwrap_or(if wait.event_driven() {
+                    EVENT_INTERVAL
+                } else {
+                    POLL_INTERVAL
+                }),
+            };
+            wait.announce(&schedule);
+            // Looking and waiting for a change take turns, never overlap:
+            // the one wait is lent to each in turn.
+            let wait = RefCell::new(wait);
+            retry::until_woken(
                 "waiting",
                 deadline,
                 Pace::Every(schedule.interval),
-                async || wait.look().await,
+                async || wait.borrow_mut().look().await,
+                async || wait.borrow_mut().changed().await,
             )
             .await
         }

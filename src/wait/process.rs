@@ -31,7 +31,6 @@ use std::{
     fs,
     os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
     path::{Path, PathBuf},
-    time::Duration,
 };
 use tokio::io::unix::AsyncFd;
 
@@ -68,7 +67,6 @@ impl Selector {
 /// The process wait.
 pub struct Processes {
     proc_dir: PathBuf,
-    interval: Duration,
     selector: Selector,
     /// Pids never counted: this process and its ancestors.
     ignored: Vec<i32>,
@@ -76,8 +74,10 @@ pub struct Processes {
     hidden: Option<String>,
     /// Whether a look has been made (the first one says more).
     looked: bool,
-    /// Whether pidfds were refused (said once: from then on the wait polls).
+    /// Whether pidfds are refused (said once: the wait then polls).
     no_pidfds: bool,
+    /// A pidfd for each process the last look saw.
+    pidfds: Vec<AsyncFd<PidFd>>,
 }
 
 /// A process's status: None when it has gone (its folder is no more), an
@@ -127,22 +127,18 @@ fn hidden_processes(proc_dir: &Path) -> Option<String> {
     })
 }
 
-pub fn open(args: &ProcessArgs, schedule: &Schedule) -> Result<Processes, Error> {
+pub fn open(args: &ProcessArgs) -> Result<Processes, Error> {
     let selector = Selector {
         names: args.names.clone(),
         full_name: args.full_name,
         pids: args.pids.clone(),
         exclude_uids: (!args.exclude_uids.is_empty()).then(|| args.exclude_uids.clone()),
     };
-    Ok(Processes::new(
-        args.proc.clone(),
-        selector,
-        schedule.interval,
-    ))
+    Ok(Processes::new(args.proc.clone(), selector))
 }
 
 impl Processes {
-    pub fn new(proc_dir: PathBuf, selector: Selector, interval: Duration) -> Processes {
+    pub fn new(proc_dir: PathBuf, selector: Selector) -> Processes {
         let mut ignored = Vec::new();
         let mut pid = std::process::id() as i32;
         // Our ancestors (nsenter, the runtime's exec shim) are not the app.
@@ -156,9 +152,9 @@ impl Processes {
         Processes {
             hidden: hidden_processes(&proc_dir),
             looked: false,
-            no_pidfds: false,
+            no_pidfds: pidfds_refused(),
+            pidfds: Vec::new(),
             proc_dir,
-            interval,
             selector,
             ignored,
         }
@@ -208,21 +204,35 @@ impl Processes {
     }
 }
 
+impl Processes {
+    fn poll_from_now(&mut self, error: &str, waiting: String) -> Look {
+        tracing::warn!(error, "pidfds unavailable, looking every interval instead");
+        self.no_pidfds = true;
+        Look::Pending(waiting)
+    }
+}
+
 impl Wait for Processes {
+    fn event_driven(&self) -> bool {
+        !self.no_pidfds
+    }
+
     fn announce(&self, schedule: &Schedule) {
         tracing::info!(
             names = ?self.selector.names,
             pids = ?self.selector.pids,
             exclude_uids = ?self.selector.exclude_uids,
+            pidfds = !self.no_pidfds,
             timeout_ms = schedule.timeout_ms(),
             interval_ms = schedule.interval_ms(),
             "waiting until the selected processes are gone"
         );
     }
 
-    /// Done when none is left; otherwise waits up to the interval for one to exit.
+    /// Done when none is left; otherwise opens a pidfd for each, which
+    /// [`Wait::changed`] watches.
     async fn look(&mut self) -> Result<Look, Error> {
-        let interval = self.interval;
+        self.pidfds.clear();
         let alive = self.scan()?;
         let first = !std::mem::replace(&mut self.looked, true);
         if alive.is_empty() {
@@ -245,41 +255,38 @@ impl Wait for Processes {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let fds: Vec<AsyncFd<PidFd>> = alive
-            .iter()
-            .filter_map(|(pid, _)| match pidfd(*pid) {
-                Ok(fd) => Some(fd),
-                // ESRCH: it has just exited; the next look sees that.
-                Err(nix::errno::Errno::ESRCH) => None,
-                // ENOSYS (a kernel before 5.3) or EPERM (a seccomp profile
-                // without pidfd_open): polling still sees the exit, later.
-                Err(e) => {
-                    if !std::mem::replace(&mut self.no_pidfds, true) {
-                        tracing::warn!(error = %e, "pidfds unavailable, looking every interval instead");
-                    }
-                    None
-                }
-            })
-            .filter_map(|fd| {
+        if self.no_pidfds {
+            // The retry loop looks again after the interval.
+            return Ok(Look::Pending(waiting));
+        }
+        for (pid, _) in &alive {
+            let registered = pidfd(*pid).map(|fd| {
                 // SAFETY: the fd is owned by the PidFd inside the AsyncFd: it
                 // stays open and the same for the AsyncFd's whole life.
                 unsafe { AsyncFd::register_with_interest(PidFd(fd), tokio::io::Interest::READABLE) }
-                    .ok()
-            })
-            .collect();
-        if fds.len() < alive.len() {
-            // No pidfd (old kernel, or it just exited): look again after the interval.
-            tokio::time::sleep(interval).await;
-            return Ok(Look::Pending(waiting));
+            });
+            match registered {
+                Ok(Ok(fd)) => self.pidfds.push(fd),
+                // It has exited since the scan: look again now.
+                Err(nix::errno::Errno::ESRCH) => return Ok(Look::Again(waiting)),
+                // ENOSYS (a kernel before 5.3), EPERM (a seccomp profile
+                // without pidfd_open), or no room in the runtime's poller:
+                // polling still sees the exit, later.
+                Err(e) => return Ok(self.poll_from_now(&e.to_string(), waiting)),
+                Ok(Err(e)) => return Ok(self.poll_from_now(&e.to_string(), waiting)),
+            }
         }
-        // A pidfd turns readable when its process exits: wait for the first,
-        // or the interval. No thread blocks, so the deadline cuts this wait
-        // exactly.
-        let any_exit = futures_first(fds.iter().map(|fd| fd.readable()));
-        tokio::select! {
-            _ = any_exit => Ok(Look::Again(waiting)),
-            _ = tokio::time::sleep(interval) => Ok(Look::Pending(waiting)),
+        Ok(Look::Pending(waiting))
+    }
+
+    /// Resolves when one of the processes the last look saw has exited: a
+    /// pidfd turns readable then. No thread blocks, so the deadline cuts this
+    /// exactly.
+    async fn changed(&mut self) {
+        if self.pidfds.is_empty() {
+            return std::future::pending().await;
         }
+        futures_first(self.pidfds.iter().map(|fd| fd.readable())).await
     }
 }
 
@@ -304,6 +311,19 @@ async fn futures_first<F: std::future::Future>(futures: impl Iterator<Item = F>)
         std::task::Poll::Pending
     })
     .await
+}
+
+/// Whether this kernel (or a seccomp filter) refuses pidfds, tried on this
+/// process before the first look so that the wait knows whether it polls;
+/// said once in a warning.
+fn pidfds_refused() -> bool {
+    match pidfd(std::process::id() as i32) {
+        Ok(_) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "pidfds unavailable, looking every interval instead");
+            true
+        }
+    }
 }
 
 /// A pidfd for `pid`: an error where the kernel (or a seccomp filter) has

@@ -6,8 +6,11 @@
 //! All containers of a pod share one network namespace, so the proxy's hook
 //! sees the app's sockets here. Two sources give the same answer:
 //!
-//! - [`netlink`]: a `sock_diag` dump filtered by state in the kernel. Its cost
-//!   does not grow with the host's other connections.
+//! - [`netlink`]: a `sock_diag` dump filtered in the kernel by state and port.
+//!   Its cost does not grow with the pod's other sockets. With it, the wait
+//!   is woken by [`events`]: the kernel announces each socket it destroys, so
+//!   the wait looks again the moment a watched port's socket closes, and
+//!   otherwise only every interval (1s by default) as a safety net.
 //! - [`procnet`]: `/proc/net/tcp` and `/proc/net/tcp6`, for kernels or sandboxes
 //!   where `NETLINK_SOCK_DIAG` is unavailable. Reading them makes the kernel walk
 //!   the whole host-wide established hash, which is why it is the fallback.
@@ -16,11 +19,13 @@
 //! port, not another state, not UDP (neither source lists UDP), not a port
 //! that merely shares digits. A failed look is an error, never "port closed".
 
+pub mod events;
 pub mod netlink;
 pub mod procnet;
 
 use super::{Schedule, Wait};
 use crate::{error::Error, retry::Look};
+use events::{Closed, Closes, Wanted};
 use graceful_wait_shared::cli::{SocketArgs, SocketSource, TcpArgs};
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -37,11 +42,17 @@ pub enum State {
     Connected,
 }
 
-/// A table of the pod's TCP sockets: the local addresses of every socket in
-/// one state, IPv4 and IPv6.
+/// A table of the pod's TCP sockets: the local addresses of the sockets in
+/// one state, IPv4 and IPv6 — those on `ports`, and maybe others (which
+/// [`busy_ports`] then leaves out).
 pub trait Source {
     fn name(&self) -> &'static str;
-    fn sockets(&mut self, state: State, out: &mut Vec<SocketAddr>) -> Result<(), Error>;
+    fn sockets(
+        &mut self,
+        state: State,
+        ports: &[u16],
+        out: &mut Vec<SocketAddr>,
+    ) -> Result<(), Error>;
 }
 
 /// The ports of `wanted` that some socket's local address has, in `wanted` order.
@@ -92,7 +103,7 @@ impl Sockets {
     /// The ports of `wanted` that still have a socket in `state`.
     pub fn busy(&mut self, state: State, wanted: &[u16]) -> Result<Vec<u16>, Error> {
         self.buf.clear();
-        match self.source.sockets(state, &mut self.buf) {
+        match self.source.sockets(state, wanted, &mut self.buf) {
             Ok(()) => Ok(busy_ports(&self.buf, wanted)),
             Err(e) if self.choice == SocketSource::Auto && self.source.name() == "netlink" => {
                 tracing::warn!(error = %e, "netlink query failed, reading /proc/net from now on");
@@ -105,29 +116,74 @@ impl Sockets {
 }
 
 /// A wait on the pod's sockets: done when no watched port has a socket in
-/// the state (LISTEN for `tcp`, ESTABLISHED for `connections`).
+/// the state (LISTEN for `tcp`, the serving states for `connections`).
 pub struct SocketWait {
     sockets: Sockets,
     state: State,
     ports: Vec<u16>,
+    closes: Option<Closes>,
 }
 
 impl SocketWait {
     pub fn open(state: State, ports: &[u16], sockets: &SocketArgs) -> Result<SocketWait, Error> {
+        let wanted = match state {
+            State::Listen => Wanted::Listeners,
+            State::Connected => Wanted::Any,
+        };
+        // Subscribed first: a close between this and the first look is
+        // announced, so it cannot be missed.
+        let closes = match sockets.source {
+            SocketSource::Proc => None,
+            SocketSource::Auto | SocketSource::Netlink => subscribe(ports, wanted),
+        };
         Ok(SocketWait {
             sockets: Sockets::open(sockets)?,
             state,
             ports: ports.to_vec(),
+            closes,
         })
     }
 }
 
+/// Subscribes to the closes of `ports`' sockets; None (said in a warning)
+/// where this kernel or sandbox has no sock_diag multicast.
+pub fn subscribe(ports: &[u16], wanted: Wanted) -> Option<Closes> {
+    Closes::subscribe(ports, wanted)
+        .inspect_err(|e| {
+            tracing::warn!(error = %e, "socket close events unavailable, looking every interval instead")
+        })
+        .ok()
+}
+
+/// Resolves when a watched socket has closed since the last look (or
+/// announcements were lost, or the subscription failed: each means "look
+/// again"); never without a subscription.
+pub async fn closed(closes: &mut Option<Closes>) {
+    let Some(subscription) = closes else {
+        return std::future::pending().await;
+    };
+    match subscription.next().await {
+        Ok(Closed::Seen) => {}
+        Ok(Closed::Lost) => {
+            tracing::debug!("socket close events were lost (queue full); looking again")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "socket close events failed, looking every interval from now on");
+            *closes = None;
+        }
+    }
+}
+
 /// The tcp wait: done when no watched port has a listener.
-pub fn open(args: &TcpArgs, _: &Schedule) -> Result<SocketWait, Error> {
+pub fn open(args: &TcpArgs) -> Result<SocketWait, Error> {
     SocketWait::open(State::Listen, &args.ports, &args.sockets)
 }
 
 impl Wait for SocketWait {
+    fn event_driven(&self) -> bool {
+        self.closes.is_some()
+    }
+
     fn announce(&self, schedule: &Schedule) {
         let what = match self.state {
             State::Listen => "waiting until no socket listens on the port(s)",
@@ -136,6 +192,7 @@ impl Wait for SocketWait {
         tracing::info!(
             ports = ?self.ports,
             source = self.sockets.source_name(),
+            events = self.closes.is_some(),
             timeout_ms = schedule.timeout_ms(),
             interval_ms = schedule.interval_ms(),
             "{what}"
@@ -151,8 +208,13 @@ impl Wait for SocketWait {
         Ok(if busy.is_empty() {
             Look::Done(format!("{done_text} {:?}", self.ports))
         } else {
+            tracing::debug!(?busy, "looked");
             Look::Pending(format!("{busy_text} {busy:?}"))
         })
+    }
+
+    async fn changed(&mut self) {
+        closed(&mut self.closes).await
     }
 }
 

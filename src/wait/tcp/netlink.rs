@@ -1,10 +1,13 @@
 //! Sockets from the kernel's `sock_diag` netlink interface (see sock_diag(7)).
 //!
-//! One dump per address family, with the state filter set to the wanted
-//! state (LISTEN for `tcp`, ESTABLISHED for `connections`). For LISTEN the
-//! kernel walks only its listening hash, so the cost stays flat however many
-//! connections the host carries, unlike reading /proc/net/tcp. The netlink
-//! socket is opened once and reused for every look.
+//! One dump per watched port and address family, filtered in the kernel by
+//! state (LISTEN for `tcp`, the serving states for `connections`) and by
+//! local port (the request's `idiag_sport`, which the kernel has compared
+//! since its first sock_diag): only the watched port's sockets are ever
+//! sent, however many others the pod holds. For LISTEN the kernel walks
+//! only its listening hash, so the cost stays flat however many connections
+//! the host carries, unlike reading /proc/net/tcp. The netlink socket is
+//! opened once and reused for every look.
 
 use super::{Source, State};
 use crate::error::Error;
@@ -67,7 +70,13 @@ impl SockDiag {
         })
     }
 
-    fn dump(&mut self, family: u8, state: State, out: &mut Vec<SocketAddr>) -> io::Result<()> {
+    fn dump(
+        &mut self,
+        family: u8,
+        state: State,
+        port: u16,
+        out: &mut Vec<SocketAddr>,
+    ) -> io::Result<()> {
         let (flags, want): (StateFlags, &[u8]) = match state {
             State::Listen => (StateFlags::LISTEN, &[TCP_LISTEN]),
             State::Connected => (
@@ -91,11 +100,12 @@ impl SockDiag {
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | NLM_F_DUMP;
         header.sequence_number = self.sequence;
-        let socket_id = if family == AF_INET {
+        let mut socket_id = if family == AF_INET {
             SocketId::new_v4()
         } else {
             SocketId::new_v6()
         };
+        socket_id.source_port = port;
         let mut packet = NetlinkMessage::new(
             header,
             SockDiagMessage::InetRequest(InetRequest {
@@ -150,14 +160,22 @@ impl Source for SockDiag {
         "netlink"
     }
 
-    fn sockets(&mut self, state: State, out: &mut Vec<SocketAddr>) -> Result<(), Error> {
+    fn sockets(
+        &mut self,
+        state: State,
+        ports: &[u16],
+        out: &mut Vec<SocketAddr>,
+    ) -> Result<(), Error> {
         let fail = |e: io::Error| Error::transient(format!("netlink sock_diag query: {e}"));
-        self.dump(AF_INET, state, out).map_err(fail)?;
-        // A kernel built without IPv6 answers the AF_INET6 dump with ENOENT (no
-        // handler for the family): it then has no IPv6 listeners to report.
-        match self.dump(AF_INET6, state, out) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other.map_err(fail),
+        for &port in ports {
+            self.dump(AF_INET, state, port, out).map_err(fail)?;
+            // A kernel built without IPv6 answers the AF_INET6 dump with ENOENT
+            // (no handler for the family): it then has no IPv6 sockets to report.
+            match self.dump(AF_INET6, state, port, out) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                other => other.map_err(fail)?,
+            }
         }
+        Ok(())
     }
 }

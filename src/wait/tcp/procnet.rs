@@ -80,7 +80,8 @@ impl Source for ProcNet {
         "proc"
     }
 
-    fn sockets(&mut self, state: State, out: &mut Vec<SocketAddr>) -> Result<(), Error> {
+    /// The tables list every socket; the caller keeps the watched ports'.
+    fn sockets(&mut self, state: State, _: &[u16], out: &mut Vec<SocketAddr>) -> Result<(), Error> {
         for table in ["tcp", "tcp6"] {
             let path = self.dir.join(table);
             let file = match File::open(&path) {
