@@ -9,8 +9,12 @@ use std::{fs::OpenOptions, os::unix::fs::OpenOptionsExt, path::Path, sync::Arc};
 use tracing::Level;
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
 
-pub fn init(format: Format, quiet: bool, copy: Option<&Path>) {
-    let level = if quiet { Level::WARN } else { Level::INFO };
+pub fn init(format: Format, quiet: bool, verbose: bool, copy: Option<&Path>) {
+    let level = match (quiet, verbose) {
+        (true, _) => Level::WARN,
+        (false, true) => Level::DEBUG,
+        (false, false) => Level::INFO,
+    };
     // A copy that cannot be opened must not stop the hook: say so on stderr.
     let (copy, copy_error) =
         // Non-blocking: a FIFO with no reader fails at once (ENXIO) instead of

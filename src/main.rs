@@ -5,7 +5,12 @@ use graceful_wait_shared::cli::{Cli, Command};
 
 fn main() {
     let cli = Cli::parse_args();
-    logging::init(cli.log_format, cli.quiet, cli.log_copy.as_deref());
+    logging::init(
+        cli.log_format,
+        cli.quiet,
+        cli.verbose,
+        cli.log_copy.as_deref(),
+    );
     // Every wait is opened from its flags and run the same way (wait::run);
     // every action runs itself.
     let status = match cli.command {

@@ -59,6 +59,28 @@ pub enum Outcome {
     },
 }
 
+/// What the loop drives: one attempt at a time, and between attempts,
+/// optionally, a wake that ends the pause early.
+// The runtime is single-threaded: the futures need not be Send.
+#[allow(async_fn_in_trait)]
+pub trait Attempts {
+    async fn attempt(&mut self) -> Result<Look, Error>;
+    /// Resolves when something may have changed since the last attempt;
+    /// by default never, so the pace alone decides.
+    async fn woken(&mut self) {
+        std::future::pending::<()>().await
+    }
+}
+
+/// A closure as [`Attempts`] that no event wakes.
+struct Paced<F>(F);
+
+impl<F: AsyncFnMut() -> Result<Look, Error>> Attempts for Paced<F> {
+    async fn attempt(&mut self) -> Result<Look, Error> {
+        (self.0)().await
+    }
+}
+
 /// Tries until `attempt` says done, fails for good, or `deadline` passes.
 /// `what` starts each log line ("waiting", "callback to …").
 pub async fn until(
@@ -67,20 +89,15 @@ pub async fn until(
     pace: Pace,
     attempt: impl AsyncFnMut() -> Result<Look, Error>,
 ) -> Outcome {
-    until_woken(what, deadline, pace, attempt, async || {
-        std::future::pending::<()>().await
-    })
-    .await
+    until_woken(what, deadline, pace, &mut Paced(attempt)).await
 }
 
-/// [`until`], where `woken` ends a pause between attempts early: it
-/// resolves when something may have changed since the last attempt.
+/// [`until`], where the attempts' wake ends a pause early.
 pub async fn until_woken(
     what: &str,
     deadline: Option<Instant>,
     pace: Pace,
-    mut attempt: impl AsyncFnMut() -> Result<Look, Error>,
-    mut woken: impl AsyncFnMut(),
+    attempts: &mut impl Attempts,
 ) -> Outcome {
     let start = Instant::now();
     let mut last = String::new();
@@ -97,11 +114,11 @@ pub async fn until_woken(
     loop {
         let began = Instant::now();
         let result = match deadline {
-            Some(d) => match timeout_at(d, attempt()).await {
+            Some(d) => match timeout_at(d, attempts.attempt()).await {
                 Ok(r) => r,
                 Err(_) => return passed(last, failing),
             },
-            None => attempt().await,
+            None => attempts.attempt().await,
         };
         let is_again = matches!(result, Ok(Look::Again(_)));
         let again = match result {
@@ -171,7 +188,7 @@ pub async fn until_woken(
                     return passed(last, failing);
                 }
             }
-            _ = woken() => {}
+            _ = attempts.woken() => {}
         }
     }
 }
@@ -280,46 +297,59 @@ mod tests {
         );
     }
 
+    /// Looks that never see "done", woken at 30ms and 80ms.
+    struct Woken {
+        started: Instant,
+        looks: Vec<Duration>,
+        wakes: u64,
+    }
+
+    impl Attempts for Woken {
+        async fn attempt(&mut self) -> Result<Look, Error> {
+            self.looks.push(self.started.elapsed());
+            Ok(Look::Pending("busy".into()))
+        }
+
+        async fn woken(&mut self) {
+            self.wakes += 1;
+            if self.wakes <= 2 {
+                sleep(Duration::from_millis(10 + 20 * self.wakes)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     #[test]
     fn a_wake_ends_the_pause_and_the_deadline_still_holds() {
-        // Events at 30ms and 50ms wake the pauses of an interval of a
-        // minute: the looks come then, and the deadline (1s) still ends a
-        // wait that no event wakes again.
-        let looks = std::cell::RefCell::new(Vec::new());
-        let wakes = Cell::new(0u64);
-        let out = run(async {
-            let started = Instant::now();
+        // The interval is a minute: the looks come when the wakes do, and
+        // the deadline (1s) still ends a wait that nothing wakes again.
+        let (out, woken, waited) = run(async {
+            let mut woken = Woken {
+                started: Instant::now(),
+                looks: Vec::new(),
+                wakes: 0,
+            };
             let out = until_woken(
                 "waiting",
                 in_1s(),
                 Pace::Every(Duration::from_secs(60)),
-                async || {
-                    looks.borrow_mut().push(started.elapsed());
-                    Ok(Look::Pending("busy".into()))
-                },
-                async || {
-                    let n = wakes.get() + 1;
-                    wakes.set(n);
-                    if n <= 2 {
-                        sleep(Duration::from_millis(10 + 20 * n)).await;
-                    } else {
-                        std::future::pending::<()>().await;
-                    }
-                },
+                &mut woken,
             )
             .await;
-            (out, started.elapsed())
+            let waited = woken.started.elapsed();
+            (out, woken, waited)
         });
         assert_eq!(
-            *looks.borrow(),
+            woken.looks,
             [0, 30, 80].map(Duration::from_millis),
             "each wake looks again at once"
         );
         assert!(
-            matches!(out.0, Outcome::DeadlinePassed { failing: None, .. }),
+            matches!(out, Outcome::DeadlinePassed { failing: None, .. }),
             "{out:?}"
         );
-        assert_eq!(out.1, Duration::from_secs(1));
+        assert_eq!(waited, Duration::from_secs(1));
     }
 
     #[test]

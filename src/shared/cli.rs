@@ -85,8 +85,12 @@ pub struct Cli {
     pub log_format: LogFormat,
 
     /// Log warnings and errors only.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Also log every look and every event that woke the wait.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 
     /// Also append log lines to this file. /proc/1/fd/1 (the container's own
     /// stdout) makes a hook's lines show in `kubectl logs`.

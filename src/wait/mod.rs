@@ -30,9 +30,9 @@ pub mod process;
 pub mod tcp;
 
 use crate::error::{Error, Kind};
-use crate::retry::{self, Look, Outcome, Pace};
+use crate::retry::{self, Attempts, Look, Outcome, Pace};
 use graceful_wait_shared::cli::WaitArgs;
-use std::{cell::RefCell, time::Duration};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// One kind of wait: how it says what it watches, and one look.
@@ -103,7 +103,7 @@ async fn wait<W: Wait>(args: &WaitArgs, open: impl FnOnce() -> Result<W, Error>)
     // Opening subscribes to the wait's events before its first look, so no
     // change between the two can be missed.
     let outcome = match open() {
-        Ok(wait) => {
+        Ok(mut wait) => {
             let schedule = Schedule {
                 timeout: args.timeout,
                 interval: args.interval.unwrap_or(if wait.event_driven() {
@@ -113,15 +113,11 @@ async fn wait<W: Wait>(args: &WaitArgs, open: impl FnOnce() -> Result<W, Error>)
                 }),
             };
             wait.announce(&schedule);
-            // Looking and waiting for a change take turns, never overlap:
-            // the one wait is lent to each in turn.
-            let wait = RefCell::new(wait);
             retry::until_woken(
                 "waiting",
                 deadline,
                 Pace::Every(schedule.interval),
-                async || wait.borrow_mut().look().await,
-                async || wait.borrow_mut().changed().await,
+                &mut Looks(&mut wait),
             )
             .await
         }
@@ -145,6 +141,19 @@ async fn wait<W: Wait>(args: &WaitArgs, open: impl FnOnce() -> Result<W, Error>)
             }
         }
         other => other,
+    }
+}
+
+/// A wait as the retry loop drives it: a look per attempt, woken by its events.
+struct Looks<'a, W>(&'a mut W);
+
+impl<W: Wait> Attempts for Looks<'_, W> {
+    async fn attempt(&mut self) -> Result<Look, Error> {
+        self.0.look().await
+    }
+
+    async fn woken(&mut self) {
+        self.0.changed().await
     }
 }
 

@@ -102,6 +102,11 @@ impl Watched {
         }
     }
 
+    /// Whether it has not exited yet.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }

@@ -163,7 +163,7 @@ pub async fn closed(closes: &mut Option<Closes>) {
         return std::future::pending().await;
     };
     match subscription.next().await {
-        Ok(Closed::Seen) => {}
+        Ok(Closed::Seen) => tracing::debug!("a watched socket closed; looking again"),
         Ok(Closed::Lost) => {
             tracing::debug!("socket close events were lost (queue full); looking again")
         }
