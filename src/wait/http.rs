@@ -36,13 +36,17 @@ pub struct Http {
 pub fn open(args: &HttpArgs) -> Result<Http, Error> {
     let url = graceful_wait_shared::url::parse_local(&args.url)
         .map_err(|e| Error::usage(format!("--url: {e}")))?;
-    let port = url.uri.port_u16().unwrap_or(match url.uri.scheme_str() {
-        Some("https") => 443,
-        _ => 80,
-    });
+    // The pod's own sockets are announced; another pod's are not, so a wait
+    // on a foreign address polls.
+    let closes = match url.addrs.first() {
+        Some(first) if url.addrs.iter().any(|a| in_this_pod(a.ip())) => {
+            tcp::subscribe(&[first.port()], tcp::events::Wanted::Listeners)
+        }
+        _ => None,
+    };
     Ok(Http {
         shown: graceful_wait_shared::url::redact(&args.url),
-        closes: tcp::subscribe(&[port], tcp::events::Wanted::Listeners),
+        closes,
         url,
         request_timeout: args.request_timeout,
         down_status: args.down_status.clone().unwrap_or_default(),
@@ -80,6 +84,12 @@ impl Wait for Http {
     async fn changed(&mut self) {
         tcp::closed(&mut self.closes).await
     }
+}
+
+/// Whether `ip` is an address of this network namespace (loopback, the
+/// pod's IP): binding to it succeeds only then.
+fn in_this_pod(ip: std::net::IpAddr) -> bool {
+    std::net::TcpListener::bind((ip, 0)).is_ok()
 }
 
 /// What one probe concluded, with a short reason for the log.

@@ -171,18 +171,25 @@ impl Processes {
                 self.proc_dir.display()
             ))
         })?;
+        // Chosen by pid alone: only those pids need reading.
+        let by_pid_only = self.selector.names.is_empty() && self.selector.exclude_uids.is_none();
+        let pids: Vec<i32> = if by_pid_only {
+            self.selector.pids.clone()
+        } else {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .collect()
+        };
         let mut found = Vec::new();
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
-                continue;
-            };
+        for pid in pids {
+            let name = pid.to_string();
             if self.ignored.contains(&pid) {
                 continue;
             }
             // A process that ended since the listing is simply gone; one
             // that cannot be read is a failed look.
-            let Some(s) = status(&self.proc_dir, &name.to_string_lossy())? else {
+            let Some(s) = status(&self.proc_dir, &name)? else {
                 continue;
             };
             if s.state.starts_with('Z') || s.state.starts_with('X') {
