@@ -5,7 +5,8 @@
 #   musl too where that target is installed);
 # - peak RSS (/usr/bin/time -v) of a tcp and an http wait that poll ten times;
 # - cost of one in-process tcp check, netlink vs /proc (criterion, benches/check.rs);
-# - listener close -> exit, median and p99 over 50 closes (benches/reaction.rs).
+# - the event-driven waits beside the original shell loops: reaction, CPU while
+#   waiting, start-up (benches/events.rs; as root, in a namespace of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-gnu
@@ -60,5 +61,4 @@ kill $listener 2>/dev/null || true
 
 echo "== one tcp check in-process (criterion; [low estimate, median, high estimate])"
 cargo bench --quiet --bench check -- --noplot 2>/dev/null | grep -A1 '^tcp_check' | grep -v '^--' | paste - - | awk '{print "   ", $1, $3, $4, $5, $6, $7, $8}'
-echo "== reaction"
-cargo bench --quiet --bench reaction 2>/dev/null | sed 's/^/    /'
+cargo bench --quiet --bench events 2>/dev/null

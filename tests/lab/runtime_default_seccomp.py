@@ -13,7 +13,9 @@ a restricted pod has none.
 
 Usage: runtime_default_seccomp.py OUT [--deny NAME,...]
 Writes the BPF program to OUT. --deny leaves those syscalls out, as an older
-runtime's profile would (pidfd_open came to moby's in 2020).
+runtime's profile would (pidfd_open came to moby's in 2020); the name
+`netlink-membership` refuses joining netlink multicast groups (setsockopt at
+level SOL_NETLINK), as a sandbox that forbids sock_diag's events would.
 """
 import errno
 import sys
@@ -76,6 +78,7 @@ process_vm_readv process_vm_writev ptrace arch_prctl modify_ldt
 """.split()
 
 AF_VSOCK = 40
+SOL_NETLINK = 270
 # PER_LINUX, UNAME26, PER_LINUX32, PER_LINUX32|UNAME26, and the query 0xffffffff.
 PERSONAS = [0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF]
 # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
@@ -103,7 +106,10 @@ def build(denied=()):
 
     for name in ALLOWED:
         if name not in denied:
-            rule(seccomp.ALLOW, name)
+            if name == "setsockopt" and "netlink-membership" in denied:
+                rule(seccomp.ALLOW, name, seccomp.Arg(1, seccomp.NE, SOL_NETLINK))
+            else:
+                rule(seccomp.ALLOW, name)
     rule(seccomp.ALLOW, "socket", seccomp.Arg(0, seccomp.NE, AF_VSOCK))
     for persona in PERSONAS:
         rule(seccomp.ALLOW, "personality", seccomp.Arg(0, seccomp.EQ, persona))

@@ -98,7 +98,9 @@ impl Closes {
             ports: ports.to_vec(),
             wanted,
             filtered,
-            buf: vec![0; 64 * 1024],
+            // One announcement a datagram, a few hundred bytes: a larger
+            // buffer would only add to the hook's memory.
+            buf: vec![0; 8 * 1024],
         })
     }
 
