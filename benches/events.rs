@@ -67,58 +67,68 @@ fn main() {
     assert!(up.success());
     raise_fd_limit();
 
-    println!(
+    // GW_BENCH_ONLY=cpu|startup|reaction runs one section.
+    let only = std::env::var("GW_BENCH_ONLY").ok();
+    let runs = |section: &str| only.as_deref().is_none_or(|o| o == section);
+    if runs("cpu") {
+        println!(
         "== CPU while waiting {WAIT:?} on an open port (user + system of the waiting process tree)"
     );
-    for others in [10, 20_000] {
-        let _pod = Pod::with_other_sockets(others);
-        for (name, mut cmd) in cpu_cases() {
-            let (total, waiting) = cpu_while_waiting(&mut cmd.0, cmd.1);
-            println!(
+        for others in [10, 20_000] {
+            let _pod = Pod::with_other_sockets(others);
+            for (name, mut cmd) in cpu_cases() {
+                let (total, waiting) = cpu_while_waiting(&mut cmd.0, cmd.1);
+                println!(
                 "   {others:>6} other sockets  {name:<36} total {:>9.2} ms   after the first look {}",
                 ms(total),
                 phase(name, waiting)
             );
+            }
         }
-    }
 
-    println!("== CPU while waiting {WAIT:?}, 10,000 connections a second closing on another port");
-    {
-        let _pod = Pod::with_other_sockets(10);
-        for (name, mut cmd) in cpu_cases() {
-            let churn = Churn::start(10_000);
-            let (total, waiting) = cpu_while_waiting(&mut cmd.0, cmd.1);
-            let rate = churn.stop();
-            println!(
+        println!(
+            "== CPU while waiting {WAIT:?}, 10,000 connections a second closing on another port"
+        );
+        {
+            let _pod = Pod::with_other_sockets(10);
+            for (name, mut cmd) in cpu_cases() {
+                let churn = Churn::start(10_000);
+                let (total, waiting) = cpu_while_waiting(&mut cmd.0, cmd.1);
+                let rate = churn.stop();
+                println!(
                 "   {name:<36} total {:>9.2} ms = {:>5.2} % of a core   after the first look {}   (closes achieved: {rate:.0}/s)",
                 ms(total),
                 100.0 * total.as_secs_f64() / WAIT.as_secs_f64(),
                 phase(name, waiting)
             );
+            }
         }
     }
-
-    println!("== start-up: spawn -> exit of `tcp --port P` on a closed port (the first look decides), {RUNS} runs");
-    {
-        let _pod = Pod::with_listeners_and_connections(500, 1_000);
-        let port = port_of(&listen()).to_string();
-        let mut times: Vec<Duration> = (0..RUNS)
-            .map(|_| {
-                let started = Instant::now();
-                // Reaped by reap()'s wait4, which clippy cannot see.
-                #[allow(clippy::zombie_processes)]
-                let child = spawn(&mut ours(&["tcp", "--port", &port]));
-                reap(&child).0 - started
-            })
-            .collect();
-        times.sort();
-        println!(
-            "   graceful-wait tcp, nothing listens   median {:>6.2} ms   p99 {:>6.2} ms",
-            ms(percentile(&times, 50.0)),
-            ms(percentile(&times, 99.0))
-        );
+    if runs("startup") {
+        println!("== start-up: spawn -> exit of `tcp --port P` on a closed port (the first look decides), {RUNS} runs");
+        {
+            let _pod = Pod::with_listeners_and_connections(500, 1_000);
+            let port = port_of(&listen()).to_string();
+            let mut times: Vec<Duration> = (0..RUNS)
+                .map(|_| {
+                    let started = Instant::now();
+                    // Reaped by reap()'s wait4, which clippy cannot see.
+                    #[allow(clippy::zombie_processes)]
+                    let child = spawn(&mut ours(&["tcp", "--port", &port]));
+                    reap(&child).0 - started
+                })
+                .collect();
+            times.sort();
+            println!(
+                "   graceful-wait tcp, nothing listens   median {:>6.2} ms   p99 {:>6.2} ms",
+                ms(percentile(&times, 50.0)),
+                ms(percentile(&times, 99.0))
+            );
+        }
     }
-
+    if !runs("reaction") {
+        return;
+    }
     println!("== reaction: the app's last sign gone -> the wait's exit, {RUNS} moments at random, 500 other listeners and 1,000 connections");
     let _pod = Pod::with_listeners_and_connections(500, 1_000);
     let mut random = Random(0x9e37_79b9_7f4a_7c15);

@@ -129,7 +129,7 @@ fn a_closing_listener_wakes_the_http_wait() {
 }
 
 #[test]
-fn the_default_interval_is_a_second_with_events_and_100ms_when_polling() {
+fn the_default_interval_is_2s_with_events_and_100ms_when_polling() {
     let listener = listen_v4();
     let port = port_of(&listener).to_string();
     let (code, log) = run(&mut graceful_wait(&[
@@ -141,7 +141,7 @@ fn the_default_interval_is_a_second_with_events_and_100ms_when_polling() {
     ]));
     assert_eq!(code, 124, "{log}");
     assert!(
-        log.contains("events=true") && log.contains("interval_ms=1000"),
+        log.contains("events=true") && log.contains("interval_ms=2000"),
         "{log}"
     );
     // /proc/net has no events: the wait polls, and says so.
@@ -187,7 +187,7 @@ fn the_process_and_file_waits_say_they_are_event_driven() {
     ]));
     assert_eq!(code, 124, "{log}");
     assert!(
-        log.contains("inotify=true") && log.contains("interval_ms=1000"),
+        log.contains("inotify=true") && log.contains("interval_ms=2000"),
         "{log}"
     );
     // Not this test process: a wait never counts its own ancestors.
@@ -206,7 +206,7 @@ fn the_process_and_file_waits_say_they_are_event_driven() {
     let _ = app.wait();
     assert_eq!(code, 124, "{log}");
     assert!(
-        log.contains("pidfds=true") && log.contains("interval_ms=1000"),
+        log.contains("pidfds=true") && log.contains("interval_ms=2000"),
         "{log}"
     );
 }

@@ -274,7 +274,7 @@ pub struct WaitArgs {
     #[arg(long, value_parser = crate::duration::parse)]
     pub timeout: Option<Duration>,
 
-    /// Time between looks. By default 1s where an event wakes the wait as
+    /// Time between looks. By default 2s where an event wakes the wait as
     /// soon as its condition may have changed (a socket closed, a process
     /// exited, a file appeared), so looks are only a safety net; 100ms where
     /// the wait polls (no events in this kernel or sandbox, --source proc,

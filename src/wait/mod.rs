@@ -13,7 +13,7 @@
 //! | [`process`] | the app's processes | pidfds |
 //!
 //! A woken wait looks again at once; between events it still looks every
-//! interval, as a safety net (1s by default). Where its events are
+//! interval, as a safety net (2s by default). Where its events are
 //! unavailable a wait says so and polls (every 100ms by default).
 //!
 //! The hook must never release the proxy on something it did not observe:
@@ -56,7 +56,7 @@ pub trait Wait {
 }
 
 /// The default interval of a wait that events wake: a safety net only.
-pub const EVENT_INTERVAL: Duration = Duration::from_secs(1);
+pub const EVENT_INTERVAL: Duration = Duration::from_secs(2);
 /// The default interval of a wait that polls.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 

@@ -10,7 +10,7 @@
 //!   Its cost does not grow with the pod's other sockets. With it, the wait
 //!   is woken by [`events`]: the kernel announces each socket it destroys, so
 //!   the wait looks again the moment a watched port's socket closes, and
-//!   otherwise only every interval (1s by default) as a safety net.
+//!   otherwise only every interval (2s by default) as a safety net.
 //! - [`procnet`]: `/proc/net/tcp` and `/proc/net/tcp6`, for kernels or sandboxes
 //!   where `NETLINK_SOCK_DIAG` is unavailable. Reading them makes the kernel walk
 //!   the whole host-wide established hash, which is why it is the fallback.
