@@ -15,6 +15,7 @@ fn main() {
     // every action runs itself.
     let status = match cli.command {
         Command::Tcp(a) => wait::run(&a.wait, || wait::tcp::open(&a)),
+        Command::Listeners(a) => wait::run(&a.wait, || wait::listeners::open(&a)),
         Command::Connections(a) => wait::run(&a.wait, || wait::connections::open(&a)),
         Command::Http(a) => wait::run(&a.wait, || wait::http::open(&a)),
         Command::File(a) => wait::run(&a.wait, || wait::file::open(&a)),

@@ -26,6 +26,7 @@ pub const BINARY_NAME: &str = "graceful-wait";
 /// Every mode, as typed on the command line.
 pub const MODES: &[&str] = &[
     "tcp",
+    "listeners",
     "http",
     "connections",
     "file",
@@ -103,6 +104,11 @@ pub enum Command {
     /// Return when no TCP socket in this network namespace LISTENs on the port(s).
     #[command(after_help = EXIT_CODES)]
     Tcp(TcpArgs),
+    /// Return when no TCP socket listens in this network namespace except the
+    /// excluded users' (by default Istio's proxy, uid 1337): the app's
+    /// listeners are gone, whatever its ports. Needs no configuration.
+    #[command(after_help = EXIT_CODES)]
+    Listeners(ListenersArgs),
     /// Return when the HTTP endpoint stops answering (refused, reset, closed).
     #[command(after_help = EXIT_CODES)]
     Http(HttpArgs),
@@ -167,6 +173,21 @@ pub struct TcpArgs {
     #[arg(long = "port", required = true, value_delimiter = ',',
           value_parser = clap::value_parser!(u16).range(1..))]
     pub ports: Vec<u16>,
+
+    #[command(flatten)]
+    pub sockets: SocketArgs,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ListenersArgs {
+    /// Listeners owned by this uid do not count; repeat or comma-separate for
+    /// several (the proxy's, and any other sidecar's that outlives the app).
+    /// 1337 is Istio's proxy (its injector's default runAsUser).
+    #[arg(long = "exclude-uid", value_delimiter = ',', default_value = "1337")]
+    pub exclude_uids: Vec<u32>,
 
     #[command(flatten)]
     pub sockets: SocketArgs,

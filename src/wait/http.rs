@@ -10,7 +10,10 @@
 //! commonly turn readiness to 503 on SIGTERM while they still drain.
 
 use super::{
-    tcp::{self, events::Closes},
+    tcp::{
+        self,
+        events::{Closes, Filter, Wanted},
+    },
     Schedule, Wait,
 };
 use crate::{error::Error, http_client, retry::Look};
@@ -40,7 +43,7 @@ pub fn open(args: &HttpArgs) -> Result<Http, Error> {
     // on a foreign address polls.
     let closes = match url.addrs.first() {
         Some(first) if url.addrs.iter().any(|a| in_this_pod(a.ip())) => {
-            tcp::subscribe(&[first.port()], tcp::events::Wanted::Listeners)
+            tcp::subscribe(Filter::ports(&[first.port()], Wanted::Listeners))
         }
         _ => None,
     };

@@ -7,6 +7,7 @@
 //! | mode | watches | woken by |
 //! |---|---|---|
 //! | [`tcp`] | LISTEN sockets on the port(s) | sock_diag destroy events ([`tcp::events`]) |
+//! | [`listeners`] | every LISTEN socket not owned by the excluded uids | the same, filtered by owner |
 //! | [`connections`] | connections on the local port(s) | sock_diag destroy events |
 //! | [`http`] | whether the endpoint still answers | destroy events of its port's listener |
 //! | [`file`] | a marker file | inotify |
@@ -26,6 +27,7 @@ pub mod chain;
 pub mod connections;
 pub mod file;
 pub mod http;
+pub mod listeners;
 pub mod process;
 pub mod tcp;
 

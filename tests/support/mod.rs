@@ -174,6 +174,11 @@ impl HelperProcess {
         Self::spawn(arg0, ("GW_HELPER", &port.to_string()), prefix)
     }
 
+    /// The same on one address, e.g. `[::]:9090`.
+    pub fn listen_on(arg0: &str, addr: &str, prefix: &[&str]) -> Self {
+        Self::spawn(arg0, ("GW_HELPER", addr), prefix)
+    }
+
     /// A DNS server on 127.0.0.1:53 that resolves `name` to 127.0.0.1.
     pub fn dns(name: &str, prefix: &[&str]) -> Self {
         Self::spawn("dns", ("GW_HELPER_DNS", name), prefix)
@@ -237,8 +242,9 @@ impl Drop for HelperProcess {
 
 /// The helper's body: call it from a `#[test] fn helper_process()` in each
 /// test file. Without `GW_HELPER` it returns at once. With it, it listens on
-/// that port (0 = any) on every address, announces the port, answers each
-/// connection with HTTP 200, and exits when its stdin closes.
+/// that port (0 = any) on every IPv4 address, or on that address (`[::]:9090`),
+/// announces the port, answers each connection with HTTP 200, and exits when
+/// its stdin closes.
 pub fn helper_main() {
     if let Ok(name) = std::env::var("GW_HELPER_DNS") {
         dns_main(&name);
@@ -246,8 +252,11 @@ pub fn helper_main() {
     let Ok(port) = std::env::var("GW_HELPER") else {
         return;
     };
-    let listener =
-        TcpListener::bind((Ipv4Addr::UNSPECIFIED, port.parse::<u16>().unwrap())).unwrap();
+    let addr: std::net::SocketAddr = match port.parse::<u16>() {
+        Ok(p) => (Ipv4Addr::UNSPECIFIED, p).into(),
+        Err(_) => port.parse().unwrap(),
+    };
+    let listener = TcpListener::bind(addr).unwrap();
     println!("GW_HELPER_READY {}", port_of(&listener));
     std::io::stdout().flush().unwrap();
     thread::spawn(move || {

@@ -36,16 +36,46 @@ const SKNLGRP_INET6_TCP_DESTROY: u32 = 3;
 /// `inet_diag_msg` (family, state, timer, retrans: 4 bytes; then sport, dport).
 const SPORT_OFFSET: u32 = 16 + 4;
 const DPORT_OFFSET: u32 = SPORT_OFFSET + 2;
+/// `idiag_uid`, after the 48-byte socket id and three 32-bit counters.
+const UID_OFFSET: u32 = 16 + 4 + 48 + 12;
 
-/// Which closes on the watched ports wake the wait.
+/// Which sockets' closes wake the wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wanted {
-    /// Listeners only (`tcp`, `http`): a listener has no peer (dport 0), so
-    /// the many connections the app closes on its own port while it drains
-    /// do not wake the wait.
+    /// Listeners only (`tcp`, `http`, `listeners`): a listener has no peer
+    /// (dport 0), so the many connections the app closes on its own port
+    /// while it drains do not wake the wait.
     Listeners,
     /// Every socket (`connections`).
     Any,
+}
+
+/// The closes a subscription wants: on these ports (every port if empty),
+/// of these sockets, not owned by these users.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filter {
+    pub ports: Vec<u16>,
+    pub wanted: Wanted,
+    pub except_uids: Vec<u32>,
+}
+
+impl Filter {
+    /// Closes of `wanted` sockets on `ports`, whoever owns them.
+    pub fn ports(ports: &[u16], wanted: Wanted) -> Filter {
+        Filter {
+            ports: ports.to_vec(),
+            wanted,
+            except_uids: Vec::new(),
+        }
+    }
+
+    /// The same test as the kernel-side program, for announcements read
+    /// without it.
+    fn wants(&self, sport: u16, dport: u16, uid: u32) -> bool {
+        (self.ports.is_empty() || self.ports.contains(&sport))
+            && (self.wanted == Wanted::Any || dport == 0)
+            && !self.except_uids.contains(&uid)
+    }
 }
 
 /// What arrived since the last look.
@@ -60,8 +90,7 @@ pub enum Closed {
 /// A subscription to the destroy announcements of the watched ports.
 pub struct Closes {
     socket: AsyncFd<Socket>,
-    ports: Vec<u16>,
-    wanted: Wanted,
+    filter: Filter,
     /// Whether the kernel filters (else every close is read and checked here).
     filtered: bool,
     buf: Vec<u8>,
@@ -70,12 +99,12 @@ pub struct Closes {
 impl Closes {
     /// Subscribes. Fails where this kernel or sandbox has no sock_diag
     /// multicast; the wait then polls.
-    pub fn subscribe(ports: &[u16], wanted: Wanted) -> io::Result<Closes> {
+    pub fn subscribe(filter: Filter) -> io::Result<Closes> {
         let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
         socket.bind_auto()?;
         // The filter goes on before joining, so no unfiltered announcement
         // is ever queued.
-        let filtered = match program(ports, wanted) {
+        let filtered = match program(&filter) {
             Some(program) => {
                 attach(&socket, &program)?;
                 true
@@ -95,8 +124,7 @@ impl Closes {
             unsafe { AsyncFd::register_with_interest(socket, tokio::io::Interest::READABLE) }?;
         Ok(Closes {
             socket,
-            ports: ports.to_vec(),
-            wanted,
+            filter,
             filtered,
             // One announcement a datagram, a few hundred bytes: a larger
             // buffer would only add to the hook's memory.
@@ -115,8 +143,7 @@ impl Closes {
             loop {
                 match guard.get_inner().recv(&mut &mut self.buf[..], 0) {
                     Ok(size) => {
-                        seen |=
-                            self.filtered || watched(&self.buf[..size], &self.ports, self.wanted);
+                        seen |= self.filtered || watched(&self.buf[..size], &self.filter);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         guard.clear_ready();
@@ -139,7 +166,7 @@ impl Closes {
 
 /// Whether an announcement (read without the kernel's filter) is one the
 /// wait wants: the same test as the filter's.
-fn watched(datagram: &[u8], ports: &[u16], wanted: Wanted) -> bool {
+fn watched(datagram: &[u8], filter: &Filter) -> bool {
     let Ok(message) = <NetlinkMessage<SockDiagMessage>>::deserialize(datagram) else {
         // Not understood: looking again is the safe answer.
         return true;
@@ -147,46 +174,91 @@ fn watched(datagram: &[u8], ports: &[u16], wanted: Wanted) -> bool {
     match message.payload {
         NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
             let id = &r.header.socket_id;
-            ports.contains(&id.source_port) && (wanted == Wanted::Any || id.destination_port == 0)
+            filter.wants(id.source_port, id.destination_port, r.header.uid)
         }
         _ => true,
     }
 }
 
-/// The socket filter: accept an announcement whose source port is watched
-/// (and, for listeners, whose destination port is 0); drop the rest. None
-/// when the ports do not fit one program (a jump reaches 255 instructions):
-/// announcements are then checked here instead.
-fn program(ports: &[u16], wanted: Wanted) -> Option<Vec<libc::sock_filter>> {
-    let n = u8::try_from(ports.len()).ok().filter(|n| *n < 250)?;
-    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
-        code: code as u16,
-        jt,
-        jf,
-        k,
-    };
+/// Where a filter instruction jumps.
+#[derive(Clone, Copy)]
+enum To {
+    Next,
+    Drop,
+    /// The instruction at this index.
+    At(usize),
+}
+
+/// The socket filter, as [`Filter::wants`] says it: accept an announcement
+/// whose source port is watched, whose destination port is 0 for listeners,
+/// and whose owner is not excluded; drop the rest. None when it does not fit
+/// classic BPF's forward jumps of at most 255 instructions: announcements are
+/// then checked here instead.
+fn program(filter: &Filter) -> Option<Vec<libc::sock_filter>> {
     let load_half = libc::BPF_LD | libc::BPF_H | libc::BPF_ABS;
+    let load_word = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
     let jump_eq = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
     let ret = libc::BPF_RET | libc::BPF_K;
-    const DROP: u32 = 0;
-    const ACCEPT: u32 = u32::MAX;
-    // 0: A = sport; 1..=n: sport == port[i] → n+2; n+1: drop; n+2: match.
-    let mut p = vec![op(load_half, 0, 0, SPORT_OFFSET)];
-    for (i, port) in ports.iter().enumerate() {
-        p.push(op(jump_eq, n - i as u8, 0, u32::from(*port)));
-    }
-    p.push(op(ret, 0, 0, DROP));
-    match wanted {
-        Wanted::Any => p.push(op(ret, 0, 0, ACCEPT)),
-        Wanted::Listeners => {
-            // n+2: A = dport; n+3: dport == 0 → n+5 (accept), else n+4 (drop).
-            p.push(op(load_half, 0, 0, DPORT_OFFSET));
-            p.push(op(jump_eq, 1, 0, 0));
-            p.push(op(ret, 0, 0, DROP));
-            p.push(op(ret, 0, 0, ACCEPT));
+    let mut ops: Vec<(u32, To, To, u32)> = Vec::new();
+    if !filter.ports.is_empty() {
+        ops.push((load_half, To::Next, To::Next, SPORT_OFFSET));
+        let after = ops.len() + filter.ports.len();
+        for (i, port) in filter.ports.iter().enumerate() {
+            let last = i + 1 == filter.ports.len();
+            let otherwise = if last { To::Drop } else { To::Next };
+            ops.push((jump_eq, To::At(after), otherwise, u32::from(*port)));
         }
     }
-    Some(p)
+    if filter.wanted == Wanted::Listeners {
+        ops.push((load_half, To::Next, To::Next, DPORT_OFFSET));
+        ops.push((jump_eq, To::Next, To::Drop, 0));
+    }
+    if !filter.except_uids.is_empty() {
+        // A word load reads network byte order; idiag_uid is in the host's.
+        ops.push((load_word, To::Next, To::Next, UID_OFFSET));
+        for uid in &filter.except_uids {
+            ops.push((
+                jump_eq,
+                To::Drop,
+                To::Next,
+                u32::from_be_bytes(uid.to_ne_bytes()),
+            ));
+        }
+    }
+    // Then: accept (what falls through every test), drop.
+    let accept = ops.len();
+    let drop = accept + 1;
+    let mut program = Vec::with_capacity(drop + 1);
+    for (i, (code, jt, jf, k)) in ops.into_iter().enumerate() {
+        let offset = |to: To| {
+            let target = match to {
+                To::Next => i + 1,
+                To::Drop => drop,
+                To::At(n) => n,
+            };
+            u8::try_from(target - (i + 1)).ok()
+        };
+        let (jt, jf) = if code == jump_eq {
+            (offset(jt)?, offset(jf)?)
+        } else {
+            (0, 0)
+        };
+        program.push(libc::sock_filter {
+            code: code as u16,
+            jt,
+            jf,
+            k,
+        });
+    }
+    for k in [u32::MAX, 0] {
+        program.push(libc::sock_filter {
+            code: ret as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        });
+    }
+    Some(program)
 }
 
 fn attach(socket: &Socket, program: &[libc::sock_filter]) -> io::Result<()> {
@@ -265,7 +337,7 @@ mod tests {
                 continue;
             };
             let port = listener.local_addr().unwrap().port();
-            let mut closes = Closes::subscribe(&[port], Wanted::Listeners).unwrap();
+            let mut closes = Closes::subscribe(Filter::ports(&[port], Wanted::Listeners)).unwrap();
             assert!(closes.filtered);
             drop(listener);
             assert_eq!(next(&rt, &mut closes), Some(Closed::Seen), "{any}");
@@ -279,7 +351,7 @@ mod tests {
         let watched = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = watched.local_addr().unwrap().port();
         let other = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let mut closes = Closes::subscribe(&[port], Wanted::Listeners).unwrap();
+        let mut closes = Closes::subscribe(Filter::ports(&[port], Wanted::Listeners)).unwrap();
         // Another port's listener, and connections on the watched port.
         drop(other);
         for _ in 0..3 {
@@ -309,7 +381,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
-        let mut closes = Closes::subscribe(&[port], Wanted::Any).unwrap();
+        let mut closes = Closes::subscribe(Filter::ports(&[port], Wanted::Any)).unwrap();
         // RST both ends (linger 0), so both sockets are destroyed at once.
         reset_on_close(&server);
         drop(server);
@@ -323,13 +395,13 @@ mod tests {
         let _guard = rt.enter();
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let mut closes = Closes::subscribe(&[port], Wanted::Any).unwrap();
+        let mut closes = Closes::subscribe(Filter::ports(&[port], Wanted::Any)).unwrap();
         // The smallest queue the kernel allows holds a few announcements.
         closes.socket.get_ref().set_rx_buf_sz(0).unwrap();
         // A witness with the default queue: the kernel announces each close
         // to every subscriber in one go, so once the witness has read them
         // all, the small queue has overflowed.
-        let mut witness = Closes::subscribe(&[port], Wanted::Any).unwrap();
+        let mut witness = Closes::subscribe(Filter::ports(&[port], Wanted::Any)).unwrap();
         const CONNECTIONS: usize = 40;
         for _ in 0..CONNECTIONS {
             let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -371,7 +443,7 @@ mod tests {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let other = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let mut closes = Closes::subscribe(&[port], Wanted::Listeners).unwrap();
+        let mut closes = Closes::subscribe(Filter::ports(&[port], Wanted::Listeners)).unwrap();
         closes.filtered = false;
         // SAFETY: setsockopt on the test's own socket; SO_DETACH_FILTER
         // ignores its value, but the kernel wants an int's room.
@@ -393,10 +465,55 @@ mod tests {
     }
 
     #[test]
+    fn the_excluded_users_listeners_are_dropped_by_the_filter() {
+        let rt = runtime();
+        let _guard = rt.enter();
+        // SAFETY: geteuid cannot fail.
+        let me = unsafe { libc::geteuid() };
+        let excluding_me = Filter {
+            ports: Vec::new(),
+            wanted: Wanted::Listeners,
+            except_uids: vec![me],
+        };
+        let excluded = Closes::subscribe(excluding_me).unwrap();
+        let mut witness = Closes::subscribe(Filter {
+            except_uids: vec![me + 1],
+            ..excluded.filter.clone()
+        })
+        .unwrap();
+        drop(TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap());
+        // Announced to every subscriber at once: once the witness (another
+        // uid excluded) has it, the excluding one has had its chance.
+        assert_eq!(next(&rt, &mut witness), Some(Closed::Seen));
+        let mut buf = [0u8; 8192];
+        let left = excluded.socket.get_ref().recv(&mut &mut buf[..], 0);
+        assert_eq!(
+            left.map_err(|e| e.kind()).err(),
+            Some(io::ErrorKind::WouldBlock),
+            "a listener of an excluded user passed the filter"
+        );
+        // The same test in user space, for announcements read unfiltered.
+        assert!(!excluded.filter.wants(1, 0, me));
+        assert!(excluded.filter.wants(1, 0, me + 1));
+        assert!(
+            !excluded.filter.wants(1, 2, me + 1),
+            "a connection is not a listener"
+        );
+    }
+
+    #[test]
     fn too_many_ports_for_one_program_go_unfiltered() {
         let ports: Vec<u16> = (1..=300).collect();
-        assert!(program(&ports, Wanted::Any).is_none());
-        assert_eq!(program(&[1, 2], Wanted::Any).unwrap().len(), 5);
-        assert_eq!(program(&[1, 2], Wanted::Listeners).unwrap().len(), 8);
+        assert!(program(&Filter::ports(&ports, Wanted::Any)).is_none());
+        assert_eq!(
+            program(&Filter::ports(&[1, 2], Wanted::Any)).unwrap().len(),
+            5
+        );
+        assert_eq!(
+            program(&Filter::ports(&[1, 2], Wanted::Listeners))
+                .unwrap()
+                .len(),
+            7
+        );
     }
 }

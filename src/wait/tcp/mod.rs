@@ -42,25 +42,27 @@ pub enum State {
     Connected,
 }
 
-/// A table of the pod's TCP sockets: the local addresses of the sockets in
-/// one state, IPv4 and IPv6 — those on `ports`, and maybe others (which
-/// [`busy_ports`] then leaves out).
+/// One socket of the pod: its local address and the user that owns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Socket {
+    pub addr: SocketAddr,
+    pub uid: u32,
+}
+
+/// A table of the pod's TCP sockets in one state, IPv4 and IPv6 — those on
+/// `ports` (every port if empty), and maybe others (which the caller then
+/// leaves out, as [`busy_ports`] does).
 pub trait Source {
     fn name(&self) -> &'static str;
-    fn sockets(
-        &mut self,
-        state: State,
-        ports: &[u16],
-        out: &mut Vec<SocketAddr>,
-    ) -> Result<(), Error>;
+    fn sockets(&mut self, state: State, ports: &[u16], out: &mut Vec<Socket>) -> Result<(), Error>;
 }
 
 /// The ports of `wanted` that some socket's local address has, in `wanted` order.
-pub fn busy_ports(sockets: &[SocketAddr], wanted: &[u16]) -> Vec<u16> {
+pub fn busy_ports(sockets: &[Socket], wanted: &[u16]) -> Vec<u16> {
     wanted
         .iter()
         .copied()
-        .filter(|p| sockets.iter().any(|l| l.port() == *p))
+        .filter(|p| sockets.iter().any(|s| s.addr.port() == *p))
         .collect()
 }
 
@@ -70,7 +72,7 @@ pub struct Sockets {
     choice: SocketSource,
     source: Box<dyn Source>,
     proc_net: PathBuf,
-    buf: Vec<SocketAddr>,
+    buf: Vec<Socket>,
 }
 
 impl Sockets {
@@ -102,13 +104,18 @@ impl Sockets {
 
     /// The ports of `wanted` that still have a socket in `state`.
     pub fn busy(&mut self, state: State, wanted: &[u16]) -> Result<Vec<u16>, Error> {
+        Ok(busy_ports(self.read(state, wanted)?, wanted))
+    }
+
+    /// The sockets in `state` on `ports` (every port if empty), and maybe others.
+    pub fn read(&mut self, state: State, ports: &[u16]) -> Result<&[Socket], Error> {
         self.buf.clear();
-        match self.source.sockets(state, wanted, &mut self.buf) {
-            Ok(()) => Ok(busy_ports(&self.buf, wanted)),
+        match self.source.sockets(state, ports, &mut self.buf) {
+            Ok(()) => Ok(&self.buf),
             Err(e) if self.choice == SocketSource::Auto && self.source.name() == "netlink" => {
                 tracing::warn!(error = %e, "netlink query failed, reading /proc/net from now on");
                 self.source = Box::new(procnet::ProcNet::new(self.proc_net.clone()));
-                self.busy(state, wanted)
+                self.read(state, ports)
             }
             Err(e) => Err(e),
         }
@@ -134,7 +141,9 @@ impl SocketWait {
         // announced, so it cannot be missed.
         let closes = match sockets.source {
             SocketSource::Proc => None,
-            SocketSource::Auto | SocketSource::Netlink => subscribe(ports, wanted),
+            SocketSource::Auto | SocketSource::Netlink => {
+                subscribe(events::Filter::ports(ports, wanted))
+            }
         };
         Ok(SocketWait {
             sockets: Sockets::open(sockets)?,
@@ -147,8 +156,8 @@ impl SocketWait {
 
 /// Subscribes to the closes of `ports`' sockets; None (said in a warning)
 /// where this kernel or sandbox has no sock_diag multicast.
-pub fn subscribe(ports: &[u16], wanted: Wanted) -> Option<Closes> {
-    Closes::subscribe(ports, wanted)
+pub fn subscribe(filter: events::Filter) -> Option<Closes> {
+    Closes::subscribe(filter)
         .inspect_err(|e| {
             tracing::warn!(error = %e, "socket close events unavailable, looking every interval instead")
         })
@@ -220,14 +229,14 @@ impl Wait for SocketWait {
 
 #[cfg(test)]
 mod tests {
-    use super::busy_ports;
+    use super::{busy_ports, Socket};
 
     #[test]
     fn only_exact_ports_count() {
-        let listeners = [
-            "0.0.0.0:2000".parse().unwrap(),
-            "[::]:20001".parse().unwrap(),
-        ];
+        let listeners = ["0.0.0.0:2000", "[::]:20001"].map(|a| Socket {
+            addr: a.parse().unwrap(),
+            uid: 0,
+        });
         assert!(busy_ports(&listeners, &[20000]).is_empty());
         assert_eq!(busy_ports(&listeners, &[20001, 2000, 20000]), [20001, 2000]);
     }

@@ -9,7 +9,7 @@
 //! the host carries, unlike reading /proc/net/tcp. The netlink socket is
 //! opened once and reused for every look.
 
-use super::{Source, State};
+use super::{Socket, Source, State};
 use crate::error::Error;
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
@@ -22,11 +22,11 @@ use netlink_packet_sock_diag::{
     inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
     SockDiagMessage,
 };
-use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NlAddr};
+use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket as NlSocket, SocketAddr as NlAddr};
 use std::{io, net::SocketAddr};
 
 pub struct SockDiag {
-    socket: Socket,
+    socket: NlSocket,
     sequence: u32,
     request: Vec<u8>,
     reply: Vec<u8>,
@@ -37,7 +37,7 @@ impl SockDiag {
     /// a seccomp filter) will not change by retrying: a permanent error.
     pub fn open() -> Result<Self, Error> {
         let fail = |e: std::io::Error| Error::permanent(format!("netlink sock_diag socket: {e}"));
-        let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(fail)?;
+        let mut socket = NlSocket::new(NETLINK_SOCK_DIAG).map_err(fail)?;
         socket.bind_auto().map_err(fail)?;
         socket.connect(&NlAddr::new(0, 0)).map_err(fail)?;
         // A look is synchronous; a kernel that does not answer must not hold
@@ -75,7 +75,7 @@ impl SockDiag {
         family: u8,
         state: State,
         port: u16,
-        out: &mut Vec<SocketAddr>,
+        out: &mut Vec<Socket>,
     ) -> io::Result<()> {
         let (flags, want): (StateFlags, &[u8]) = match state {
             State::Listen => (StateFlags::LISTEN, &[TCP_LISTEN]),
@@ -139,7 +139,10 @@ impl SockDiag {
                             if want.contains(&r.header.state) =>
                         {
                             let id = &r.header.socket_id;
-                            out.push(SocketAddr::new(id.source_address, id.source_port));
+                            out.push(Socket {
+                                addr: SocketAddr::new(id.source_address, id.source_port),
+                                uid: r.header.uid,
+                            });
                         }
                         NetlinkPayload::Done(_) => return Ok(()),
                         NetlinkPayload::Error(e) => return Err(e.to_io()),
@@ -160,14 +163,11 @@ impl Source for SockDiag {
         "netlink"
     }
 
-    fn sockets(
-        &mut self,
-        state: State,
-        ports: &[u16],
-        out: &mut Vec<SocketAddr>,
-    ) -> Result<(), Error> {
+    fn sockets(&mut self, state: State, ports: &[u16], out: &mut Vec<Socket>) -> Result<(), Error> {
         let fail = |e: io::Error| Error::transient(format!("netlink sock_diag query: {e}"));
-        for &port in ports {
+        // Port 0 in the request: every port.
+        let every = [0];
+        for &port in if ports.is_empty() { &every[..] } else { ports } {
             self.dump(AF_INET, state, port, out).map_err(fail)?;
             // A kernel built without IPv6 answers the AF_INET6 dump with ENOENT
             // (no handler for the family): it then has no IPv6 sockets to report.

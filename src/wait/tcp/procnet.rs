@@ -4,7 +4,7 @@
 //! the hook must run with the pod's network namespace *and* a /proc mounted for
 //! its own PID namespace (what `nsenter -n -p` or a container gives).
 
-use super::{Source, State};
+use super::{Socket, Source, State};
 use crate::error::Error;
 use procfs_core::{
     net::{TcpNetEntries, TcpState},
@@ -13,7 +13,6 @@ use procfs_core::{
 use std::{
     fs::File,
     io::{BufRead, BufReader, Read},
-    net::SocketAddr,
     path::PathBuf,
 };
 
@@ -36,11 +35,11 @@ const SYSTEM: ExplicitSystemInfo = ExplicitSystemInfo {
     is_little_endian: cfg!(target_endian = "little"),
 };
 
-/// Local addresses of the sockets in `state` in one table, as the kernel formats it.
+/// The sockets in `state` in one table, as the kernel formats it.
 pub fn parse_sockets(
     table: impl BufRead,
     state: State,
-    out: &mut Vec<SocketAddr>,
+    out: &mut Vec<Socket>,
 ) -> Result<(), String> {
     // A table always starts with its header line; an empty file (a
     // --proc-net folder of the wrong files, a truncated read) is not "no
@@ -70,7 +69,10 @@ pub fn parse_sockets(
             .0
             .into_iter()
             .filter(|e| wanted(&e.state))
-            .map(|e| e.local_address),
+            .map(|e| Socket {
+                addr: e.local_address,
+                uid: e.uid,
+            }),
     );
     Ok(())
 }
@@ -81,7 +83,7 @@ impl Source for ProcNet {
     }
 
     /// The tables list every socket; the caller keeps the watched ports'.
-    fn sockets(&mut self, state: State, _: &[u16], out: &mut Vec<SocketAddr>) -> Result<(), Error> {
+    fn sockets(&mut self, state: State, _: &[u16], out: &mut Vec<Socket>) -> Result<(), Error> {
         for table in ["tcp", "tcp6"] {
             let path = self.dir.join(table);
             let file = match File::open(&path) {
@@ -105,10 +107,9 @@ impl Source for ProcNet {
 #[cfg(test)]
 mod tests {
     use super::parse_sockets;
-    use crate::wait::tcp::{busy_ports, State};
-    use std::net::SocketAddr;
+    use crate::wait::tcp::{busy_ports, Socket, State};
 
-    fn listeners(fixture: &str) -> Vec<SocketAddr> {
+    fn listeners(fixture: &str) -> Vec<Socket> {
         let mut out = Vec::new();
         parse_sockets(fixture.as_bytes(), State::Listen, &mut out).unwrap();
         out
@@ -124,9 +125,16 @@ mod tests {
     // The captured local-port-20000 ESTABLISHED row, in every state but LISTEN.
     const STATES: &str = include_str!("../../../tests/fixtures/proc_net_tcp_states");
 
-    fn sorted(mut v: Vec<SocketAddr>) -> Vec<String> {
+    fn sorted(v: Vec<Socket>) -> Vec<String> {
+        let mut v: Vec<_> = v.iter().map(|s| s.addr).collect();
         v.sort();
         v.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn each_socket_has_its_owner() {
+        // The fixture was captured as root.
+        assert!(listeners(TCP4).iter().all(|s| s.uid == 0));
     }
 
     #[test]
