@@ -1,6 +1,7 @@
 //! The command line: the seed's positional contract, kept.
 
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
+use graceful_wait_shared::cli::Shell;
 use std::path::PathBuf;
 
 const AFTER: &str = "\
@@ -11,18 +12,32 @@ Examples:
   graceful-inject deploy.yaml config/pre_stop.conf.yml            # rewrite in place
   graceful-inject deploy.yaml config/pre_stop.conf.yml out.yaml   # write elsewhere
   helm template my-chart | graceful-inject - cfg.yml | kubectl apply -f -
-  graceful-inject --check deploy.yaml cfg.yml                     # in CI";
+  graceful-inject --check deploy.yaml cfg.yml                     # in CI
+  graceful-inject completions bash > /etc/bash_completion.d/graceful-inject
+  graceful-inject man --program graceful-wait | man -l -";
 
 /// Rewrites Kubernetes manifests so the containers named in CONFIG get
 /// graceful-wait preStop hooks, the init container that installs the binary,
 /// and the shared volume. Everything else stays byte for byte as it was.
 #[derive(Parser, Debug)]
-#[command(name = "graceful-inject", version, after_help = AFTER)]
+#[command(
+    name = "graceful-inject",
+    version = graceful_wait_shared::VERSION,
+    after_help = AFTER,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
+    /// Instead of rewriting manifests (a file named like one of these is
+    /// given as ./NAME).
+    #[command(subcommand)]
+    pub tool: Option<Tool>,
     /// Manifest file (any number of YAML documents); - reads standard input.
-    pub source: PathBuf,
+    #[arg(required = true)]
+    pub source: Option<PathBuf>,
     /// Config file (the seed's format, or typed waits).
-    pub config: PathBuf,
+    #[arg(required = true)]
+    pub config: Option<PathBuf>,
     /// Where to write; - is standard output. Without it SOURCE is rewritten in
     /// place, atomically (or written to standard output when SOURCE is -).
     pub output: Option<PathBuf>,
@@ -43,4 +58,42 @@ pub struct Cli {
     /// No summary on standard error.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Tool {
+    /// Print a shell completion script for graceful-inject or graceful-wait.
+    #[command(
+        after_help = "Example:\n  graceful-inject completions zsh > \"${fpath[1]}/_graceful-inject\""
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+        /// Which program's.
+        #[arg(long, value_enum, default_value_t = Program::GracefulInject)]
+        program: Program,
+    },
+    /// Print the man page (roff) of graceful-inject or graceful-wait.
+    #[command(after_help = "Example:\n  graceful-inject man --program graceful-wait | man -l -")]
+    Man {
+        /// Which program's.
+        #[arg(long, value_enum, default_value_t = Program::GracefulInject)]
+        program: Program,
+    },
+}
+
+/// The two programs, whose command lines are both defined with clap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Program {
+    GracefulInject,
+    GracefulWait,
+}
+
+impl Program {
+    pub fn command(self) -> clap::Command {
+        match self {
+            Program::GracefulInject => <Cli as clap::CommandFactory>::command(),
+            Program::GracefulWait => graceful_wait_shared::cli::command(),
+        }
+    }
 }

@@ -1,25 +1,37 @@
 //! One run: read the config, then the manifests, decide, and write — or, with
 //! --check and --diff, only say what would change.
 
-use crate::{cli::Cli, config, files, inject, patch::Options, report};
+use crate::{
+    cli::{Cli, Tool},
+    config, files, inject,
+    patch::Options,
+    report,
+};
 
 /// Returns the exit status (0 done, 1 --check found changes); errors are exit 2.
 pub fn run(cli: &Cli) -> Result<i32, String> {
-    if files::is_stdio(&cli.config) {
+    if let Some(tool) = &cli.tool {
+        return docs(tool);
+    }
+    // clap requires both without a subcommand.
+    let (Some(source_path), Some(config_path)) = (&cli.source, &cli.config) else {
+        return Err("SOURCE and CONFIG are required".into());
+    };
+    if files::is_stdio(config_path) {
         return Err("CONFIG cannot be standard input; give the config file's path".into());
     }
     // The config is read and checked before any manifest is touched.
-    let config_text = files::read_text(&cli.config)?;
+    let config_text = files::read_text(config_path)?;
     let config = config::parse(&config_text)
-        .map_err(|e| format!("{}:{}: {}", cli.config.display(), e.pos, e.message))?;
+        .map_err(|e| format!("{}:{}: {}", config_path.display(), e.pos, e.message))?;
 
-    let source = files::read_text(&cli.source)?;
+    let source = files::read_text(source_path)?;
     let options = Options {
         keep_commands: cli.keep_commands,
         ..Options::default()
     };
     let place = |e: crate::yaml_tree::YamlError| {
-        format!("{}:{}: {}", files::display(&cli.source), e.pos, e.message)
+        format!("{}:{}: {}", files::display(source_path), e.pos, e.message)
     };
     // The output goes where it is asked for, a verified document at a time:
     // to a temporary file that replaces the target only once everything is
@@ -31,7 +43,7 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
             return Ok(i32::from(injected.changed));
         }
         files::write_stdout(&report::diff(
-            &files::display(&cli.source),
+            &files::display(source_path),
             &source,
             &injected.text,
         ))?;
@@ -39,7 +51,7 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
     }
     let to_stdout = match &cli.output {
         Some(out) => files::is_stdio(out),
-        None => files::is_stdio(&cli.source),
+        None => files::is_stdio(source_path),
     };
     if to_stdout {
         let mut sink = files::HeldBack::new()?;
@@ -47,7 +59,7 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
         summarise(cli, &report.summary);
         return sink.release().map(|()| 0);
     }
-    let target = cli.output.as_ref().unwrap_or(&cli.source);
+    let target = cli.output.as_ref().unwrap_or(source_path);
     let mut sink = files::Replacement::new(target)?;
     let report = inject::inject_into(&source, &config, &options, &mut sink).map_err(place)?;
     summarise(cli, &report.summary);
@@ -62,4 +74,17 @@ fn summarise(cli: &Cli, summary: &str) {
     if !cli.quiet {
         eprint!("{summary}");
     }
+}
+
+/// `completions` and `man`, for either program.
+fn docs(tool: &Tool) -> Result<i32, String> {
+    let bytes = match *tool {
+        Tool::Completions { shell, program } => {
+            graceful_wait_shared::docs::completions(program.command(), shell)
+        }
+        Tool::Man { program } => graceful_wait_shared::docs::man(program.command())
+            .map_err(|e| format!("cannot render the man page: {e}"))?,
+    };
+    files::write_stdout(&String::from_utf8_lossy(&bytes))?;
+    Ok(0)
 }
