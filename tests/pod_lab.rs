@@ -151,8 +151,12 @@ fn injected_hook_delivers(test: &str, case: &str, mode: &str, port: u16) {
     }
     let hook = pre_stop_from(&golden(case), "istio-proxy").unwrap();
     assert_eq!(
-        hook[..2],
-        ["/graceful-wait/graceful-wait", mode],
+        hook[..3],
+        [
+            "/graceful-wait/graceful-wait",
+            "--log-copy=/proc/1/fd/1",
+            mode
+        ],
         "the golden case changed shape"
     );
     let (lab, proxy, app) = pod(mode, case, port, false);
@@ -160,6 +164,13 @@ fn injected_hook_delivers(test: &str, case: &str, mode: &str, port: u16) {
     println!("{timeline}");
     assert_delivered(&lab, &app, &timeline, &["terminated: drained 3 requests"]);
     assert!(!timeline.has("istio-proxy", "SIGKILL"), "{timeline}");
+    // The hook's lines are in the proxy container's own log (PID 1's
+    // stdout), where `kubectl logs istio-proxy` shows them.
+    let log = proxy.said();
+    assert!(
+        log.iter().any(|l| l.contains("INFO condition met")),
+        "the hook's lines are not in the proxy's log: {log:?}"
+    );
 }
 
 #[test]
@@ -327,7 +338,7 @@ fn the_file_hook_and_the_wrapper_hold_the_proxy_until_the_app_is_done() {
     // file; the app runs under `graceful-wait exec --done-file … --on-exit …`.
     let manifest = golden("follow-app-file");
     let hook = pre_stop_from(&manifest, "istio-proxy").unwrap();
-    assert_eq!(hook[1], "file");
+    assert_eq!(hook[2], "file");
     // The golden on-exit URL names a service the lab does not have; it is
     // pointed at the lab's external service, through the proxy.
     let wrapper: Vec<String> = command_from(&manifest, "orders")
@@ -372,6 +383,7 @@ fn the_process_hook_in_a_shared_pid_namespace_waits_for_the_app() {
     }
     let manifest = golden("follow-app-process");
     let hook = pre_stop_from(&manifest, "istio-proxy").unwrap();
+    // No --log-copy here: in a shared PID namespace PID 1 is `pause`.
     assert_eq!(hook[1..3], ["process", "--exclude-uid=1337"]);
     let lab = Lab::new_shared("proc");
     lab.run_init_container(&init_args_from(&manifest));

@@ -48,7 +48,14 @@ pub struct Settings {
     /// wrapped app, read by the proxy's file wait. The binary's own volume
     /// stays read-only everywhere but in the installer.
     pub marker_volume: String,
+    /// Where the hooks also write their log lines (`--log-copy`): by default
+    /// the container's main process's stdout, so `kubectl logs` shows them
+    /// (a hook's own output is not kept). None: off.
+    pub log_copy: Option<String>,
 }
+
+/// The hooks' default `--log-copy`: PID 1's stdout, the container's log.
+pub const CONTAINER_LOG: &str = "/proc/1/fd/1";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -60,6 +67,7 @@ impl Default for Settings {
             drain_margin: Duration::from_secs(5),
             wait_on_native_sidecars: false,
             marker_volume: "graceful-wait-done".into(),
+            log_copy: Some(CONTAINER_LOG.into()),
         }
     }
 }
@@ -386,6 +394,12 @@ fn settings(node: &Node) -> Result<Settings, YamlError> {
             "marker-volume" => {
                 s.marker_volume = checked(value, "marker-volume", dns_label)?.to_string()
             }
+            "log-copy" => {
+                s.log_copy = match text(value, "log-copy")? {
+                    "off" => None,
+                    _ => Some(checked(value, "log-copy", mount_path)?.to_string()),
+                }
+            }
             "native-sidecars" => {
                 s.wait_on_native_sidecars = match text(value, "native-sidecars")? {
                     "skip" => false,
@@ -395,7 +409,7 @@ fn settings(node: &Node) -> Result<Settings, YamlError> {
             }
             other => {
                 return Err(err(key, format!(
-                    "unknown setting '{other}'; settings are binary-dir, image, volume, init-container, drain-margin, native-sidecars, marker-volume"
+                    "unknown setting '{other}'; settings are binary-dir, image, volume, init-container, drain-margin, native-sidecars, marker-volume, log-copy"
                 )))
             }
         }

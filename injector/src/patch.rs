@@ -76,6 +76,11 @@ struct Pod<'p, 'a, 's> {
     uses_binary: bool,
     /// Some hook waits for processes: the pod must share its PID namespace.
     shares_processes: bool,
+    /// The hooks' `--log-copy`: the setting's, except in a pod whose
+    /// containers share one PID namespace, where PID 1 is the pod's `pause`
+    /// process, not the container's: its stdout is nobody's log, and another
+    /// user's pipe cannot be opened anyway.
+    log_copy: Option<String>,
     /// Some container reads or writes the done marker: its volume follows.
     uses_marker: bool,
     /// What was decided, for the check of the output ([`crate::verify`]).
@@ -130,6 +135,10 @@ pub fn pod(
         grace,
         uses_binary: false,
         shares_processes: false,
+        log_copy: settings
+            .log_copy
+            .clone()
+            .filter(|_| !pid_namespace_shared(spec, rule)),
         uses_marker: false,
         changes: Vec::new(),
         earlier: Earlier::find(spec),
@@ -151,6 +160,21 @@ pub fn pod(
         pod.share_process_namespace();
     }
     Ok(pod.changes)
+}
+
+/// Whether the pod's containers share one PID namespace: it says so, or a
+/// process wait will make it.
+fn pid_namespace_shared(spec: &Node, rule: &Rule) -> bool {
+    spec.get("shareProcessNamespace").and_then(Node::as_str) == Some("true")
+        || rule.containers.iter().any(|c| {
+            matches!(
+                &c.hook,
+                Hook::Wait(Wait {
+                    what: WaitFor::Process { .. },
+                    ..
+                })
+            )
+        })
 }
 
 /// The grace period, and what a wait may take of it: the grace period minus
@@ -355,6 +379,12 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         }
         self.uses_binary = true;
         let mut argv = vec![self.settings.binary()];
+        // A hook's output is not in `kubectl logs`; a copy on the container's
+        // own stdout is. Opened without blocking; if it cannot be opened the
+        // hook says so on stderr and goes on.
+        if let Some(copy) = &self.log_copy {
+            argv.push(format!("--log-copy={copy}"));
+        }
         match call {
             Call::Wait(w) => {
                 if matches!(w.what, WaitFor::Process { .. }) {
@@ -734,12 +764,13 @@ fn exec_command(handler: &Node) -> Option<Vec<String>> {
         .collect()
 }
 
-/// A command an earlier run wrote (`DIR/graceful-wait MODE ... [-- ORIGINAL]`,
+/// A command an earlier run wrote (`DIR/graceful-wait [--log-copy=…] MODE ... [-- ORIGINAL]`,
 /// whatever DIR was then): the original part after `--`; None when it is not
 /// ours. With `mode`, only a command of that mode counts.
 fn after_our_dashes(argv: &[String], mode: Option<&str>) -> Option<Vec<String>> {
     let (binary, rest) = argv.split_first()?;
-    let written_mode = rest.first()?.as_str();
+    // Global options (`--log-copy=…`, written in their `=` form) come first.
+    let written_mode = rest.iter().find(|w| !w.starts_with('-'))?.as_str();
     let ours = binary.starts_with('/')
         && binary.rsplit('/').next() == Some(graceful_wait_shared::cli::BINARY_NAME)
         && graceful_wait_shared::cli::MODES.contains(&written_mode)

@@ -523,14 +523,17 @@ impl Lab {
             role: None,
             seccomp: filter().unwrap(),
         };
-        let child = self
+        // Its stdout is the container's log (`kubectl logs istio-proxy`):
+        // the hooks copy their lines there.
+        let mut child = self
             .container(&root)
             .args(["sh", "-ec", &script, "sh"])
             .args(nginx.argv())
             .envs(nginx.env())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .unwrap();
+        let log = lines_of(&mut child);
         // nginx writes its pid file once its listener is open. There is no
         // event to wait on, so look for the file, bounded by the hang guard.
         let pid_file = tmp.join("nginx.pid");
@@ -543,7 +546,7 @@ impl Lab {
             );
             thread::sleep(Duration::from_millis(5));
         }
-        let proxy = Container::new("istio-proxy", child, None, root, PROXY_USER);
+        let proxy = Container::new("istio-proxy", child, Some(log), root, PROXY_USER);
         proxy.assert_restricted();
         proxy
     }
@@ -808,7 +811,7 @@ impl Container {
         *slot
     }
 
-    /// Every line the app printed so far.
+    /// Every line the container printed on its stdout so far.
     pub fn said(&self) -> Vec<String> {
         let Some(output) = &self.output else {
             return Vec::new();

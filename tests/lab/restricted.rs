@@ -8,9 +8,9 @@
 //! and then drops everything; the lab does the same with a step of its own,
 //! this test binary re-run as [`enter`] (`GW_ROLE=restricted`): it is started
 //! in the container's namespaces as root, turns into the container (chroot
-//! into the container's root, drop every capability, switch user, set
-//! `no_new_privs`, load the seccomp filter) and executes the container's
-//! command. The seccomp filter is built by `runtime_default_seccomp.py` with
+//! into the container's root, give it its stdio pipes as runc does, drop
+//! every capability, switch user, set `no_new_privs`, load the seccomp
+//! filter) and executes the container's command. The seccomp filter is built by `runtime_default_seccomp.py` with
 //! libseccomp (Debian: python3-seccomp) from the facts of the runtime's
 //! default profile. The read-only root is made by the container's start
 //! script (`read_only_root`).
@@ -157,6 +157,7 @@ pub fn enter() -> ! {
     ] {
         caps::clear(None, set).unwrap_or_else(|e| panic!("clearing {set:?}: {e}"));
     }
+    own_stdio(uid);
     let (u, g) = (
         nix::unistd::Uid::from_raw(uid),
         nix::unistd::Gid::from_raw(gid),
@@ -188,6 +189,25 @@ pub fn enter() -> ! {
     // As a container runtime reports it; the hook's status then says 127.
     eprintln!("restricted: cannot execute {}: {err}", argv[0]);
     std::process::exit(127)
+}
+
+/// What runc does for a container's stdio before it switches user
+/// (`fixStdioPermissions`): the pipes were made outside, by root, so they are
+/// given to the container's uid — or its processes could not reopen them
+/// through /proc/1/fd/1, as `--log-copy` does. /dev/null is left alone.
+fn own_stdio(uid: u32) {
+    let null = nix::sys::stat::stat("/dev/null").map(|s| s.st_rdev).ok();
+    for fd in 0..=2 {
+        // SAFETY: fstat/fchown on this process's own stdio descriptors.
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd, &mut st) != 0 || Some(st.st_rdev) == null || st.st_uid == uid {
+                continue;
+            }
+            // The uid only, as runc: the gid may be the mount's choice.
+            libc::fchown(fd, uid, u32::MAX);
+        }
+    }
 }
 
 /// libseccomp's exported program: an array of `struct sock_filter`.
