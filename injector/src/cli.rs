@@ -62,6 +62,13 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Tool {
+    /// Run as a KRM function (kustomize, kpt): a ResourceList on stdin, the
+    /// config in its functionConfig (a ConfigMap's data.config), the same
+    /// ResourceList with the hooks and the summary as results on stdout.
+    #[command(
+        after_help = "Examples:\n  kustomize build --enable-alpha-plugins --enable-exec overlays/prod\n  kpt fn eval . --exec graceful-inject --fn-config graceful-inject-fn.yaml -- krm"
+    )]
+    Krm,
     /// Print a shell completion script for graceful-inject or graceful-wait.
     #[command(
         after_help = "Example:\n  graceful-inject completions zsh > \"${fpath[1]}/_graceful-inject\""

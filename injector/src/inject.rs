@@ -399,7 +399,9 @@ impl Walk<'_, '_> {
             Some(n) => format!("{kind}/{n}"),
             None => kind.to_string(),
         };
-        if kind == "List" {
+        // A List's items are objects; so are a KRM ResourceList's (not its
+        // functionConfig, which is the function's own).
+        if kind == "List" || kind == "ResourceList" {
             for (i, item) in node
                 .get("items")
                 .and_then(Node::as_seq)

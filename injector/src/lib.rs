@@ -15,6 +15,7 @@ pub mod emit;
 pub mod files;
 pub mod fuzzing;
 pub mod inject;
+pub mod krm;
 pub mod patch;
 pub mod plan;
 pub mod report;

@@ -76,9 +76,14 @@ fn summarise(cli: &Cli, summary: &str) {
     }
 }
 
-/// `completions` and `man`, for either program.
+/// `krm`, `completions` and `man`.
 fn docs(tool: &Tool) -> Result<i32, String> {
     let bytes = match *tool {
+        Tool::Krm => {
+            let input = files::read_text(std::path::Path::new("-"))?;
+            let options = Options::default();
+            crate::krm::run(&input, &options)?.into_bytes()
+        }
         Tool::Completions { shell, program } => {
             graceful_wait_shared::docs::completions(program.command(), shell)
         }

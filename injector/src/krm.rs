@@ -1,0 +1,121 @@
+//! `graceful-inject krm`: graceful-inject as a KRM function, for kustomize
+//! (an exec or container function) and `kpt fn eval`, as the KRM Functions
+//! Specification has it (kubernetes-sigs/kustomize
+//! `cmd/config/docs/api-conventions/functions-spec.md`):
+//!
+//! - a `ResourceList` on stdin; its `items` are rewritten as manifests are,
+//!   so comments and every annotation (`config.kubernetes.io/*`,
+//!   `internal.config.kubernetes.io/*`) stay as they were — the function only
+//!   adds the hooks, the init container and the volumes;
+//! - the config is the `functionConfig`: a ConfigMap whose `data.config`
+//!   holds graceful-inject's config (the same format as the config file);
+//! - the same `ResourceList` on stdout, with what graceful-inject did as its
+//!   `results` (warnings as `severity: warning`, the rest as `info`);
+//! - on any error, a message on stderr, nothing on stdout, a non-zero exit.
+
+use crate::{config, inject, patch::Options, yaml_tree};
+
+/// The key of the functionConfig ConfigMap's data that holds the config.
+pub const CONFIG_KEY: &str = "config";
+
+/// The output ResourceList for `input`, or the error for stderr.
+pub fn run(input: &str, options: &Options) -> Result<String, String> {
+    let readable = yaml_tree::tolerant(input);
+    let mut documents = yaml_tree::Documents::new(&readable);
+    let first = documents
+        .next()
+        .ok_or("stdin holds no ResourceList")?
+        .map_err(|e| format!("<stdin>:{}: {}", e.pos, e.message))?;
+    for later in documents {
+        let later = later.map_err(|e| format!("<stdin>:{}: {}", e.pos, e.message))?;
+        if later.root.is_some_and(|r| r.as_map().is_some()) {
+            return Err(
+                "stdin holds more than one document; a KRM function reads one ResourceList".into(),
+            );
+        }
+    }
+    let root = first
+        .root
+        .ok_or("stdin holds an empty document, not a ResourceList")?;
+    if root.get("kind").and_then(|k| k.as_str()) != Some("ResourceList") {
+        return Err("stdin is not a ResourceList (kind: ResourceList); run graceful-inject SOURCE CONFIG for plain manifests".into());
+    }
+    let config = function_config(&root)?;
+    let had_results = root.get("results").is_some();
+    let injected = inject::inject(input, &config, options)
+        .map_err(|e| format!("<stdin>:{}: {}", e.pos, e.message))?;
+    let mut out = injected.text;
+    if had_results {
+        // Another function's results: not ours to replace; ours go to stderr.
+        eprint!("{}", injected.summary);
+    } else {
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&results(&injected.summary));
+    }
+    Ok(out)
+}
+
+/// graceful-inject's config, from the functionConfig ConfigMap's `data.config`.
+fn function_config(root: &yaml_tree::Node) -> Result<config::Config, String> {
+    let how = "give the config as a ConfigMap functionConfig with data.config holding graceful-inject's config";
+    let function_config = root
+        .get("functionConfig")
+        .ok_or_else(|| format!("the ResourceList has no functionConfig; {how}"))?;
+    if function_config.get("kind").and_then(|k| k.as_str()) != Some("ConfigMap") {
+        return Err(format!(
+            "<stdin>:{}: functionConfig is not a ConfigMap; {how}",
+            function_config.pos
+        ));
+    }
+    let text = function_config
+        .path(&["data", CONFIG_KEY])
+        .and_then(|c| c.as_str())
+        .ok_or_else(|| {
+            format!(
+                "<stdin>:{}: functionConfig has no data.{CONFIG_KEY}; {how}",
+                function_config.pos
+            )
+        })?;
+    config::parse(text)
+        .map_err(|e| format!("functionConfig data.{CONFIG_KEY}:{}: {}", e.pos, e.message))
+}
+
+/// `results:` from the summary's lines (`  changed Deployment/x: …`).
+fn results(summary: &str) -> String {
+    let mut out = String::from("results:\n");
+    let mut any = false;
+    for line in summary.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let severity = if line.starts_with("warning") {
+            "warning"
+        } else {
+            "info"
+        };
+        out.push_str(&format!(
+            "- message: {}\n  severity: {severity}\n",
+            crate::emit::quoted(&format!("graceful-inject: {line}"))
+        ));
+        any = true;
+    }
+    if any {
+        out
+    } else {
+        "results: []\n".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::results;
+
+    #[test]
+    fn the_summary_becomes_results() {
+        let r = results("  changed Deployment/a: istio-proxy: preStop ← x\n  warning Deployment/b: \"timeout\"\n");
+        assert_eq!(
+            r,
+            "results:\n- message: \"graceful-inject: changed Deployment/a: istio-proxy: preStop ← x\"\n  severity: info\n- message: \"graceful-inject: warning Deployment/b: \\\"timeout\\\"\"\n  severity: warning\n"
+        );
+        assert_eq!(results(""), "results: []\n");
+    }
+}
