@@ -3,11 +3,13 @@
 //! carries no generators): the bash scripts parse (`bash -n`), the man pages
 //! render (`man -l`), --version carries the git revision.
 
+#[path = "../../tests/support/docs.rs"]
+#[allow(dead_code)]
+mod docs;
+
+use docs::*;
 use graceful_wait_shared::cli::MODES;
-use std::{
-    io::Write,
-    process::{Command, Stdio},
-};
+use std::process::Command;
 
 fn inject(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_graceful-inject"));
@@ -66,72 +68,4 @@ fn a_file_named_like_a_subcommand_is_given_as_a_path() {
     // `completions` alone is the subcommand (and needs a shell): clap says so.
     let out = inject(&["completions"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-}
-
-fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn bash_parses(who: &str, script: &str) {
-    let mut bash = Command::new("bash")
-        .arg("-n")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    bash.stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = bash.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{who}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The page as `man -l` shows it; None (SKIPPED) where man is missing.
-fn rendered(test: &str, page: &str) -> Option<String> {
-    if Command::new("man").arg("--version").output().is_err() {
-        eprintln!("\nSKIPPED: {test}: `man` is not installed (apt-get install man-db)");
-        return None;
-    }
-    let mut man = Command::new("man")
-        .args(["-l", "-"])
-        .env("MANPAGER", "cat")
-        .env("MANWIDTH", "100")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    man.stdin
-        .take()
-        .unwrap()
-        .write_all(page.as_bytes())
-        .unwrap();
-    let out = man.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{test}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// "NAME 0.1.0 (3dd0a4d1c2f5)", or "(unknown revision)" outside a git checkout.
-fn assert_version_has_revision(line: &str) {
-    let (_, rev) = line
-        .trim()
-        .split_once(" (")
-        .expect("a revision in parentheses");
-    assert!(rev.ends_with(')') && rev.len() > 2, "{line}");
 }

@@ -13,6 +13,8 @@ use std::{
 };
 use wait_timeout::ChildExt;
 
+pub mod docs;
+
 /// A bound on how long a test waits for something that should happen at once.
 /// It guards against a hang; it is never what a test asserts.
 pub const HANG_GUARD: Duration = Duration::from_secs(30);
