@@ -69,3 +69,25 @@ fn a_file_named_like_a_subcommand_is_given_as_a_path() {
     let out = inject(&["completions"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn every_subcommand_s_help_shows_examples() {
+    use clap::CommandFactory;
+    let cmd = graceful_inject::cli::Cli::command();
+    let main = cmd
+        .get_after_help()
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    assert!(main.contains("Examples:"), "{main}");
+    for sub in cmd.get_subcommands() {
+        let help = sub
+            .get_after_help()
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        assert!(
+            help.contains("Example") && help.contains(sub.get_name()),
+            "{}: no example in its --help",
+            sub.get_name()
+        );
+    }
+}
