@@ -68,6 +68,20 @@ pub enum Tool {
     #[command(
         after_help = "Examples:\n  graceful-inject krm < resource-list.yaml\n  kustomize build --enable-alpha-plugins --enable-exec .   # a transformer whose exec path is deploy/krm/graceful-inject-krm\n  kpt fn eval . --exec ./graceful-inject-krm --fn-config graceful-inject.yaml"
     )]
+    Krm,
+    /// Print a shell completion script for graceful-inject or graceful-wait.
+    #[command(
+        after_help = "Example:\n  graceful-inject completions zsh > \"${fpath[1]}/_graceful-inject\""
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+        /// Which program's.
+        #[arg(long, value_enum, default_value_t = Program::GracefulInject)]
+        program: Program,
+    },
+    /// Print the man page (roff) of graceful-inject or graceful-wait.
+    #[command(after_help = "Example:\n  graceful-inject man --program graceful-wait | man -l -")]
     Man {
         /// Which program's.
         #[arg(long, value_enum, default_value_t = Program::GracefulInject)]
