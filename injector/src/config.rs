@@ -95,6 +95,10 @@ pub enum WaitFor {
         names: Vec<String>,
         exclude_uids: Vec<u32>,
     },
+    /// Nothing listens in the pod but these users' sockets (the proxy's).
+    Listeners(Vec<u32>),
+    /// Chosen per pod from its probes ([`crate::auto`]): http, tcp or listeners.
+    Auto,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -421,6 +425,11 @@ fn settings(node: &Node) -> Result<Settings, YamlError> {
 /// or a typed value such as `{tcp: 20000, timeout: 20s}`.
 fn parse_hook(node: &Node) -> Result<Hook, YamlError> {
     match &node.kind {
+        Kind::Scalar(s, _) if s == "auto" => Ok(Hook::Wait(Wait {
+            what: WaitFor::Auto,
+            timeout: None,
+            interval: None,
+        })),
         Kind::Seq(items) => command(node, items),
         Kind::Map(entries) if entries.len() == 1 && entries[0].0.as_str() == Some("wrap") => {
             Ok(Hook::Wrap(wrap(&entries[0].1)?))
@@ -434,7 +443,7 @@ fn parse_hook(node: &Node) -> Result<Hook, YamlError> {
         }
         _ => Err(err(
             node,
-            "a container's value is a command list or a typed wait such as {tcp: 20000}",
+            "a container's value is a command list, auto, or a typed wait such as {tcp: 20000}",
         )),
     }
 }
@@ -453,7 +462,7 @@ fn command(node: &Node, items: &[Node]) -> Result<Hook, YamlError> {
     Ok(Hook::Command(argv))
 }
 
-const TYPED_HELP: &str = "a typed value is {tcp: PORT}, {http: URL}, {connections: PORT}, {file: PATH}, {process: NAME}, {callback: URL} or {wrap: {...}}, with optional timeout, interval (waits), down-status (http), method and data (callback)";
+const TYPED_HELP: &str = "a container's value is auto, or a typed value: {tcp: PORT}, {http: URL}, {connections: PORT}, {listeners: UID}, {file: PATH}, {process: NAME}, {callback: URL} or {wrap: {...}}, with optional timeout, interval (waits), down-status (http), method and data (callback)";
 
 /// The keys of a typed value, read one at a time, then checked together.
 #[derive(Default)]
@@ -480,6 +489,7 @@ impl Typed {
                 });
             }
             "connections" => self.what = Some(WaitFor::Connections(ports(value)?)),
+            "listeners" => self.what = Some(WaitFor::Listeners(uids(value)?)),
             "file" => {
                 self.what = Some(WaitFor::File(
                     checked(value, "file", file_path)?.to_string(),
@@ -643,6 +653,30 @@ fn ports(node: &Node) -> Result<Vec<u16>, YamlError> {
     }
 }
 
+/// `listeners: UID` or `listeners: [UIDS]`: the users whose listeners do not count.
+fn uids(node: &Node) -> Result<Vec<u32>, YamlError> {
+    let words = match node.as_seq() {
+        Some(items) => items
+            .iter()
+            .map(|i| text(i, "a uid").map(str::to_string))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => vec![text(node, "a uid")?.to_string()],
+    };
+    if words.is_empty() {
+        return Err(err(
+            node,
+            "listeners: give at least one uid (1337 is Istio's proxy)",
+        ));
+    }
+    words
+        .iter()
+        .map(|w| {
+            w.parse::<u32>()
+                .map_err(|_| err(node, format!("listeners: '{w}' is not a uid")))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,6 +704,30 @@ mod tests {
             ])
         );
         assert_eq!(c.settings, Settings::default());
+    }
+
+    #[test]
+    fn auto_and_listeners() {
+        let c = parse("deployment:\n  \"*\":\n    istio-proxy: auto\n  b:\n    istio-proxy: {listeners: [1337, 100], timeout: 20s}\n").unwrap();
+        let hook = |name: &str| {
+            c.rule_for("deployment", name).unwrap().containers[0]
+                .hook
+                .clone()
+        };
+        assert!(matches!(
+            hook("a"),
+            Hook::Wait(Wait {
+                what: WaitFor::Auto,
+                ..
+            })
+        ));
+        assert!(
+            matches!(hook("b"), Hook::Wait(Wait { what: WaitFor::Listeners(u), .. }) if u == vec![1337, 100])
+        );
+        let e = parse("deployment:\n  a:\n    istio-proxy: {listeners: root}\n").unwrap_err();
+        assert!(e.message.contains("'root' is not a uid"), "{}", e.message);
+        let e = parse("deployment:\n  a:\n    istio-proxy: automatic\n").unwrap_err();
+        assert!(e.message.contains("auto"), "{}", e.message);
     }
 
     #[test]
@@ -724,7 +782,7 @@ mod tests {
             (
                 "deployment:\n  x:\n    c: 5\n",
                 (3, 8),
-                "command list or a typed wait",
+                "command list, auto, or a typed wait",
             ),
             (
                 "deployment:\n  x:\n    c: [a]\n    c: [b]\n",

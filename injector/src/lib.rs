@@ -8,6 +8,7 @@
 //! and nothing else; only then does [`files`] write (atomically), and
 //! [`report`] says what happened.
 
+pub mod auto;
 pub mod cli;
 pub mod config;
 pub mod edits;

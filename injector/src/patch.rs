@@ -282,11 +282,27 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
             }
             _ => None,
         };
-        let (call, how) = match (hook, &recognised) {
-            (_, Some(w)) => (Some(Call::Wait(w)), " (recognised shell loop)"),
-            (Hook::Wait(w), None) => (Some(Call::Wait(w)), ""),
-            (Hook::Callback(c), None) => (Some(Call::Callback(c)), ""),
-            (Hook::Command(_) | Hook::Wrap(_), None) => (None, ""),
+        // `auto`: the wait this pod's probes call for.
+        let chosen = match hook {
+            Hook::Wait(w) if w.what == WaitFor::Auto => {
+                let (what, why) = crate::auto::choose(self.spec, &container.at.name);
+                Some((
+                    Wait {
+                        what,
+                        timeout: w.timeout,
+                        interval: w.interval,
+                    },
+                    format!(" (auto: {why})"),
+                ))
+            }
+            _ => None,
+        };
+        let (call, how) = match (hook, &recognised, &chosen) {
+            (_, _, Some((w, why))) => (Some(Call::Wait(w)), why.as_str()),
+            (_, Some(w), None) => (Some(Call::Wait(w)), " (recognised shell loop)"),
+            (Hook::Wait(w), None, None) => (Some(Call::Wait(w)), ""),
+            (Hook::Callback(c), None, None) => (Some(Call::Callback(c)), ""),
+            (Hook::Command(_) | Hook::Wrap(_), None, None) => (None, ""),
         };
         self.write_pre_stop(container, hook, call, how)
     }
@@ -820,6 +836,11 @@ fn wait_args(w: &Wait, argv: &mut Vec<String>) {
             argv.extend(names.iter().map(|n| format!("--name={n}")));
             argv.extend(exclude_uids.iter().map(|u| format!("--exclude-uid={u}")));
         }
+        WaitFor::Listeners(exclude_uids) => {
+            argv.push("listeners".into());
+            argv.extend(exclude_uids.iter().map(|u| format!("--exclude-uid={u}")));
+        }
+        WaitFor::Auto => unreachable!("auto is chosen per pod before a command is written"),
     }
 }
 
