@@ -42,17 +42,32 @@ pub fn run(input: &str, options: &Options) -> Result<String, String> {
     }
     let config = function_config(&root)?;
     let had_results = root.get("results").is_some();
+    // JSON (YAML's flow style) is valid input too; its results are added in kind.
+    let flow = readable[root.start..].starts_with('{');
     let injected = inject::inject(input, &config, options)
         .map_err(|e| format!("<stdin>:{}: {}", e.pos, e.message))?;
     let mut out = injected.text;
-    if had_results {
-        // Another function's results: not ours to replace; ours go to stderr.
-        eprint!("{}", injected.summary);
-    } else {
-        if !out.ends_with('\n') {
-            out.push('\n');
+    let closing = out
+        .trim_end()
+        .len()
+        .checked_sub(1)
+        .filter(|&i| out[i..].starts_with('}'));
+    match (had_results, flow, closing) {
+        (false, false, _) => {
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&block_results(&results(&injected.summary)));
         }
-        out.push_str(&results(&injected.summary));
+        (false, true, Some(at)) => {
+            out.insert_str(
+                at,
+                &format!(",\"results\":{}", flow_results(&results(&injected.summary))),
+            );
+        }
+        // Another function's results are not ours to replace (nor a flow
+        // document we cannot find the end of): ours go to stderr.
+        _ => eprint!("{}", injected.summary),
     }
     Ok(out)
 }
@@ -82,40 +97,75 @@ fn function_config(root: &yaml_tree::Node) -> Result<config::Config, String> {
         .map_err(|e| format!("functionConfig data.{CONFIG_KEY}:{}: {}", e.pos, e.message))
 }
 
-/// `results:` from the summary's lines (`  changed Deployment/x: …`).
-fn results(summary: &str) -> String {
+/// One result: the summary line, and its severity.
+struct Finding {
+    message: String,
+    severity: &'static str,
+}
+
+/// The results, from the summary's lines (`  changed Deployment/x: …`).
+fn results(summary: &str) -> Vec<Finding> {
+    summary
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| Finding {
+            message: format!("graceful-inject: {line}"),
+            severity: if line.starts_with("warning") {
+                "warning"
+            } else {
+                "info"
+            },
+        })
+        .collect()
+}
+
+/// `results:` as a block sequence.
+fn block_results(results: &[Finding]) -> String {
+    if results.is_empty() {
+        return "results: []\n".into();
+    }
     let mut out = String::from("results:\n");
-    let mut any = false;
-    for line in summary.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let severity = if line.starts_with("warning") {
-            "warning"
-        } else {
-            "info"
-        };
+    for r in results {
         out.push_str(&format!(
-            "- message: {}\n  severity: {severity}\n",
-            crate::emit::quoted(&format!("graceful-inject: {line}"))
+            "- message: {}\n  severity: {}\n",
+            crate::emit::quoted(&r.message),
+            r.severity
         ));
-        any = true;
     }
-    if any {
-        out
-    } else {
-        "results: []\n".into()
-    }
+    out
+}
+
+/// The results as JSON (quoted strings are JSON strings).
+fn flow_results(results: &[Finding]) -> String {
+    let items: Vec<String> = results
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"message\":{},\"severity\":\"{}\"}}",
+                crate::emit::quoted(&r.message),
+                r.severity
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::results;
+    use super::{block_results, flow_results, results};
 
     #[test]
     fn the_summary_becomes_results() {
-        let r = results("  changed Deployment/a: istio-proxy: preStop ← x\n  warning Deployment/b: \"timeout\"\n");
+        let r = block_results(&results("  changed Deployment/a: istio-proxy: preStop ← x\n  warning Deployment/b: \"timeout\"\n"));
         assert_eq!(
             r,
             "results:\n- message: \"graceful-inject: changed Deployment/a: istio-proxy: preStop ← x\"\n  severity: info\n- message: \"graceful-inject: warning Deployment/b: \\\"timeout\\\"\"\n  severity: warning\n"
         );
-        assert_eq!(results(""), "results: []\n");
+        assert_eq!(block_results(&results("")), "results: []\n");
+        assert_eq!(
+            flow_results(&results("  changed D/a: x\n")),
+            "[{\"message\":\"graceful-inject: changed D/a: x\",\"severity\":\"info\"}]"
+        );
     }
 }

@@ -238,3 +238,44 @@ fn bad_input_fails_with_stderr_only() {
         assert!(err.contains(want), "{input}: {err}");
     }
 }
+
+/// YAML is a superset of JSON, so a conforming function takes JSON too: the
+/// items are rewritten in their flow style and the results added as JSON.
+#[test]
+fn a_json_resource_list_comes_back_as_valid_json() {
+    let input = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/test/seed-tcp/input.yaml"),
+    )
+    .unwrap();
+    let object: Value = serde_saphyr::from_str(&input).unwrap();
+    let list = json!({
+        "apiVersion": "config.kubernetes.io/v1",
+        "kind": "ResourceList",
+        "items": [object],
+        "functionConfig": function_config(),
+    });
+    for text in [
+        list.to_string(),
+        serde_json::to_string_pretty(&list).unwrap(),
+    ] {
+        let out = krm(&text);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let output: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON any more: {e}\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        assert_eq!(output["results"][0]["severity"], "info", "{output}");
+        let spec = &output["items"][0]["spec"]["template"]["spec"];
+        assert_eq!(
+            spec["initContainers"][0]["name"], "graceful-wait-install",
+            "{output}"
+        );
+        assert_eq!(output["functionConfig"], function_config());
+    }
+}
