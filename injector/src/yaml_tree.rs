@@ -386,7 +386,7 @@ impl<'a> Builder<'a, '_> {
         }
         match &kind {
             Kind::Scalar(_, ScalarStyle::Literal | ScalarStyle::Folded) => {
-                end = block_scalar_end(self.src, start, end);
+                (start, end) = block_scalar_span(self.src, start, end);
             }
             // An implicit null (`key:` with nothing, `{a}`) has no text; the
             // parser's span may cover the next token (a `}`), which is not it.
@@ -586,13 +586,15 @@ fn quote_may_open(bytes: &[u8], start: usize, at: usize) -> bool {
         .is_none_or(|b| matches!(b, b'[' | b'{' | b',' | b':'))
 }
 
-/// The end of a block scalar's text: the end of its last content line (the
-/// parser's span runs on to the next token, past blank lines and comments,
-/// into the next item). The span starts at the first content line (or at the
-/// `|`/`>` header); content lines are indented at least as deep as the first
-/// one, and a less indented line (a comment, the next key) ends the scalar.
-/// `|+`/`>+` keep their trailing blank lines, which are content then.
-fn block_scalar_end(src: &str, start: usize, span_end: usize) -> usize {
+/// The span of a block scalar's text, ending at the end of its last content
+/// line (the parser's span runs on to the next token, past blank lines and
+/// comments, into the next item). The span starts at the first content line
+/// (or at the `|`/`>` header); content lines are indented at least as deep
+/// as the first one, which is deeper than the scalar's parent (column 0 only
+/// at a document's root), and a less indented line (a comment, the next key)
+/// ends the scalar. `|+`/`>+` keep their trailing blank lines, which are
+/// content then. An empty scalar is at the end of its header.
+fn block_scalar_span(src: &str, start: usize, span_end: usize) -> (usize, usize) {
     let line_of = |at: usize| src[..at].rfind('\n').map_or(0, |i| i + 1);
     let header = src[..start].trim_end_matches([' ', '\t', '\r', '\n']);
     let header_line = &src[line_of(header.len())..header.len()];
@@ -625,6 +627,12 @@ fn block_scalar_end(src: &str, start: usize, span_end: usize) -> usize {
         .chars()
         .find_map(|c| c.to_digit(10))
         .map(|n| header_indent + n as usize);
+    // Content is indented deeper than the node the scalar belongs to; only a
+    // scalar at a document's root may have it at column 0. A first line
+    // that is not deeper ends an empty scalar (`- |-` with nothing after it).
+    let root_scalar = header_indent == 0
+        && (header_text.trim_start().starts_with(['|', '>']) || header_text.starts_with("---"));
+    let deeper_than = if root_scalar { 0 } else { header_indent + 1 };
     let mut at = if at_header {
         src[start..].find('\n').map_or(src.len(), |i| start + i + 1)
     } else {
@@ -641,7 +649,7 @@ fn block_scalar_end(src: &str, start: usize, span_end: usize) -> usize {
         let content = text.trim_start_matches(' ');
         if !content.is_empty() {
             let this = text.len() - content.len();
-            if indent.is_some_and(|i| this < i) {
+            if indent.is_some_and(|i| this < i) || (indent.is_none() && this < deeper_than) {
                 break; // a less indented line: the scalar ended before it
             }
             indent.get_or_insert(this);
@@ -651,7 +659,12 @@ fn block_scalar_end(src: &str, start: usize, span_end: usize) -> usize {
         }
         at = line_end + 1;
     }
-    end
+    // An empty scalar (`- |-` and nothing deeper after it): the parser puts
+    // it at the next token, on a later line; it is at the end of its header.
+    if !at_header && end == start && header.len() < start {
+        return (header.len(), header.len());
+    }
+    (start, end)
 }
 
 #[cfg(test)]
@@ -666,6 +679,31 @@ mod tests {
         })
         .unwrap();
         out
+    }
+
+    #[test]
+    fn an_empty_block_scalar_ends_at_its_header() {
+        // Found by fuzzing: the parser puts an empty `|-` at the next token,
+        // the less indented key, so the list seemed to run on past that key
+        // and what was added after the list landed on the wrong line.
+        let src = "a:\n  b:\n      - name: x\n      - |-\n  c: 1\n";
+        for_each_document(src, |d| {
+            let root = d.root.unwrap();
+            let b = root.path(&["a", "b"]).unwrap();
+            let empty = &b.as_seq().unwrap()[1];
+            assert_eq!((empty.start, empty.end), (34, 34), "just after `|-`");
+            assert_eq!(&src[b.start..b.end], "- name: x\n      - |-");
+            Ok(())
+        })
+        .unwrap();
+        // A scalar at the root may have its content at column 0.
+        let src = "--- |\ntext\n";
+        for_each_document(src, |d| {
+            let root = d.root.unwrap();
+            assert_eq!(&src[root.start..root.end], "text");
+            Ok(())
+        })
+        .unwrap();
     }
 
     #[test]
