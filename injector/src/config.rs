@@ -707,6 +707,21 @@ mod tests {
     }
 
     #[test]
+    fn log_copy_is_on_by_default_and_can_be_turned_off() {
+        let settings = |text: &str| parse(text).map(|c| c.settings.log_copy);
+        assert_eq!(
+            settings("deployment: {}\n").unwrap(),
+            Some(CONTAINER_LOG.into())
+        );
+        assert_eq!(settings("graceful-wait:\n  log-copy: off\n").unwrap(), None);
+        assert_eq!(
+            settings("graceful-wait:\n  log-copy: /proc/1/fd/2\n").unwrap(),
+            Some("/proc/1/fd/2".into())
+        );
+        assert!(settings("graceful-wait:\n  log-copy: out.log\n").is_err());
+    }
+
+    #[test]
     fn auto_and_listeners() {
         let c = parse("deployment:\n  \"*\":\n    istio-proxy: auto\n  b:\n    istio-proxy: {listeners: [1337, 100], timeout: 20s}\n").unwrap();
         let hook = |name: &str| {

@@ -52,24 +52,53 @@ pub fn run(input: &str, options: &Options) -> Result<String, String> {
         .len()
         .checked_sub(1)
         .filter(|&i| out[i..].starts_with('}'));
+    let findings = results(&injected.summary);
     match (had_results, flow, closing) {
         (false, false, _) => {
             if !out.ends_with('\n') {
                 out.push('\n');
             }
-            out.push_str(&block_results(&results(&injected.summary)));
+            out.push_str(&block_results(&findings));
         }
         (false, true, Some(at)) => {
-            out.insert_str(
-                at,
-                &format!(",\"results\":{}", flow_results(&results(&injected.summary))),
-            );
+            out.insert_str(at, &format!(",\"results\":{}", flow_results(&findings)));
         }
         // Another function's results are not ours to replace (nor a flow
         // document we cannot find the end of): ours go to stderr.
-        _ => eprint!("{}", injected.summary),
+        _ => {
+            eprint!("{}", injected.summary);
+            return Ok(out);
+        }
     }
+    // The items were checked by the injector; the results were added after
+    // that check, so the whole is read back before it is written.
+    reads_back(&out, findings.len()).map_err(|why| {
+        format!("internal error: the ResourceList with its results would not read back ({why}); nothing was written — please report this with the input")
+    })?;
     Ok(out)
+}
+
+/// Whether `out` is one ResourceList whose `results` hold `expected` entries.
+fn reads_back(out: &str, expected: usize) -> std::result::Result<(), String> {
+    let readable = yaml_tree::tolerant(out);
+    let mut roots = Vec::new();
+    for doc in yaml_tree::Documents::new(&readable) {
+        let doc = doc.map_err(|e| format!("{}: {}", e.pos, e.message))?;
+        if let Some(root) = doc.root.filter(|r| r.as_map().is_some()) {
+            roots.push(root);
+        }
+    }
+    let [root] = roots.as_slice() else {
+        return Err(format!("{} documents", roots.len()));
+    };
+    let results = root
+        .get("results")
+        .and_then(|r| r.as_seq())
+        .map_or(0, |r| r.len());
+    if root.get("kind").and_then(|k| k.as_str()) != Some("ResourceList") || results != expected {
+        return Err(format!("{results} results for {expected}"));
+    }
+    Ok(())
 }
 
 /// graceful-inject's config, from the functionConfig ConfigMap's `data.config`.
@@ -153,7 +182,16 @@ fn flow_results(results: &[Finding]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{block_results, flow_results, results};
+    use super::{block_results, flow_results, reads_back, results};
+
+    #[test]
+    fn results_that_would_not_read_back_are_caught() {
+        let list = "kind: ResourceList\nitems: []\n";
+        assert_eq!(reads_back(&format!("{list}results: []\n"), 0), Ok(()));
+        // After a document end marker, the results would be a second document.
+        assert!(reads_back(&format!("{list}...\nresults: []\n"), 0).is_err());
+        assert!(reads_back(&format!("{list}results: []\n"), 1).is_err());
+    }
 
     #[test]
     fn the_summary_becomes_results() {

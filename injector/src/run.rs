@@ -11,7 +11,7 @@ use crate::{
 /// Returns the exit status (0 done, 1 --check found changes); errors are exit 2.
 pub fn run(cli: &Cli) -> Result<i32, String> {
     if let Some(tool) = &cli.tool {
-        return docs(tool);
+        return other_tool(tool);
     }
     // clap requires both without a subcommand.
     let (Some(source_path), Some(config_path)) = (&cli.source, &cli.config) else {
@@ -76,8 +76,9 @@ fn summarise(cli: &Cli, summary: &str) {
     }
 }
 
-/// `krm`, `completions` and `man`.
-fn docs(tool: &Tool) -> Result<i32, String> {
+/// `krm`, `completions` and `man`: what graceful-inject does besides
+/// rewriting manifest files.
+fn other_tool(tool: &Tool) -> Result<i32, String> {
     let bytes = match *tool {
         Tool::Krm => {
             let input = files::read_text(std::path::Path::new("-"))?;

@@ -22,7 +22,7 @@ use super::{
     Schedule, Wait,
 };
 use crate::{error::Error, retry::Look};
-use graceful_wait_shared::cli::{ListenersArgs, SocketSource};
+use graceful_wait_shared::cli::ListenersArgs;
 
 /// The listeners wait.
 pub struct AppListeners {
@@ -33,14 +33,14 @@ pub struct AppListeners {
 
 pub fn open(args: &ListenersArgs) -> Result<AppListeners, Error> {
     // Subscribed before the first look, as `tcp` does.
-    let closes = match args.sockets.source {
-        SocketSource::Proc => None,
-        SocketSource::Auto | SocketSource::Netlink => tcp::subscribe(Filter {
+    let closes = tcp::subscribe_for(
+        &args.sockets,
+        Filter {
             ports: Vec::new(),
             wanted: Wanted::Listeners,
             except_uids: args.exclude_uids.clone(),
-        }),
-    };
+        },
+    );
     Ok(AppListeners {
         sockets: Sockets::open(&args.sockets)?,
         exclude_uids: args.exclude_uids.clone(),

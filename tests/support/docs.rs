@@ -16,24 +16,31 @@ pub fn stdout_of(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-pub fn bash_parses(who: &str, script: &str) {
-    let mut bash = Command::new("bash")
-        .arg("-n")
+/// `cmd` run with `input` on its stdin; its output, which must be a success.
+fn piped(who: &str, cmd: &mut Command, input: &str) -> std::process::Output {
+    let mut child = cmd
         .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    bash.stdin
+    child
+        .stdin
         .take()
         .unwrap()
-        .write_all(script.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
-    let out = bash.wait_with_output().unwrap();
+    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "{who}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+pub fn bash_parses(who: &str, script: &str) {
+    piped(who, Command::new("bash").arg("-n"), script);
 }
 
 /// The page as `man -l` shows it; None (SKIPPED) where man is missing.
@@ -42,25 +49,13 @@ pub fn rendered(test: &str, page: &str) -> Option<String> {
         eprintln!("\nSKIPPED: {test}: `man` is not installed (apt-get install man-db)");
         return None;
     }
-    let mut man = Command::new("man")
-        .args(["-l", "-"])
-        .env("MANPAGER", "cat")
-        .env("MANWIDTH", "100")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    man.stdin
-        .take()
-        .unwrap()
-        .write_all(page.as_bytes())
-        .unwrap();
-    let out = man.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{test}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = piped(
+        test,
+        Command::new("man")
+            .args(["-l", "-"])
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100"),
+        page,
     );
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }

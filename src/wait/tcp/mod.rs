@@ -139,12 +139,7 @@ impl SocketWait {
         };
         // Subscribed first: a close between this and the first look is
         // announced, so it cannot be missed.
-        let closes = match sockets.source {
-            SocketSource::Proc => None,
-            SocketSource::Auto | SocketSource::Netlink => {
-                subscribe(events::Filter::ports(ports, wanted))
-            }
-        };
+        let closes = subscribe_for(sockets, events::Filter::ports(ports, wanted));
         Ok(SocketWait {
             sockets: Sockets::open(sockets)?,
             state,
@@ -154,8 +149,17 @@ impl SocketWait {
     }
 }
 
-/// Subscribes to the closes of `ports`' sockets; None (said in a warning)
-/// where this kernel or sandbox has no sock_diag multicast.
+/// [`subscribe`] for a wait that reads the pod's sockets: none when it reads
+/// /proc, which means no netlink at all (the wait then polls).
+pub fn subscribe_for(sockets: &SocketArgs, filter: events::Filter) -> Option<Closes> {
+    match sockets.source {
+        SocketSource::Proc => None,
+        SocketSource::Auto | SocketSource::Netlink => subscribe(filter),
+    }
+}
+
+/// Subscribes to the closes `filter` wants; None (said in a warning) where
+/// this kernel or sandbox has no sock_diag multicast.
 pub fn subscribe(filter: events::Filter) -> Option<Closes> {
     Closes::subscribe(filter)
         .inspect_err(|e| {
