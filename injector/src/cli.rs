@@ -55,6 +55,12 @@ pub struct Cli {
     #[arg(long)]
     pub keep_commands: bool,
 
+    /// A workload with no istio-proxy container, whose config names one,
+    /// gets a stub of it (image: auto) that Istio's injector merges onto the
+    /// sidecar it adds; as the missing-proxy: stub setting.
+    #[arg(long)]
+    pub istio_stub: bool,
+
     /// No summary on standard error.
     #[arg(short, long)]
     pub quiet: bool,
@@ -69,6 +75,21 @@ pub enum Tool {
         after_help = "Examples:\n  graceful-inject krm < resource-list.yaml\n  kustomize build --enable-alpha-plugins --enable-exec .   # a transformer whose exec path is deploy/krm/graceful-inject-krm\n  kpt fn eval . --exec ./graceful-inject-krm --fn-config graceful-inject.yaml"
     )]
     Krm,
+    /// Print the Istio injection template that holds every pod naming it
+    /// (inject.istio.io/templates: "sidecar,graceful-wait"), alone or inside
+    /// the values that install it in istiod. CONFIG's settings apply.
+    #[command(
+        name = "istio-template",
+        after_help = "Examples:\n  graceful-inject istio-template --format helm-values > graceful-wait-values.yaml\n  helm upgrade istiod istio/istiod -n istio-system --reuse-values -f graceful-wait-values.yaml\n  graceful-inject istio-template cfg.yml --format istio-operator | istioctl install -f -"
+    )]
+    IstioTemplate {
+        /// A config file whose graceful-wait settings (binary-dir, image,
+        /// volume, init-container, drain-margin, log-copy) apply.
+        config: Option<PathBuf>,
+        /// The template alone, or inside Helm values or an IstioOperator.
+        #[arg(long, value_enum, default_value_t = crate::istio::TemplateFormat::Template)]
+        format: crate::istio::TemplateFormat,
+    },
     /// Print a shell completion script for graceful-inject or graceful-wait.
     #[command(
         after_help = "Example:\n  graceful-inject completions zsh > \"${fpath[1]}/_graceful-inject\""

@@ -52,6 +52,10 @@ pub struct Settings {
     /// the container's main process's stdout, so `kubectl logs` shows them
     /// (a hook's own output is not kept). None: off.
     pub log_copy: Option<String>,
+    /// A pod with no `istio-proxy` gets a stub of one for Istio's injector
+    /// to merge onto its sidecar (`missing-proxy: stub`); by default the
+    /// container is skipped as not found.
+    pub stub_missing_proxy: bool,
 }
 
 /// The hooks' default `--log-copy`: PID 1's stdout, the container's log.
@@ -68,6 +72,7 @@ impl Default for Settings {
             wait_on_native_sidecars: false,
             marker_volume: "graceful-wait-done".into(),
             log_copy: Some(CONTAINER_LOG.into()),
+            stub_missing_proxy: false,
         }
     }
 }
@@ -411,9 +416,16 @@ fn settings(node: &Node) -> Result<Settings, YamlError> {
                     other => return Err(err(value, format!("native-sidecars: '{other}' is neither skip nor wait"))),
                 }
             }
+            "missing-proxy" => {
+                s.stub_missing_proxy = match text(value, "missing-proxy")? {
+                    "skip" => false,
+                    "stub" => true,
+                    other => return Err(err(value, format!("missing-proxy: '{other}' is neither skip nor stub"))),
+                }
+            }
             other => {
                 return Err(err(key, format!(
-                    "unknown setting '{other}'; settings are binary-dir, image, volume, init-container, drain-margin, native-sidecars, marker-volume, log-copy"
+                    "unknown setting '{other}'; settings are binary-dir, image, volume, init-container, drain-margin, native-sidecars, marker-volume, log-copy, missing-proxy"
                 )))
             }
         }

@@ -443,8 +443,14 @@ impl Walk<'_, '_> {
         }
         let checkpoint = self.editor.checkpoint();
         let mut notes = Vec::new();
+        // The pod template's metadata: beside its spec (a Pod's is the
+        // object's own).
+        let meta = node
+            .path(&path[..path.len() - 1])
+            .and_then(|template| template.get("metadata"));
         let changes = patch::pod(
             spec,
+            meta,
             rule,
             &self.config.settings,
             self.options,

@@ -16,6 +16,7 @@ pub mod emit;
 pub mod files;
 pub mod fuzzing;
 pub mod inject;
+pub mod istio;
 pub mod krm;
 pub mod patch;
 pub mod plan;

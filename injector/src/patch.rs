@@ -22,6 +22,8 @@ pub enum Note {
 #[derive(Default)]
 pub struct Options {
     pub keep_commands: bool,
+    /// `--istio-stub`: as the `missing-proxy: stub` setting, for this run.
+    pub istio_stub: bool,
     /// Test-only: damages the edited text before the check of the output
     /// runs, to show that the check catches each kind of damage. Always
     /// `None` in the program.
@@ -65,6 +67,8 @@ const MERGE_KEY: &str = "<<";
 /// Everything one pod template's patch works with.
 struct Pod<'p, 'a, 's> {
     spec: &'p Node<'a>,
+    /// The pod template's metadata, when there is one.
+    meta: Option<&'p Node<'a>>,
     settings: &'p Settings,
     options: &'p Options,
     editor: &'p mut Editor<'s>,
@@ -100,6 +104,7 @@ struct Container<'p, 'a> {
 /// accept: a bug, never written.
 pub fn pod(
     spec: &Node,
+    meta: Option<&Node>,
     rule: &Rule,
     settings: &Settings,
     options: &Options,
@@ -127,6 +132,7 @@ pub fn pod(
     let (grace, budget) = timeout_budget(spec, settings, notes);
     let mut pod = Pod {
         spec,
+        meta,
         settings,
         options,
         editor,
@@ -144,6 +150,12 @@ pub fn pod(
         earlier: Earlier::find(spec),
     };
     for want in &rule.containers {
+        let missing = find_container(spec, "containers", &want.name).is_none()
+            && find_container(spec, "initContainers", &want.name).is_none();
+        if missing && want.name == ISTIO_PROXY && pod.stubs_missing_proxy() {
+            pod.add_stub(&want.hook)?;
+            continue;
+        }
         let Some(container) = pod.hookable_container(&want.name) else {
             continue;
         };
@@ -197,10 +209,12 @@ fn timeout_budget(spec: &Node, settings: &Settings, notes: &mut Vec<Note>) -> (u
 }
 
 /// What one graceful-wait call in a preStop is.
-enum Call<'h> {
-    Wait(&'h Wait),
-    Callback(&'h Callback),
+enum Call {
+    Wait(Wait),
+    Callback(Callback),
 }
+
+use crate::istio::{self, PROXY as ISTIO_PROXY, STUB_IMAGE};
 
 impl<'p, 'a, 's> Pod<'p, 'a, 's> {
     /// The container to hook, or None with a note saying why not.
@@ -269,42 +283,117 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
     /// or a graceful-wait call with the existing exec hook chained after it.
     /// A command that is a shell loop graceful-wait replaces becomes its wait.
     fn set_hook(&mut self, container: &Container, hook: &Hook) -> Result<(), String> {
-        let recognised = match hook {
-            Hook::Command(argv) if !self.options.keep_commands => {
-                let wait = shell_loop::recognise(argv);
-                if wait.is_none() && shell_loop::looks_like_a_loop(argv) {
-                    self.notes.push(Note::Warning(format!(
-                        "{}: the command looks like a wait loop but is not one of the forms converted with certainty (docs/injector.md, \"Shell loops\"); kept as written",
-                        container.at.name
-                    )));
-                }
-                wait
-            }
-            _ => None,
-        };
-        // `auto`: the wait this pod's probes call for.
-        let chosen = match hook {
+        let (call, how) = self.call_for(&container.at.name, hook);
+        self.write_pre_stop(container, hook, call, &how)
+    }
+
+    /// The graceful-wait call `hook` means for the container `name`, and
+    /// how it was arrived at (for the summary); None for a command kept as
+    /// written (or a wrap, which is not a preStop).
+    fn call_for(&mut self, name: &str, hook: &Hook) -> (Option<Call>, String) {
+        match hook {
+            // `auto`: the wait this pod's probes call for.
             Hook::Wait(w) if w.what == WaitFor::Auto => {
-                let (what, why) = crate::auto::choose(self.spec, &container.at.name);
-                Some((
-                    Wait {
-                        what,
-                        timeout: w.timeout,
-                        interval: w.interval,
-                    },
-                    format!(" (auto: {why})"),
-                ))
+                let (what, why) = crate::auto::choose(self.spec, name);
+                let wait = Wait {
+                    what,
+                    timeout: w.timeout,
+                    interval: w.interval,
+                };
+                (Some(Call::Wait(wait)), format!(" (auto: {why})"))
             }
-            _ => None,
+            Hook::Wait(w) => (Some(Call::Wait(w.clone())), String::new()),
+            Hook::Callback(c) => (Some(Call::Callback(c.clone())), String::new()),
+            Hook::Command(argv) if !self.options.keep_commands => {
+                match shell_loop::recognise(argv) {
+                    Some(w) => (Some(Call::Wait(w)), " (recognised shell loop)".into()),
+                    None => {
+                        if shell_loop::looks_like_a_loop(argv) {
+                            self.notes.push(Note::Warning(format!(
+                                "{name}: the command looks like a wait loop but is not one of the forms converted with certainty (docs/injector.md, \"Shell loops\"); kept as written"
+                            )));
+                        }
+                        (None, String::new())
+                    }
+                }
+            }
+            Hook::Command(_) | Hook::Wrap(_) => (None, String::new()),
+        }
+    }
+
+    /// Whether a pod without an `istio-proxy` gets the stub (per run or per
+    /// config).
+    fn stubs_missing_proxy(&self) -> bool {
+        self.options.istio_stub || self.settings.stub_missing_proxy
+    }
+
+    /// Adds the `istio-proxy` stub to `containers`: a container Istio's
+    /// injector merges onto the sidecar it adds (`reapplyOverwrittenContainers`
+    /// in istio/istio `pkg/kube/inject/webhook.go`), whatever the layout: it
+    /// finds the stub in `containers` and customises a native sidecar with it
+    /// too. The stub's preStop replaces the template's, so Istio's own drain
+    /// request is chained after the wait: in native mode that is the
+    /// template's preStop, and in the classic layout it starts the drain the
+    /// proxy's SIGTERM would start a moment later anyway.
+    fn add_stub(&mut self, hook: &Hook) -> Result<(), String> {
+        let name = ISTIO_PROXY;
+        if let Some(whose) = istio::injection_refused(self.meta) {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: container not found, and no stub written: the pod's {whose} says sidecar.istio.io/inject: \"false\", so Istio adds no sidecar to merge it onto"
+            )));
+            return Ok(());
+        }
+        if let Some(key) = not_a_list(self.spec, &["containers"]) {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: no stub written: the pod spec's {key} is neither a list nor empty"
+            )));
+            return Ok(());
+        }
+        let (call, how) = self.call_for(name, hook);
+        let Some(call) = call else {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: container not found, and no stub written: a stub carries a graceful-wait call, and this container's value is a command kept as written; give a wait (or auto)"
+            )));
+            return Ok(());
         };
-        let (call, how) = match (hook, &recognised, &chosen) {
-            (_, _, Some((w, why))) => (Some(Call::Wait(w)), why.as_str()),
-            (_, Some(w), None) => (Some(Call::Wait(w)), " (recognised shell loop)"),
-            (Hook::Wait(w), None, None) => (Some(Call::Wait(w)), ""),
-            (Hook::Callback(c), None, None) => (Some(Call::Callback(c)), ""),
-            (Hook::Command(_) | Hook::Wrap(_), None, None) => (None, ""),
-        };
-        self.write_pre_stop(container, hook, call, how)
+        let command = self.graceful_command(name, &call, &istio::drain_request(self.meta))?;
+        let mut mounts = vec![self.binary_mount()];
+        if let Call::Wait(Wait {
+            what: WaitFor::File(path),
+            ..
+        }) = &call
+        {
+            mounts.push(self.marker_mount(crate::config::marker_folder(path), true));
+        }
+        let item = map(vec![
+            ("name", string(name)),
+            ("image", string(STUB_IMAGE)),
+            (
+                "lifecycle",
+                map(vec![("preStop", pre_stop_value(&command))]),
+            ),
+            (
+                "volumeMounts",
+                Value::Seq(mounts.into_iter().map(|m| m.item).collect()),
+            ),
+        ]);
+        ensure_item(
+            self.editor,
+            self.spec,
+            "containers",
+            (name, None),
+            item.clone(),
+            false,
+        );
+        self.changes.push(Change::Container {
+            name: name.to_string(),
+            item,
+        });
+        self.notes.push(Note::Changed(format!(
+            "{name}: stub added for Istio's injector to merge onto its sidecar (image: {STUB_IMAGE}); preStop ← {}{how}",
+            command.join(" ")
+        )));
+        Ok(())
     }
 
     fn write_pre_stop(
@@ -508,11 +597,7 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         let name = self.settings.volume.clone();
         Wanted {
             replaces: self.earlier.volume.clone().filter(|v| *v != name),
-            item: map(vec![
-                ("name", string(&name)),
-                ("mountPath", string(&self.settings.binary_dir)),
-                ("readOnly", literal("true")),
-            ]),
+            item: binary_mount_item(self.settings),
             name,
         }
     }
@@ -878,13 +963,22 @@ fn set_pre_stop(container: &Node, command: &[String], editor: &mut Editor) {
     }
 }
 
+/// The binary's volume as a hooked container mounts it: read-only.
+pub(crate) fn binary_mount_item(settings: &Settings) -> Value {
+    map(vec![
+        ("name", string(&settings.volume)),
+        ("mountPath", string(&settings.binary_dir)),
+        ("readOnly", literal("true")),
+    ])
+}
+
 /// Where the init container mounts the volume. Not `binary-dir`: the image
 /// keeps its binary at `/graceful-wait`, which a mount there would hide.
 const INSTALL_DIR: &str = "/install";
 
 /// The init container that copies the binary into the shared volume. It meets
 /// the PodSecurity "restricted" profile and asks for little.
-fn init_container(settings: &Settings) -> Value {
+pub(crate) fn init_container(settings: &Settings) -> Value {
     map(vec![
         ("name", string(&settings.init_name)),
         ("image", string(&settings.image)),

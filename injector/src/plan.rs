@@ -55,6 +55,9 @@ pub enum Change {
         replaces: Option<String>,
         item: Value,
     },
+    /// `containers` holds `item`, added last: the `istio-proxy` stub that
+    /// Istio's injector merges onto the sidecar it adds.
+    Container { name: String, item: Value },
     /// `shareProcessNamespace: true`.
     ShareProcessNamespace,
 }

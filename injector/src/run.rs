@@ -17,17 +17,13 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
     let (Some(source_path), Some(config_path)) = (&cli.source, &cli.config) else {
         return Err("SOURCE and CONFIG are required".into());
     };
-    if files::is_stdio(config_path) {
-        return Err("CONFIG cannot be standard input; give the config file's path".into());
-    }
     // The config is read and checked before any manifest is touched.
-    let config_text = files::read_text(config_path)?;
-    let config = config::parse(&config_text)
-        .map_err(|e| format!("{}:{}: {}", config_path.display(), e.pos, e.message))?;
+    let config = read_config(config_path)?;
 
     let source = files::read_text(source_path)?;
     let options = Options {
         keep_commands: cli.keep_commands,
+        istio_stub: cli.istio_stub,
         ..Options::default()
     };
     let place = |e: crate::yaml_tree::YamlError| {
@@ -70,6 +66,15 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
     Ok(0)
 }
 
+/// The config file, read and checked; errors name the file, line and column.
+fn read_config(path: &std::path::Path) -> Result<config::Config, String> {
+    if files::is_stdio(path) {
+        return Err("CONFIG cannot be standard input; give the config file's path".into());
+    }
+    let text = files::read_text(path)?;
+    config::parse(&text).map_err(|e| format!("{}:{}: {}", path.display(), e.pos, e.message))
+}
+
 fn summarise(cli: &Cli, summary: &str) {
     if !cli.quiet {
         eprint!("{summary}");
@@ -79,14 +84,21 @@ fn summarise(cli: &Cli, summary: &str) {
 /// `krm`, `completions` and `man`: what graceful-inject does besides
 /// rewriting manifest files.
 fn other_tool(tool: &Tool) -> Result<i32, String> {
-    let bytes = match *tool {
+    let bytes = match tool {
         Tool::Krm => {
             let input = files::read_text(std::path::Path::new("-"))?;
             let options = Options::default();
             crate::krm::run(&input, &options)?.into_bytes()
         }
+        Tool::IstioTemplate { config, format } => {
+            let settings = match config {
+                Some(path) => read_config(path)?.settings,
+                None => config::Settings::default(),
+            };
+            crate::istio::template_as(&settings, *format)?.into_bytes()
+        }
         Tool::Completions { shell, program } => {
-            graceful_wait_shared::docs::completions(program.command(), shell)
+            graceful_wait_shared::docs::completions(program.command(), *shell)
         }
         Tool::Man { program } => graceful_wait_shared::docs::man(program.command())
             .map_err(|e| format!("cannot render the man page: {e}"))?,

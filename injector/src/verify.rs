@@ -242,6 +242,9 @@ fn apply(spec: &mut M, change: &Change) -> Result<(), String> {
             of_value(item),
             true,
         ),
+        Change::Container { name, item } => {
+            spec.ensure_item("containers", name, None, of_value(item), false)
+        }
         Change::ShareProcessNamespace => {
             spec.set_key("shareProcessNamespace", M::Typed("true".into()))
         }
