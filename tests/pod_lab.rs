@@ -193,6 +193,29 @@ fn the_injected_http_hook_keeps_the_proxy_until_the_app_is_done() {
     );
 }
 
+/// Istio's own injection with graceful-wait's template added: the proxy's
+/// hook is the merged pod's, no port or config anywhere — the zero-config
+/// `listeners` wait holds the proxy while the app (another uid) listens, and
+/// the proxy's own listeners (uid 1337) do not hold it.
+#[test]
+fn the_istio_template_holds_the_proxy_with_no_configuration() {
+    if !lab_or_skip("the_istio_template_holds_the_proxy_with_no_configuration") {
+        return;
+    }
+    let (hook, init) = lab::hook_and_installer(&lab::istio_template_pod(), "istio-proxy");
+    assert!(
+        hook.contains(&"listeners".to_string()) && !hook.iter().any(|w| w.contains("port")),
+        "the merged template's hook changed shape: {hook:?}"
+    );
+    let lab = Lab::new("tmpl");
+    lab.run_init_container(&init);
+    let proxy = lab.start_proxy();
+    let app = lab.start_app(&App::on(20000));
+    let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
+    println!("{timeline}");
+    assert_delivered(&lab, &app, &timeline, &["terminated: drained 3 requests"]);
+}
+
 #[test]
 fn a_native_sidecar_needs_no_wait() {
     if !lab_or_skip("a_native_sidecar_needs_no_wait") {

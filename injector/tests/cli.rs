@@ -283,3 +283,72 @@ fn as_root_the_owner_of_a_rewritten_file_is_kept() {
     assert!(fs::read_to_string(&source).unwrap().contains("--port=8080"));
     assert_eq!((m.uid(), m.gid()), (65534, 65534));
 }
+
+/// The stub is opt-in and refused where Istio would add no sidecar: a pod
+/// labelled `sidecar.istio.io/inject: "false"`, or a proxy whose value is a
+/// command kept as written (a stub carries a graceful-wait call).
+#[test]
+fn the_istio_stub_is_opt_in_and_only_where_a_sidecar_will_come() {
+    let manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n    image: example/web:1\n";
+    let (dir, source, config) = setup(manifest.as_bytes());
+    fs::write(&config, "pod:\n  web:\n    istio-proxy: {tcp: 8080}\n").unwrap();
+    // Without the flag or the setting: not found, nothing written.
+    let r = inject(&[s(&source), s(&config), "-"], None);
+    assert_eq!((r.code, r.stdout.as_str()), (0, manifest), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("istio-proxy: container not found"),
+        "{}",
+        r.stderr
+    );
+    // With it: a stub.
+    let r = inject(&["--istio-stub", s(&source), s(&config), "-"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("  - name: istio-proxy\n    image: auto\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("--debug-port=15020"), "{}", r.stdout);
+    // A label refusing injection: no stub.
+    let labelled = manifest.replace(
+        "  name: web\n",
+        "  name: web\n  labels:\n    sidecar.istio.io/inject: \"false\"\n",
+    );
+    fs::write(&source, &labelled).unwrap();
+    let r = inject(&["--istio-stub", s(&source), s(&config), "-"], None);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, labelled.as_str()),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("the pod's label says sidecar.istio.io/inject"),
+        "{}",
+        r.stderr
+    );
+    // A command kept as written: no stub.
+    fs::write(&source, manifest).unwrap();
+    fs::write(&config, "graceful-wait:\n  missing-proxy: stub\npod:\n  web:\n    istio-proxy: [\"sleep\", \"5\"]\n").unwrap();
+    let r = inject(&[s(&source), s(&config), "-"], None);
+    assert_eq!((r.code, r.stdout.as_str()), (0, manifest), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("no stub written: a stub carries a graceful-wait call"),
+        "{}",
+        r.stderr
+    );
+    // A bad setting is a config error with its place.
+    fs::write(&config, "graceful-wait:\n  missing-proxy: yes\n").unwrap();
+    let r = inject(&[s(&source), s(&config), "-"], None);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("cfg.yml:2:18: missing-proxy: 'yes' is neither skip nor stub"),
+        "{}",
+        r.stderr
+    );
+    drop(dir);
+}

@@ -308,7 +308,8 @@ fn kubernetes_validate(files: &[PathBuf]) {
     );
 }
 
-/// The fixture the pod lab runs: a merged pod, native layout.
+/// The fixture the pod lab runs: a merged pod, classic layout (where the
+/// proxy stops beside the app, so the hold is what delivers the callback).
 const LAB_POD: &str = "tests/lab/istio-template-pod.json";
 
 #[test]
@@ -427,7 +428,7 @@ fn the_template_merged_onto_every_injected_pod_holds_the_proxy_and_keeps_istios_
         let out = dir.path().join(format!("merged-{i}.json"));
         fs::write(&out, serde_json::to_string_pretty(&merged).unwrap()).unwrap();
         validated.push(out);
-        if file == "hello-probes.yaml.injected" {
+        if file == "native-sidecar-opt-out.yaml.injected" {
             check_lab_fixture(&merged);
         }
     }

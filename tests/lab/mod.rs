@@ -1017,6 +1017,27 @@ pub fn init_args_from(manifest: &Path) -> Vec<String> {
     strings(&init["args"]).expect("the init container has args")
 }
 
+/// The pod spec of the pod the injector's Istio test merged from the
+/// `graceful-wait` injection template (injector/tests/istio.rs keeps it
+/// current): Istio's injected pod with the template applied, as istiod would.
+pub fn istio_template_pod() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/istio-template-pod.json");
+    let pod: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    pod["spec"].clone()
+}
+
+/// A container's preStop command and the installer's args in a pod spec.
+pub fn hook_and_installer(spec: &serde_json::Value, container: &str) -> (Vec<String>, Vec<String>) {
+    let hook = strings(
+        &container_of(spec, container).expect("no such container")["lifecycle"]["preStop"]["exec"]
+            ["command"],
+    )
+    .expect("no exec preStop");
+    let init = strings(&container_of(spec, "graceful-wait-install").expect("no installer")["args"])
+        .expect("the installer has args");
+    (hook, init)
+}
+
 /// Golden case `name`'s expected output.
 pub fn golden(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
