@@ -133,7 +133,18 @@ fn main() {
     let _pod = Pod::with_listeners_and_connections(500, 1_000);
     let mut random = Random(0x9e37_79b9_7f4a_7c15);
     let loops_runs = 20;
-    for (name, runs) in [
+    let base = baseline();
+    let compared: Vec<(&str, usize)> = match &base {
+        Some(_) => vec![
+            ("baseline: graceful-wait connections", RUNS),
+            ("baseline: graceful-wait file", RUNS),
+        ],
+        None => Vec::new(),
+    };
+    if let Some(path) = &base {
+        println!("   (baseline rows: {path})");
+    }
+    for (name, runs) in compared.into_iter().chain([
         ("graceful-wait tcp", RUNS),
         ("graceful-wait connections", RUNS),
         ("graceful-wait file", RUNS),
@@ -142,10 +153,16 @@ fn main() {
         ("graceful-wait tcp --source proc (polls)", RUNS),
         ("seed loop: netstat | grep; sleep 1", loops_runs),
         ("seed loop: curl; sleep 1", loops_runs),
-    ] {
+    ]) {
+        let (on_baseline, wait) = match name.strip_prefix("baseline: ") {
+            Some(wait) => (true, wait),
+            None => (false, name),
+        };
+        ON_BASELINE.with(|b| b.set(on_baseline));
         let mut times: Vec<Duration> = (0..runs)
-            .map(|_| reaction(name, random.below(Duration::from_secs(1))))
+            .map(|_| reaction(wait, random.below(Duration::from_secs(1))))
             .collect();
+        ON_BASELINE.with(|b| b.set(false));
         times.sort();
         println!(
             "   {name:<42} median {:>8.2} ms   p99 {:>8.2} ms   min {:>7.2} ms   max {:>8.2} ms   ({runs} runs)",
@@ -379,8 +396,25 @@ fn reset_on_close(stream: &TcpStream) {
     }
 }
 
+thread_local! {
+    /// Whether `ours` runs the baseline binary (GW_BENCH_BASELINE) instead.
+    static ON_BASELINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A build to compare with, side by side in the same run: the path of an
+/// earlier `graceful-wait` (e.g. from `git worktree add /tmp/base REV`).
+fn baseline() -> Option<String> {
+    std::env::var("GW_BENCH_BASELINE")
+        .ok()
+        .filter(|p| !p.is_empty())
+}
+
 fn ours(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let bin = match ON_BASELINE.with(|b| b.get()) {
+        true => baseline().expect("GW_BENCH_BASELINE"),
+        false => BIN.to_string(),
+    };
+    let mut cmd = Command::new(bin);
     cmd.args(args);
     cmd
 }

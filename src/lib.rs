@@ -25,4 +25,5 @@ pub mod http_client;
 pub mod logging;
 pub mod retry;
 pub mod runtime;
+pub mod teardown;
 pub mod wait;

@@ -1,6 +1,6 @@
 //! Parses the command line and dispatches to one mode; nothing else lives here.
 
-use graceful_wait::{action, logging, wait};
+use graceful_wait::{action, logging, teardown, wait};
 use graceful_wait_shared::cli::{Cli, Command};
 
 fn main() {
@@ -26,5 +26,7 @@ fn main() {
         Command::Completions(a) => action::docs::completions(a.shell),
         Command::Man => action::docs::man(),
     };
-    std::process::exit(status);
+    // Not std::process::exit: a parked slow-to-close descriptor (the file
+    // wait's inotify) is handed over so the exit does not wait for it.
+    teardown::exit(status);
 }

@@ -90,6 +90,14 @@ pub enum Tool {
         #[arg(long, value_enum, default_value_t = crate::istio::TemplateFormat::Template)]
         format: crate::istio::TemplateFormat,
     },
+    /// Serve as a mutating admission webhook: every pod the API server sends
+    /// gets what graceful-inject would write into its manifest, as a JSON
+    /// Patch; a pod that cannot be hooked is admitted unchanged, with a
+    /// warning (docs/webhook.md).
+    #[command(
+        after_help = "Examples:\n  graceful-inject serve --config /etc/graceful-wait/config.yml --tls-cert /tls/tls.crt --tls-key /tls/tls.key\n  kubectl apply -k deploy/webhook   # the manifests: docs/webhook.md"
+    )]
+    Serve(ServeArgs),
     /// Print a shell completion script for graceful-inject or graceful-wait.
     #[command(
         after_help = "Example:\n  graceful-inject completions zsh > \"${fpath[1]}/_graceful-inject\""
@@ -108,6 +116,39 @@ pub enum Tool {
         #[arg(long, value_enum, default_value_t = Program::GracefulInject)]
         program: Program,
     },
+}
+
+/// `graceful-inject serve`'s options.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The config (the same file format as for manifests); read again when
+    /// it changes, the last good one kept.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The serving certificate chain (PEM); read again when it changes.
+    #[arg(long)]
+    pub tls_cert: PathBuf,
+    /// The certificate's private key (PEM).
+    #[arg(long)]
+    pub tls_key: PathBuf,
+    /// Where the API server sends reviews (HTTPS, POST /mutate).
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: std::net::SocketAddr,
+    /// Plain HTTP for /healthz, /readyz and /metrics (the kubelet's probes,
+    /// Prometheus).
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub health_listen: std::net::SocketAddr,
+    /// How often the certificate and the config are read again.
+    #[arg(long, default_value = "5s", value_parser = graceful_wait_shared::duration::parse)]
+    pub reload_every: std::time::Duration,
+    /// After SIGTERM: how long reviews are still served while /readyz fails
+    /// (so the Service's endpoints drop this pod first).
+    #[arg(long, default_value = "5s", value_parser = graceful_wait_shared::duration::parse)]
+    pub shutdown_delay: std::time::Duration,
+    /// The largest review body accepted, in bytes (the API server's own
+    /// limit on an object is 3 MiB).
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub max_body: usize,
 }
 
 /// The two programs, whose command lines are both defined with clap.

@@ -292,6 +292,46 @@ fn file_path(v: &str) -> Result<(), String> {
     })
 }
 
+/// One container's value written on its own, as in the webhook's pod
+/// annotation (`auto`, `{tcp: 8080}`, …): the same syntax and checks as in a
+/// config file. A marker path must still be in a folder of its own.
+pub fn hook_from_text(src: &str) -> Result<Hook, YamlError> {
+    let mut hook = None;
+    for_each_document(src, |doc| {
+        if hook.is_some() {
+            return Err(YamlError {
+                pos: Pos { line: 1, col: 1 },
+                message: "one value, not several documents".into(),
+            });
+        }
+        let Some(root) = doc.root else {
+            return Ok(());
+        };
+        hook = Some((parse_hook(&root)?, root.pos));
+        Ok(())
+    })?;
+    let Some((hook, pos)) = hook else {
+        return Err(YamlError {
+            pos: Pos { line: 1, col: 1 },
+            message: "empty: give a wait such as auto or {tcp: 8080}".into(),
+        });
+    };
+    let config = Config {
+        rules: vec![Rule {
+            kind: "pod",
+            name: String::new(),
+            containers: vec![ContainerRule {
+                name: String::new(),
+                hook: hook.clone(),
+                pos,
+            }],
+        }],
+        ..Config::default()
+    };
+    markers_in_their_own_folder(&config)?;
+    Ok(hook)
+}
+
 /// Parses a config file's text.
 pub fn parse(src: &str) -> Result<Config, YamlError> {
     let mut config = Config::default();

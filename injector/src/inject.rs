@@ -424,7 +424,13 @@ impl Walk<'_, '_> {
             return Ok(());
         };
         let config_kind = kind.to_ascii_lowercase();
-        let Some(rule) = name.and_then(|n| self.config.rule_for(&config_kind, n)) else {
+        // The webhook decides the rule from the pod's owner and annotations;
+        // the files' runs look it up by kind and name.
+        let rule = match &self.options.rule {
+            Some(rule) => Some(rule),
+            None => name.and_then(|n| self.config.rule_for(&config_kind, n)),
+        };
+        let Some(rule) = rule else {
             self.outcomes.push(skipped("not in the config".into()));
             return Ok(());
         };

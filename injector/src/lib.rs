@@ -24,4 +24,5 @@ pub mod report;
 pub mod run;
 pub mod shell_loop;
 pub mod verify;
+pub mod webhook;
 pub mod yaml_tree;

@@ -24,6 +24,9 @@ pub struct Options {
     pub keep_commands: bool,
     /// `--istio-stub`: as the `missing-proxy: stub` setting, for this run.
     pub istio_stub: bool,
+    /// The rule for every workload of the input, whatever its kind and name:
+    /// the webhook's, decided from the pod's owner and annotations.
+    pub rule: Option<crate::config::Rule>,
     /// Test-only: damages the edited text before the check of the output
     /// runs, to show that the check catches each kind of damage. Always
     /// `None` in the program.

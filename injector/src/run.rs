@@ -90,6 +90,20 @@ fn other_tool(tool: &Tool) -> Result<i32, String> {
             let options = Options::default();
             crate::krm::run(&input, &options)?.into_bytes()
         }
+        Tool::Serve(a) => {
+            return crate::webhook::run(crate::webhook::Args {
+                config: a.config.clone(),
+                tls: crate::webhook::tls::Files {
+                    cert: a.tls_cert.clone(),
+                    key: a.tls_key.clone(),
+                },
+                listen: a.listen,
+                health_listen: a.health_listen,
+                reload_every: a.reload_every,
+                shutdown_delay: a.shutdown_delay,
+                max_body: a.max_body,
+            });
+        }
         Tool::IstioTemplate { config, format } => {
             let settings = match config {
                 Some(path) => read_config(path)?.settings,

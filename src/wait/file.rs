@@ -102,6 +102,18 @@ impl Wait for Marker {
     }
 }
 
+/// The inotify instance is not closed here: its close waits for the
+/// kernel's SRCU grace period, which would delay the hook's end after the
+/// marker was seen. It is parked for the process's exit (crate::teardown).
+impl Drop for Marker {
+    fn drop(&mut self) {
+        if let Some(events) = self.events.take() {
+            let Watch(inotify) = events.into_inner();
+            crate::teardown::park(inotify.into());
+        }
+    }
+}
+
 fn watch(path: &Path) -> Result<AsyncFd<Watch>, String> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

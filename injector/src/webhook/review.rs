@@ -1,0 +1,313 @@
+//! One admission review: an `AdmissionReview` (admission.k8s.io/v1) for a
+//! Pod CREATE in, the same review with a response out — always `allowed:
+//! true`. The pod gets exactly what the command line gives the same pod: its
+//! JSON goes through the same planning, editing and verification
+//! ([`crate::inject`]), and the JSON Patch (RFC 6902) is the difference
+//! between the pod and that output, checked by applying it before it is
+//! sent. Anything the webhook cannot do safely (a malformed review, a pod it
+//! does not understand, a config problem, an internal error) gives no patch
+//! and a warning: the webhook never stands between a team and its pods.
+
+use crate::config::{self, Config, ContainerRule, Hook, Rule};
+use crate::patch::Options;
+use serde_json::{json, Value};
+
+/// The pod annotations a team sets in its own pod template.
+pub const WAIT_ANNOTATION: &str = "graceful-wait.io/wait";
+pub const CONTAINER_ANNOTATION: &str = "graceful-wait.io/container";
+/// A pod (or its template) labelled `graceful-wait.io/inject: "false"` is
+/// never touched; the webhook's own pods carry it.
+pub const OPT_OUT_LABEL: &str = "graceful-wait.io/inject";
+const DEFAULT_CONTAINER: &str = "istio-proxy";
+
+/// What was decided, for the log line and the metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// A patch was sent.
+    Patched,
+    /// The pod already had what it should (a re-invocation): empty patch.
+    Unchanged,
+    /// Nothing asks for this pod, or it opted out; the reason.
+    Skipped(String),
+    /// Something went wrong; the pod is allowed unchanged, with a warning.
+    Error(String),
+}
+
+impl Decision {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Decision::Patched => "patched",
+            Decision::Unchanged => "unchanged",
+            Decision::Skipped(_) => "skipped",
+            Decision::Error(_) => "error",
+        }
+    }
+}
+
+/// Who the pod is, for the log line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subject {
+    pub namespace: String,
+    /// The pod's name, or its generateName prefix.
+    pub pod: String,
+    /// `deployment/web`: the workload whose rule applies.
+    pub owner: String,
+}
+
+/// The review's answer: the response body and what was decided.
+pub struct Answer {
+    pub body: Vec<u8>,
+    pub decision: Decision,
+    pub subject: Subject,
+}
+
+/// Answers one review body. Never fails: every problem is an allowed,
+/// unpatched answer with a warning.
+pub fn answer(body: &[u8], config: &Config) -> Answer {
+    let request: Option<Value> = serde_json::from_slice(body).ok();
+    let (decision, subject, patch) = match &request {
+        None => (
+            Decision::Error("the body is not JSON".into()),
+            Subject::default(),
+            None,
+        ),
+        Some(review) => decide(review, config),
+    };
+    Answer {
+        body: response(&uid_of(request.as_ref()), patch.as_ref(), &decision),
+        decision,
+        subject,
+    }
+}
+
+/// The answer when the webhook's own config could not be read: allowed,
+/// unchanged, and the creator told why.
+pub fn unconfigured(body: &[u8], why: &str) -> Answer {
+    let request: Option<Value> = serde_json::from_slice(body).ok();
+    let decision = Decision::Error(format!("the webhook's config is broken ({why})"));
+    Answer {
+        body: response(&uid_of(request.as_ref()), None, &decision),
+        decision,
+        subject: Subject::default(),
+    }
+}
+
+/// The answer to a request whose body could not be read whole.
+pub fn unreadable(why: &str) -> Answer {
+    let decision = Decision::Error(why.to_string());
+    Answer {
+        body: response("", None, &decision),
+        decision,
+        subject: Subject::default(),
+    }
+}
+
+fn uid_of(request: Option<&Value>) -> String {
+    request
+        .and_then(|r| r.pointer("/request/uid"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn response(uid: &str, patch: Option<&Value>, decision: &Decision) -> Vec<u8> {
+    let mut response = json!({"uid": uid, "allowed": true});
+    if let Some(patch) = patch {
+        response["patchType"] = json!("JSONPatch");
+        response["patch"] = json!(base64(patch.to_string().as_bytes()));
+    }
+    if let Decision::Error(why) = decision {
+        response["warnings"] = json!([warning(why)]);
+    }
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "response": response,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A warning the API server passes to the client (kubectl prints it):
+/// short, and naming the tool.
+fn warning(why: &str) -> String {
+    let mut w = format!("graceful-wait webhook: no hook added: {why}");
+    if w.len() > 250 {
+        let mut end = 247;
+        while !w.is_char_boundary(end) {
+            end -= 1;
+        }
+        w.truncate(end);
+        w.push_str("...");
+    }
+    w
+}
+
+fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Value>) {
+    let fail = |why: &str| (Decision::Error(why.into()), Subject::default(), None);
+    if review["apiVersion"] != "admission.k8s.io/v1" || review["kind"] != "AdmissionReview" {
+        return fail("not an admission.k8s.io/v1 AdmissionReview");
+    }
+    let request = &review["request"];
+    if request["kind"]["kind"] != "Pod" || request["kind"]["group"] != "" {
+        return fail("not a Pod: the webhook configuration should send only pods");
+    }
+    if request["operation"] != "CREATE" {
+        return (
+            Decision::Skipped("not a CREATE".into()),
+            Subject::default(),
+            None,
+        );
+    }
+    let pod = &request["object"];
+    if !pod.is_object() || !pod["spec"].is_object() {
+        return fail("the review holds no pod object");
+    }
+    let meta = &pod["metadata"];
+    let subject_of = |owner: String| Subject {
+        namespace: request["namespace"]
+            .as_str()
+            .or_else(|| meta["namespace"].as_str())
+            .unwrap_or_default()
+            .to_string(),
+        pod: meta["name"]
+            .as_str()
+            .or_else(|| meta["generateName"].as_str())
+            .unwrap_or_default()
+            .to_string(),
+        owner,
+    };
+    if meta["labels"][OPT_OUT_LABEL] == "false" {
+        return (
+            Decision::Skipped(format!("labelled {OPT_OUT_LABEL}: \"false\"")),
+            subject_of(String::new()),
+            None,
+        );
+    }
+    let (kind, name) = super::owner::workload(pod, config);
+    let subject = subject_of(format!("{kind}/{name}"));
+    let rule = match rule_for(pod, kind, &name, config) {
+        Ok(Some(rule)) => rule,
+        Ok(None) => {
+            return (
+                Decision::Skipped("not in the config and no annotation".into()),
+                subject,
+                None,
+            )
+        }
+        Err(why) => return (Decision::Error(why), subject, None),
+    };
+    // Istio's sidecar not in the pod yet: a stub for Istio to merge, but
+    // only where the pod itself asks Istio for a sidecar — a stub where no
+    // injection comes would be an unpullable image. Otherwise the API
+    // server re-invokes this webhook after Istio's (reinvocationPolicy:
+    // IfNeeded), and the proxy is patched then.
+    let asks_istio = |section: &str| meta[section]["sidecar.istio.io/inject"] == "true";
+    let options = Options {
+        istio_stub: asks_istio("labels") || asks_istio("annotations"),
+        rule: Some(rule),
+        ..Options::default()
+    };
+    // The pod without its status: the object as created has none.
+    let mut object = pod.clone();
+    if let Some(o) = object.as_object_mut() {
+        o.remove("status");
+    }
+    if object.get("kind").is_none() {
+        object["kind"] = json!("Pod");
+        object["apiVersion"] = json!("v1");
+    }
+    let text = object.to_string();
+    let injected = match crate::inject::inject(&text, config, &options) {
+        Ok(i) => i,
+        Err(e) => return (Decision::Error(e.message), subject, None),
+    };
+    if !injected.changed {
+        let why = injected.summary.lines().find(|l| l.contains("skipped"));
+        let decision = match why {
+            Some(line) => Decision::Skipped(line.trim().to_string()),
+            None => Decision::Unchanged,
+        };
+        return (decision, subject, None);
+    }
+    let after: Value = match serde_json::from_str(&injected.text) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                Decision::Error(format!("internal error: the planned pod is not JSON ({e})")),
+                subject,
+                None,
+            )
+        }
+    };
+    let patch = super::json_diff::diff(&object, &after);
+    // The patch must make exactly the verified pod; checked before it goes.
+    let reproduces = serde_json::from_value::<json_patch::Patch>(patch.clone())
+        .ok()
+        .is_some_and(|p| {
+            let mut check = object.clone();
+            json_patch::patch(&mut check, &p).is_ok() && check == after
+        });
+    if !reproduces {
+        return (
+            Decision::Error(
+                "internal error: the JSON Patch does not reproduce the planned pod".into(),
+            ),
+            subject,
+            None,
+        );
+    }
+    (Decision::Patched, subject, Some(patch))
+}
+
+/// The pod's rule: its annotation (the team's own choice) wins over the
+/// config's rule for its workload.
+fn rule_for(
+    pod: &Value,
+    kind: &'static str,
+    name: &str,
+    config: &Config,
+) -> Result<Option<Rule>, String> {
+    let annotations = &pod["metadata"]["annotations"];
+    if let Some(value) = annotations[WAIT_ANNOTATION].as_str() {
+        let container = annotations[CONTAINER_ANNOTATION]
+            .as_str()
+            .unwrap_or(DEFAULT_CONTAINER);
+        if !is_dns_label(container) {
+            return Err(format!(
+                "{CONTAINER_ANNOTATION}: '{container}' is not a container name"
+            ));
+        }
+        let hook = config::hook_from_text(value)
+            .map_err(|e| format!("{WAIT_ANNOTATION}: {}", e.message))?;
+        if !matches!(hook, Hook::Wait(_) | Hook::Callback(_)) {
+            return Err(format!(
+                "{WAIT_ANNOTATION}: give a wait (auto, {{tcp: 8080}}, …); commands and wraps belong in the config"
+            ));
+        }
+        return Ok(Some(Rule {
+            kind,
+            name: name.to_string(),
+            containers: vec![ContainerRule {
+                name: container.to_string(),
+                hook,
+                pos: crate::yaml_tree::Pos { line: 1, col: 1 },
+            }],
+        }));
+    }
+    Ok(config.rule_for(kind, name).cloned())
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
