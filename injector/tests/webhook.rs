@@ -1,0 +1,783 @@
+//! `graceful-inject serve`, the admission webhook, as the API server meets
+//! it: real TLS, real-shaped AdmissionReviews built from the corpus's pods
+//! (before and after Istio's injection, both layouts), every order with
+//! Istio's injector, and the faults that must never fail or deny a review
+//! or hang it. The patches are applied by an independent JSON Patch
+//! implementation (Python's `jsonpatch`) and compared with the command
+//! line's output for the same pod.
+
+mod corpus_support;
+mod webhook_support;
+
+use corpus_support::{corpus_objects, pod_of, proxy};
+use serde_json::{json, Value};
+use std::{
+    fs,
+    io::Write,
+    process::{Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    },
+};
+use webhook_support::{get, response_of, review_of, tls_config, Client, Pki, Server};
+
+/// Every workload's proxy gets the wait its probes call for, native
+/// sidecars included (so both layouts are patched).
+const CONFIG: &str = "graceful-wait:\n  native-sidecars: wait\ndeployment:\n  \"*\":\n    istio-proxy: auto\nstatefulset:\n  \"*\":\n    istio-proxy: auto\ndaemonset:\n  \"*\":\n    istio-proxy: auto\nreplicaset:\n  \"*\":\n    istio-proxy: auto\nreplicationcontroller:\n  \"*\":\n    istio-proxy: auto\njob:\n  \"*\":\n    istio-proxy: auto\ncronjob:\n  \"*\":\n    istio-proxy: auto\npod:\n  \"*\":\n    istio-proxy: auto\ndeploymentconfig:\n  \"*\":\n    istio-proxy: auto\n";
+
+fn python_has_jsonpatch() -> bool {
+    Command::new("python3")
+        .args(["-c", "import jsonpatch"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Applies each patch to its pod with Python's jsonpatch (RFC 6902).
+fn apply_with_python(pairs: &[(Value, Value)]) -> Vec<Value> {
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, jsonpatch\nfor line in sys.stdin:\n    pod, patch = json.loads(line)\n    print(json.dumps(jsonpatch.apply_patch(pod, patch)))\n",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = String::new();
+    for (pod, patch) in pairs {
+        input.push_str(&json!([pod, patch]).to_string());
+        input.push('\n');
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The command line's output for the same pod (as a bare Pod document).
+fn cli(pod: &Value, config: &std::path::Path, args: &[&str]) -> Value {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_graceful-inject"))
+        .args(args)
+        .arg("-q")
+        .arg("-")
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(pod.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The pod a controller would create for a workload of `kind` named `name`.
+fn created_pod(kind: &str, name: &str, mut pod: Value) -> Value {
+    let hash = "7d9f8b6c5";
+    let owner = match kind {
+        "Deployment" => Some(("ReplicaSet", format!("{name}-{hash}"))),
+        "CronJob" => Some(("Job", format!("{name}-29000000"))),
+        "Pod" | "List" => None,
+        k => Some((k, name.to_string())),
+    };
+    let meta = pod["metadata"].as_object_mut().unwrap();
+    meta.insert("namespace".into(), json!("shop"));
+    if let Some((okind, oname)) = owner {
+        meta.insert(
+            "ownerReferences".into(),
+            json!([{"apiVersion": "apps/v1", "kind": okind, "name": oname, "uid": "0", "controller": true}]),
+        );
+        if kind == "Deployment" {
+            let labels = meta.entry("labels").or_insert(json!({}));
+            labels["pod-template-hash"] = json!(hash);
+        }
+    }
+    // The CLI needs a name to match `pod: "*"`; the API server sends one
+    // when the controller sets it (and the webhook matches by owner anyway).
+    meta.insert("name".into(), json!(format!("{name}-abcde")));
+    pod
+}
+
+fn validate(pods: &[Value]) {
+    let ok = Command::new("kubernetes-validate")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        println!(
+            "SKIPPED: kubernetes-validate of the patched pods: not installed (.ci/run installs it)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<_> = pods
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let f = dir.path().join(format!("pod-{i}.json"));
+            fs::write(&f, p.to_string()).unwrap();
+            f
+        })
+        .collect();
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "--quiet"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_corpus_pod_gets_from_the_webhook_what_the_command_line_writes() {
+    if !python_has_jsonpatch() {
+        println!("SKIPPED: webhook corpus: python3 jsonpatch missing (.ci/run installs it)");
+        return;
+    }
+    let Some(injected) = corpus_objects("istio-kube-inject") else {
+        println!("SKIPPED: webhook corpus: ../shared/corpus is absent");
+        return;
+    };
+    let inputs = corpus_objects("istio-kube-inject-inputs").unwrap_or_default();
+    let pki = Pki::new("corpus");
+    let server = Server::start(&pki, CONFIG, &[]);
+    let config_file = server.dir.path().join("config.yml");
+    let mut client = Client::connect(server.listen, tls_config(&[&pki.ca_pem])).unwrap();
+    // Before Istio's injection (with and without the pod asking Istio for a
+    // sidecar), and after it.
+    let mut cases: Vec<(String, Value, bool)> = Vec::new();
+    for (file, object) in inputs.iter().chain(&injected) {
+        let Some(pod) = pod_of(object) else { continue };
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let name = object["metadata"]["name"].as_str().unwrap_or("x");
+        let pod = created_pod(kind, name, pod);
+        if proxy(&pod).is_none() {
+            let mut asks = pod.clone();
+            let labels = asks["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .entry("labels")
+                .or_insert(json!({}));
+            labels["sidecar.istio.io/inject"] = json!("true");
+            cases.push((format!("{file} (asks Istio)"), asks, true));
+        }
+        cases.push((file.clone(), pod, false));
+    }
+    let mut pairs = Vec::new();
+    let mut expected = Vec::new();
+    let (mut patched, mut unpatched) = (0, 0);
+    for (i, (file, pod, asks)) in cases.iter().enumerate() {
+        let (status, body) = client
+            .post("/mutate", &review_of(&format!("uid-{i}"), pod))
+            .unwrap();
+        assert_eq!(status, 200, "{file}");
+        let (response, patch) = response_of(&body);
+        assert_eq!(response["uid"], format!("uid-{i}"), "{file}");
+        assert_eq!(response["allowed"], true, "{file}");
+        assert!(response.get("warnings").is_none(), "{file}: {response}");
+        let stub = if *asks { vec!["--istio-stub"] } else { vec![] };
+        let want = cli(pod, &config_file, &stub);
+        match patch {
+            Some(patch) => {
+                patched += 1;
+                assert_eq!(response["patchType"], "JSONPatch");
+                pairs.push((pod.clone(), patch));
+                expected.push((file.clone(), want));
+            }
+            None => {
+                unpatched += 1;
+                assert_eq!(
+                    &want, pod,
+                    "{file}: no patch, but the command line changes the pod"
+                );
+            }
+        }
+    }
+    let applied = apply_with_python(&pairs);
+    for ((file, want), got) in expected.iter().zip(&applied) {
+        assert_eq!(
+            got, want,
+            "{file}: the patched pod differs from the command line's"
+        );
+    }
+    validate(&applied);
+    println!(
+        "webhook: {} reviews from {} corpus objects: {patched} patched (each equal to the command line's output), {unpatched} unchanged",
+        cases.len(),
+        inputs.len() + injected.len()
+    );
+    assert!(
+        patched > 100 && unpatched > 50,
+        "{patched} patched, {unpatched} unchanged"
+    );
+    assert_eq!(
+        server.count("\"decision\":\"error\""),
+        0,
+        "{}",
+        server.log()
+    );
+}
+
+/// Strategic merge, offline: how istiod merges a stub onto its sidecar.
+fn strategic_merge(pod: &Value, patch: &Value) -> Option<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pod.json");
+    fs::write(&file, pod.to_string()).unwrap();
+    let out = Command::new("kubectl")
+        .args([
+            "patch",
+            "--local",
+            "--type",
+            "strategic",
+            "-o",
+            "json",
+            "-f",
+        ])
+        .arg(&file)
+        .arg("-p")
+        .arg(patch.to_string())
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn patched(pod: &Value, patch: Option<Value>) -> Value {
+    match patch {
+        Some(p) => {
+            let p: json_patch::Patch = serde_json::from_value(p).unwrap();
+            let mut pod = pod.clone();
+            json_patch::patch(&mut pod, &p).unwrap();
+            pod
+        }
+        None => pod.clone(),
+    }
+}
+
+fn pre_stop(pod: &Value) -> Vec<String> {
+    proxy(pod).unwrap().1["lifecycle"]["preStop"]["exec"]["command"]
+        .as_array()
+        .map(|a| a.iter().map(|w| w.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// Mutating webhooks run in name order and are re-invoked when a later one
+/// changed the pod: every order with Istio's injector ends with the proxy
+/// hooked once, Istio's drain chained, and a re-invocation changing nothing.
+#[test]
+fn every_order_with_istios_injector_hooks_the_proxy_once() {
+    let (Some(inputs), Some(outputs)) = (
+        corpus_objects("istio-kube-inject-inputs"),
+        corpus_objects("istio-kube-inject"),
+    ) else {
+        println!("SKIPPED: webhook and Istio: ../shared/corpus is absent");
+        return;
+    };
+    let pki = Pki::new("order");
+    let server = Server::start(&pki, CONFIG, &[]);
+    let mut client = Client::connect(server.listen, tls_config(&[&pki.ca_pem])).unwrap();
+    let mut ask = |pod: &Value| {
+        let (status, body) = client.post("/mutate", &review_of("u", pod)).unwrap();
+        assert_eq!(status, 200);
+        let (response, patch) = response_of(&body);
+        assert_eq!(response["allowed"], true);
+        patch
+    };
+    let find = |objects: &[(String, Value)], file: &str| {
+        let (_, o) = objects.iter().find(|(f, _)| f == file).unwrap();
+        created_pod(o["kind"].as_str().unwrap(), "hello", pod_of(o).unwrap())
+    };
+    // Native by the mesh's default, and the classic layout.
+    for (input, output) in [
+        ("hello-probes.yaml", "hello-probes.yaml.injected"),
+        (
+            "native-sidecar-opt-out.yaml",
+            "native-sidecar-opt-out.yaml.injected",
+        ),
+    ] {
+        let before = find(&inputs, input);
+        let istio = find(&outputs, output);
+        let istio_drain = pre_stop(&istio);
+
+        // 1. Istio first: the webhook hooks the injected proxy...
+        let hooked = patched(&istio, ask(&istio));
+        let command = pre_stop(&hooked);
+        assert_eq!(command[0], "/graceful-wait/graceful-wait", "{output}");
+        match command.iter().position(|w| w == "--") {
+            Some(i) => assert_eq!(command[i + 1..], istio_drain[..], "{output}: Istio's drain"),
+            None => assert!(istio_drain.is_empty(), "{output}: Istio's drain lost"),
+        }
+        // ...and its re-invocation changes nothing.
+        assert_eq!(ask(&hooked), None, "{output}: re-invocation");
+
+        // 2. The webhook first, on a pod that does not ask Istio: nothing;
+        // Istio then injects, and the re-invocation hooks the proxy as in 1.
+        assert_eq!(ask(&before), None, "{input}: no sidecar, no stub");
+        assert_eq!(patched(&istio, ask(&istio)), hooked, "{output}");
+
+        // 3. The webhook first, on a pod that asks Istio: the stub...
+        let mut asks = before.clone();
+        asks["metadata"]["labels"]["sidecar.istio.io/inject"] = json!("true");
+        let stubbed = patched(&asks, ask(&asks));
+        let (list, stub) = proxy(&stubbed).expect("a stub");
+        assert_eq!(
+            (list, stub["image"].as_str()),
+            ("containers", Some("auto")),
+            "{input}"
+        );
+        // ...which istiod merges onto the sidecar it injects (in the
+        // sidecar's own list), keeping the pod's additions...
+        let Some(merged) = merged_by_istio(&istio, &stubbed) else {
+            println!("SKIPPED: order 3 for {input}: kubectl is not installed");
+            continue;
+        };
+        let command = pre_stop(&merged);
+        assert_eq!(command[0], "/graceful-wait/graceful-wait", "{input}");
+        assert!(
+            command.ends_with(&["POST".to_string(), "drain".to_string()]),
+            "{input}: {command:?}"
+        );
+        // ...and the re-invocation after Istio changes nothing.
+        assert_eq!(
+            ask(&merged),
+            None,
+            "{input}: re-invocation after the stub was merged"
+        );
+    }
+}
+
+/// What istiod makes of a pod holding the stub: its own injection (the
+/// corpus output) with the stub merged onto the proxy, and the pod's other
+/// additions (the installer, the volume) kept.
+fn merged_by_istio(injected: &Value, stubbed: &Value) -> Option<Value> {
+    let (list, _) = proxy(injected)?;
+    let (_, stub) = proxy(stubbed)?;
+    let mut stub = stub.clone();
+    stub.as_object_mut().unwrap().remove("image");
+    let ours = |key: &str| -> Vec<Value> {
+        stubbed["spec"][key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| {
+                i["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("graceful-wait"))
+            })
+            .cloned()
+            .collect()
+    };
+    let mut patch =
+        json!({"spec": {"initContainers": ours("initContainers"), "volumes": ours("volumes")}});
+    if list == "initContainers" {
+        patch["spec"]["initContainers"]
+            .as_array_mut()
+            .unwrap()
+            .push(stub);
+    } else {
+        patch["spec"]["containers"] = json!([stub]);
+    }
+    strategic_merge(injected, &patch)
+}
+
+/// Whatever arrives, the answer is an allowed review: malformed JSON, the
+/// wrong apiVersion or kind, a non-Pod object, an UPDATE, a body over the
+/// limit, an annotation that is not a wait, a pod opted out.
+#[test]
+fn bad_requests_are_admitted_unchanged_with_a_warning() {
+    let pki = Pki::new("faults");
+    let server = Server::start(&pki, CONFIG, &["--max-body", "65536"]);
+    let config = tls_config(&[&pki.ca_pem]);
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n"},
+                     "spec": {"containers": [{"name": "app", "image": "a"}, {"name": "istio-proxy", "image": "p"}]}});
+    let mut wrong_version: Value = serde_json::from_slice(&review_of("v", &pod)).unwrap();
+    wrong_version["apiVersion"] = json!("admission.k8s.io/v1beta1");
+    let mut not_a_pod: Value = serde_json::from_slice(&review_of("d", &pod)).unwrap();
+    not_a_pod["request"]["kind"]["kind"] = json!("Deployment");
+    let mut update: Value = serde_json::from_slice(&review_of("u", &pod)).unwrap();
+    update["request"]["operation"] = json!("UPDATE");
+    let mut bad_annotation = pod.clone();
+    bad_annotation["metadata"]["annotations"] = json!({"graceful-wait.io/wait": "{tcp: 0}"});
+    let mut opted_out = pod.clone();
+    opted_out["metadata"]["labels"] = json!({"graceful-wait.io/inject": "false"});
+    let huge = review_of("h", &json!({"metadata": {"name": "x".repeat(100_000)}}));
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("malformed JSON", b"{\"apiVersion\": ".to_vec(), true),
+        ("not JSON at all", vec![0xff, 0xfe, 0, 1], true),
+        (
+            "wrong apiVersion",
+            wrong_version.to_string().into_bytes(),
+            true,
+        ),
+        ("not a Pod", not_a_pod.to_string().into_bytes(), true),
+        ("an UPDATE", update.to_string().into_bytes(), false),
+        (
+            "an annotation that is no wait",
+            review_of("a", &bad_annotation),
+            true,
+        ),
+        ("opted out", review_of("o", &opted_out), false),
+        ("over the body limit", huge, true),
+        ("an empty body", Vec::new(), true),
+    ];
+    for (what, body, warns) in cases {
+        let mut client = Client::connect(server.listen, config.clone()).unwrap();
+        let (status, answer) = client.post("/mutate", &body).unwrap();
+        assert_eq!(status, 200, "{what}");
+        let (response, patch) = response_of(&answer);
+        assert_eq!(response["allowed"], true, "{what}");
+        assert_eq!(patch, None, "{what}");
+        assert_eq!(
+            response.get("warnings").is_some(),
+            warns,
+            "{what}: {response}"
+        );
+    }
+    // The annotation the team sets, when it is a wait, is used.
+    let mut annotated = pod.clone();
+    annotated["metadata"]["annotations"] = json!({"graceful-wait.io/wait": "{tcp: 8080}"});
+    let mut client = Client::connect(server.listen, config).unwrap();
+    let (_, answer) = client.post("/mutate", &review_of("t", &annotated)).unwrap();
+    let hooked = patched(&annotated, response_of(&answer).1);
+    assert!(
+        pre_stop(&hooked).contains(&"--port=8080".to_string()),
+        "{hooked}"
+    );
+    let metrics = get(server.health, "/metrics").1;
+    assert!(
+        metrics.contains("graceful_inject_reviews_total{decision=\"error\"} 7"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("graceful_inject_reviews_total{decision=\"patched\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(get(server.health, "/healthz").0, 200);
+    assert_eq!(get(server.health, "/readyz").0, 200);
+}
+
+/// A simple pod to review under load.
+fn load_pod() -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"generateName": "web-7d9f8b6c5-", "namespace": "shop",
+                        "labels": {"pod-template-hash": "7d9f8b6c5"},
+                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d9f8b6c5", "uid": "0", "controller": true}]},
+           "spec": {"containers": [{"name": "web", "image": "web", "ports": [{"containerPort": 8080}],
+                                    "readinessProbe": {"httpGet": {"path": "/health", "port": 8080}}},
+                                   {"name": "istio-proxy", "image": "proxyv2"}]}})
+}
+
+/// Clients sending reviews until `stop`; each answer must be an allowed
+/// review. Counts answers, and connections that could not be made (which
+/// the API server would count as a failed call).
+struct Load {
+    stop: Arc<AtomicBool>,
+    answered: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    /// `fresh`: a new TLS connection for every review (every one a
+    /// handshake), else keep-alive.
+    fn start(
+        server: &Server,
+        config: Arc<rustls::ClientConfig>,
+        clients: usize,
+        fresh: bool,
+    ) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let body = review_of("load", &load_pod());
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, answered, refused) = (stop.clone(), answered.clone(), refused.clone());
+                let (config, body, addr) = (config.clone(), body.clone(), server.listen);
+                std::thread::spawn(move || {
+                    let mut client = None;
+                    while !stop.load(Ordering::SeqCst) {
+                        if client.is_none() || fresh {
+                            match Client::connect(addr, config.clone()) {
+                                Ok(c) => client = Some(c),
+                                Err(_) => {
+                                    refused.fetch_add(1, Ordering::SeqCst);
+                                    return;
+                                }
+                            }
+                        }
+                        let Ok((status, answer)) = client.as_mut().unwrap().post("/mutate", &body)
+                        else {
+                            // The server closed a kept-alive connection
+                            // (shutting down): reconnect, or stop when refused.
+                            client = None;
+                            continue;
+                        };
+                        assert_eq!(status, 200);
+                        let (response, patch) = response_of(&answer);
+                        assert_eq!(response["allowed"], true);
+                        assert!(patch.is_some(), "{response}");
+                        answered.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            answered,
+            refused,
+            threads,
+        }
+    }
+
+    /// Waits until `n` more reviews were answered.
+    fn answered_more(&self, n: usize) {
+        let target = self.answered.load(Ordering::SeqCst) + n;
+        let deadline = std::time::Instant::now() + webhook_support::HANG_GUARD;
+        while self.answered.load(Ordering::SeqCst) < target {
+            assert!(std::time::Instant::now() < deadline, "the load stalled");
+            std::thread::yield_now();
+        }
+    }
+
+    fn finish(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            t.join().expect("a client saw a failed or denied review");
+        }
+        (
+            self.answered.load(Ordering::SeqCst),
+            self.refused.load(Ordering::SeqCst),
+        )
+    }
+}
+
+/// cert-manager renews the certificate while reviews flow: handshakes
+/// after the swap get the new one, no review fails.
+#[test]
+fn a_certificate_swapped_under_load_is_served_without_a_failed_review() {
+    let old = Pki::new("old");
+    let new = Pki::new("new");
+    let server = Server::start(&old, CONFIG, &["--reload-every", "100ms"]);
+    // The clients trust both CAs, as the API server does while cert-manager
+    // rotates (the CA bundle holds both).
+    let load = Load::start(&server, tls_config(&[&old.ca_pem, &new.ca_pem]), 4, true);
+    load.answered_more(50);
+    new.write(server.dir.path());
+    server.wait_for("certificate reloaded");
+    load.answered_more(50);
+    // A client that trusts only the new CA gets through now.
+    let mut only_new = Client::connect(server.listen, tls_config(&[&new.ca_pem])).unwrap();
+    let (status, _) = only_new
+        .post("/mutate", &review_of("n", &load_pod()))
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        Client::connect(server.listen, tls_config(&[&old.ca_pem])).is_err(),
+        "the old certificate is still served"
+    );
+    let (answered, refused) = load.finish();
+    assert_eq!(refused, 0);
+    println!("certificate swap under load: {answered} reviews, none failed");
+    // A broken pair is not taken: the new one stays.
+    std::fs::write(server.dir.path().join("tls.crt"), "not a certificate").unwrap();
+    server.wait_for("certificate not reloaded");
+    assert!(Client::connect(server.listen, tls_config(&[&new.ca_pem])).is_ok());
+}
+
+/// SIGTERM while reviews flow: readiness fails at once, reviews are still
+/// answered during the delay, those in flight finish, the process exits 0.
+#[test]
+fn sigterm_under_load_fails_no_review_and_exits() {
+    let pki = Pki::new("term");
+    let mut server = Server::start(&pki, CONFIG, &["--shutdown-delay", "1s"]);
+    let load = Load::start(&server, tls_config(&[&pki.ca_pem]), 4, false);
+    load.answered_more(100);
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    server.wait_for("stopping: not ready");
+    assert_eq!(get(server.health, "/readyz").0, 503);
+    assert_eq!(get(server.health, "/healthz").0, 200);
+    load.answered_more(50);
+    assert_eq!(server.wait_exit(), Some(0), "{}", server.log());
+    let (answered, _) = load.finish();
+    println!("SIGTERM under load: {answered} reviews answered, none failed; exit 0");
+    server.wait_for("stopped: every request in flight was answered");
+}
+
+/// Headers sent a byte a second cannot hold the server: other reviews are
+/// answered meanwhile, and the slow connection is closed at the header
+/// deadline.
+#[test]
+fn a_client_sending_headers_a_byte_a_second_holds_nothing() {
+    let pki = Pki::new("slow");
+    let server = Server::start(&pki, CONFIG, &[]);
+    let config = tls_config(&[&pki.ca_pem]);
+    let mut slow = Client::connect(server.listen, config.clone()).unwrap();
+    let closed = Arc::new(AtomicBool::new(false));
+    let trickle = {
+        let closed = closed.clone();
+        std::thread::spawn(move || {
+            for b in b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nX-Slow: "
+                .iter()
+                .chain(b"a".repeat(60).iter())
+            {
+                if slow.write_byte(*b).is_err() {
+                    closed.store(true, Ordering::SeqCst);
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        })
+    };
+    let load = Load::start(&server, config, 2, false);
+    load.answered_more(200);
+    trickle.join().unwrap();
+    let (answered, refused) = load.finish();
+    assert_eq!(refused, 0);
+    assert!(
+        closed.load(Ordering::SeqCst),
+        "the slow client was never cut off"
+    );
+    println!(
+        "slow headers: {answered} other reviews answered meanwhile; the slow connection was closed"
+    );
+}
+
+/// A config change is picked up; a broken one is not, and the last good
+/// one stays in force.
+#[test]
+fn the_config_is_reloaded_and_a_broken_one_ignored() {
+    let pki = Pki::new("config");
+    let server = Server::start(
+        &pki,
+        "deployment:\n  other:\n    istio-proxy: auto\n",
+        &["--reload-every", "100ms"],
+    );
+    let mut client = Client::connect(server.listen, tls_config(&[&pki.ca_pem])).unwrap();
+    let mut ask = || {
+        response_of(
+            &client
+                .post("/mutate", &review_of("c", &load_pod()))
+                .unwrap()
+                .1,
+        )
+        .1
+    };
+    assert_eq!(ask(), None, "web is not in the first config");
+    std::fs::write(
+        server.dir.path().join("config.yml"),
+        "deployment:\n  web:\n    istio-proxy: {tcp: 8080}\n",
+    )
+    .unwrap();
+    server.wait_for("config reloaded");
+    assert!(ask().is_some(), "the new config is not in force");
+    std::fs::write(
+        server.dir.path().join("config.yml"),
+        "deployment:\n  web: [\n",
+    )
+    .unwrap();
+    server.wait_for("config not reloaded");
+    assert!(
+        ask().is_some(),
+        "the last good config is no longer in force"
+    );
+}
+
+/// deploy/webhook/self-signed.sh (DRY_RUN=1: it prints what it would
+/// apply) makes a certificate the webhook serves and that the CA it puts in
+/// the webhook configuration's caBundle verifies for the Service's name.
+#[test]
+fn the_self_signed_install_gives_a_certificate_the_api_server_would_trust() {
+    use base64::Engine;
+    let have_openssl = Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_openssl {
+        println!("SKIPPED: self-signed install: openssl is not installed");
+        return;
+    }
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/webhook/self-signed.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .env("DRY_RUN", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(std::str::from_utf8(&out.stdout).unwrap()).unwrap();
+    let secret = docs.iter().find(|d| d["kind"] == "Secret").unwrap();
+    let webhook = docs
+        .iter()
+        .find(|d| d["kind"] == "MutatingWebhookConfiguration")
+        .unwrap();
+    let b64 = |v: &Value| {
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let ca = b64(&webhook["webhooks"][0]["clientConfig"]["caBundle"]);
+    let pki = Pki::from_pem(
+        ca.clone(),
+        b64(&secret["data"]["tls.crt"]),
+        b64(&secret["data"]["tls.key"]),
+    );
+    assert_eq!(b64(&secret["data"]["ca.crt"]), ca);
+    let server = Server::start(&pki, CONFIG, &[]);
+    let service = &webhook["webhooks"][0]["clientConfig"]["service"];
+    let name = format!(
+        "{}.{}.svc",
+        service["name"].as_str().unwrap(),
+        service["namespace"].as_str().unwrap()
+    );
+    let mut client = Client::connect_as(server.listen, tls_config(&[&ca]), &name).unwrap();
+    let (status, answer) = client
+        .post("/mutate", &review_of("s", &load_pod()))
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(response_of(&answer).1.is_some());
+    // The Deployment mounts that Secret, and runs the server with its files.
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let volumes = deployment["spec"]["template"]["spec"]["volumes"].to_string();
+    assert!(
+        volumes.contains(secret["metadata"]["name"].as_str().unwrap()),
+        "{volumes}"
+    );
+}
