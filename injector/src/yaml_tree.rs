@@ -408,14 +408,18 @@ impl<'a> Builder<'a, '_> {
         }
     }
 
-    /// Line and column (1-based, in characters) of a byte offset.
+    /// Line and column (1-based, in characters) of a byte offset. In ASCII
+    /// text a character is a byte: no counting, which matters for JSON on
+    /// one long line (every node's column would count from the line's start).
     fn pos(&self, at: usize) -> Pos {
         let line = self.lines.partition_point(|&s| s <= at);
         let start = self.lines[line - 1];
-        Pos {
-            line,
-            col: self.src[start..at].chars().count() + 1,
-        }
+        let col = if self.offsets.ascii {
+            at - start
+        } else {
+            self.src[start..at].chars().count()
+        };
+        Pos { line, col: col + 1 }
     }
 
     /// Feeds one event; returns the document's root when it is complete.

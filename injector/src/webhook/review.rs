@@ -203,8 +203,35 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Value>)
     // server re-invokes this webhook after Istio's (reinvocationPolicy:
     // IfNeeded), and the proxy is patched then.
     let asks_istio = |section: &str| meta[section]["sidecar.istio.io/inject"] == "true";
+    let istio_stub = asks_istio("labels") || asks_istio("annotations");
+    // None of the rule's containers is in the pod (the first invocation,
+    // before a sidecar is injected, for most pods): what the planning would
+    // find, found without it.
+    let present = |name: &str| {
+        ["containers", "initContainers"].iter().any(|list| {
+            pod["spec"][list]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["name"] == name))
+        })
+    };
+    let stub = istio_stub
+        && rule
+            .containers
+            .iter()
+            .any(|c| c.name == crate::istio::PROXY);
+    if !stub && !rule.containers.iter().any(|c| present(&c.name)) {
+        let names: Vec<&str> = rule.containers.iter().map(|c| c.name.as_str()).collect();
+        return (
+            Decision::Skipped(format!(
+                "no container {} in the pod (yet)",
+                names.join(", ")
+            )),
+            subject,
+            None,
+        );
+    }
     let options = Options {
-        istio_stub: asks_istio("labels") || asks_istio("annotations"),
+        istio_stub,
         rule: Some(rule),
         ..Options::default()
     };

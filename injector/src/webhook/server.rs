@@ -60,6 +60,8 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                // Answers are small and sent whole: no Nagle delay.
+                let _ = stream.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let shared = shared.clone();
                 let max_body = args.max_body;

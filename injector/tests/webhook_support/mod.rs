@@ -212,6 +212,7 @@ impl Client {
     ) -> std::io::Result<Client> {
         let tcp = TcpStream::connect(addr)?;
         tcp.set_read_timeout(Some(HANG_GUARD))?;
+        tcp.set_nodelay(true)?;
         let name = ServerName::try_from(name.to_string()).map_err(std::io::Error::other)?;
         let conn = rustls::ClientConnection::new(config, name).map_err(std::io::Error::other)?;
         let mut stream = rustls::StreamOwned::new(conn, tcp);
@@ -246,8 +247,10 @@ impl Client {
             "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
-        self.stream.write_all(head.as_bytes())?;
-        self.stream.write_all(body)?;
+        // One write: head and body in one TLS record where they fit.
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        self.stream.write_all(&request)?;
         self.stream.flush()?;
         read_response(&mut self.stream)
     }
