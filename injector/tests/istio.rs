@@ -20,7 +20,7 @@
 
 mod corpus_support;
 
-use corpus_support::{corpus_objects, pod_of, proxy};
+use corpus_support::{corpus_objects, merged_by_istio, pod_of, pre_stop, proxy, strategic_merge};
 use serde_json::{json, Value};
 use std::{
     fs,
@@ -139,33 +139,6 @@ fn mesh_status_port(pod: &Value) -> u16 {
         })
         .filter(|_| !annotated)
         .unwrap_or(15020)
-}
-
-fn pre_stop(container: &Value) -> Vec<String> {
-    container["lifecycle"]["preStop"]["exec"]["command"]
-        .as_array()
-        .map(|a| a.iter().map(|w| w.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
-}
-
-/// `kubectl patch --local --type strategic`: Istio's merge.
-fn strategic_merge(dir: &Path, pod: &Value, patch: &Value) -> Value {
-    let file = dir.join("pod.json");
-    fs::write(&file, pod.to_string()).unwrap();
-    let out = run(Command::new("kubectl")
-        .args([
-            "patch",
-            "--local",
-            "--type",
-            "strategic",
-            "-o",
-            "json",
-            "-f",
-        ])
-        .arg(&file)
-        .arg("-p")
-        .arg(patch.to_string()));
-    serde_json::from_str(&out).unwrap()
 }
 
 /// `pod` with the proxy's preStop and mounts, the installer and the volume
@@ -300,7 +273,7 @@ fn the_template_merged_onto_every_injected_pod_holds_the_proxy_and_keeps_istios_
     let (mut native, mut classic, mut stubbed) = (0, 0, 0);
     let mut validated = Vec::new();
     for (i, ((file, pod), overlay)) in pods.iter().zip(&overlays).enumerate() {
-        let merged = strategic_merge(dir.path(), pod, overlay);
+        let merged = strategic_merge(pod, overlay).expect("kubectl");
         let (list, before) = proxy(pod).unwrap();
         let (merged_list, after) =
             proxy(&merged).unwrap_or_else(|| panic!("{file}: the proxy is gone"));
@@ -451,33 +424,8 @@ fn the_stub_merged_by_istio_holds_the_proxy_in_both_layouts() {
             "{name}: the stub goes in containers"
         );
         assert_eq!(stub["image"], "auto", "{name}");
-        // What istiod does with the stubbed pod: its template's sidecar
-        // (the corpus output) with the stub merged onto it wherever it is,
-        // and the pod's own additions (the installer, the volume) kept.
-        let mut stub_fields = stub.clone();
-        stub_fields.as_object_mut().unwrap().remove("image");
-        let ours = |key: &str, name: &str| -> Vec<Value> {
-            stubbed["spec"][key]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|i| i["name"] == name)
-                .cloned()
-                .collect()
-        };
-        let mut patch = json!({"spec": {
-            "initContainers": ours("initContainers", "graceful-wait-install"),
-            "volumes": ours("volumes", "graceful-wait"),
-        }});
-        if list == "initContainers" {
-            patch["spec"]["initContainers"]
-                .as_array_mut()
-                .unwrap()
-                .push(stub_fields);
-        } else {
-            patch["spec"]["containers"] = json!([stub_fields]);
-        }
-        let merged = strategic_merge(dir.path(), &injected, &patch);
+        // What istiod does with the stubbed pod.
+        let merged = merged_by_istio(&injected, &stubbed).expect("kubectl");
         let (_, after) = proxy(&merged).unwrap();
         let command = pre_stop(after);
         let (wait, chained) = split_hook(&command);

@@ -9,7 +9,7 @@
 mod corpus_support;
 mod webhook_support;
 
-use corpus_support::{corpus_objects, pod_of, proxy};
+use corpus_support::{corpus_objects, merged_by_istio, pod_of, pre_stop, proxy};
 use serde_json::{json, Value};
 use std::{
     fs,
@@ -241,34 +241,6 @@ fn every_corpus_pod_gets_from_the_webhook_what_the_command_line_writes() {
     );
 }
 
-/// Strategic merge, offline: how istiod merges a stub onto its sidecar.
-fn strategic_merge(pod: &Value, patch: &Value) -> Option<Value> {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("pod.json");
-    fs::write(&file, pod.to_string()).unwrap();
-    let out = Command::new("kubectl")
-        .args([
-            "patch",
-            "--local",
-            "--type",
-            "strategic",
-            "-o",
-            "json",
-            "-f",
-        ])
-        .arg(&file)
-        .arg("-p")
-        .arg(patch.to_string())
-        .output()
-        .ok()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(serde_json::from_slice(&out.stdout).unwrap())
-}
-
 fn patched(pod: &Value, patch: Option<Value>) -> Value {
     match patch {
         Some(p) => {
@@ -281,11 +253,9 @@ fn patched(pod: &Value, patch: Option<Value>) -> Value {
     }
 }
 
-fn pre_stop(pod: &Value) -> Vec<String> {
-    proxy(pod).unwrap().1["lifecycle"]["preStop"]["exec"]["command"]
-        .as_array()
-        .map(|a| a.iter().map(|w| w.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
+/// The proxy's preStop in a pod.
+fn proxy_hook(pod: &Value) -> Vec<String> {
+    pre_stop(proxy(pod).unwrap().1)
 }
 
 /// Mutating webhooks run in name order and are re-invoked when a later one
@@ -324,11 +294,11 @@ fn every_order_with_istios_injector_hooks_the_proxy_once() {
     ] {
         let before = find(&inputs, input);
         let istio = find(&outputs, output);
-        let istio_drain = pre_stop(&istio);
+        let istio_drain = proxy_hook(&istio);
 
         // 1. Istio first: the webhook hooks the injected proxy...
         let hooked = patched(&istio, ask(&istio));
-        let command = pre_stop(&hooked);
+        let command = proxy_hook(&hooked);
         assert_eq!(command[0], "/graceful-wait/graceful-wait", "{output}");
         match command.iter().position(|w| w == "--") {
             Some(i) => assert_eq!(command[i + 1..], istio_drain[..], "{output}: Istio's drain"),
@@ -358,7 +328,7 @@ fn every_order_with_istios_injector_hooks_the_proxy_once() {
             println!("SKIPPED: order 3 for {input}: kubectl is not installed");
             continue;
         };
-        let command = pre_stop(&merged);
+        let command = proxy_hook(&merged);
         assert_eq!(command[0], "/graceful-wait/graceful-wait", "{input}");
         assert!(
             command.ends_with(&["POST".to_string(), "drain".to_string()]),
@@ -371,40 +341,6 @@ fn every_order_with_istios_injector_hooks_the_proxy_once() {
             "{input}: re-invocation after the stub was merged"
         );
     }
-}
-
-/// What istiod makes of a pod holding the stub: its own injection (the
-/// corpus output) with the stub merged onto the proxy, and the pod's other
-/// additions (the installer, the volume) kept.
-fn merged_by_istio(injected: &Value, stubbed: &Value) -> Option<Value> {
-    let (list, _) = proxy(injected)?;
-    let (_, stub) = proxy(stubbed)?;
-    let mut stub = stub.clone();
-    stub.as_object_mut().unwrap().remove("image");
-    let ours = |key: &str| -> Vec<Value> {
-        stubbed["spec"][key]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|i| {
-                i["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("graceful-wait"))
-            })
-            .cloned()
-            .collect()
-    };
-    let mut patch =
-        json!({"spec": {"initContainers": ours("initContainers"), "volumes": ours("volumes")}});
-    if list == "initContainers" {
-        patch["spec"]["initContainers"]
-            .as_array_mut()
-            .unwrap()
-            .push(stub);
-    } else {
-        patch["spec"]["containers"] = json!([stub]);
-    }
-    strategic_merge(injected, &patch)
 }
 
 /// Whatever arrives, the answer is an allowed review: malformed JSON, the
@@ -467,7 +403,7 @@ fn bad_requests_are_admitted_unchanged_with_a_warning() {
     let (_, answer) = client.post("/mutate", &review_of("t", &annotated)).unwrap();
     let hooked = patched(&annotated, response_of(&answer).1);
     assert!(
-        pre_stop(&hooked).contains(&"--port=8080".to_string()),
+        proxy_hook(&hooked).contains(&"--port=8080".to_string()),
         "{hooked}"
     );
     let metrics = get(server.health, "/metrics").1;

@@ -1,7 +1,8 @@
-//! The corpus's workloads as Istio's webhook (and ours) sees them: Pods.
+//! The corpus's workloads as Istio's webhook (and ours) sees them — Pods —
+//! and istiod's merges, done offline with kubectl.
 
 use serde_json::{json, Value};
-use std::{fs, path::PathBuf};
+use std::{fs, path::PathBuf, process::Command};
 
 /// A workload's pod, as an admission webhook sees it: the template's
 /// metadata and spec as a Pod (Istio injects Pods, whatever created them).
@@ -65,4 +66,74 @@ pub fn proxy(pod: &Value) -> Option<(&'static str, &Value)> {
                 .find(|c| c["name"] == "istio-proxy")
                 .map(|c| (list, c))
         })
+}
+
+/// A container's preStop command (empty when it has none).
+pub fn pre_stop(container: &Value) -> Vec<String> {
+    container["lifecycle"]["preStop"]["exec"]["command"]
+        .as_array()
+        .map(|a| a.iter().map(|w| w.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// `kubectl patch --local --type strategic`: how istiod merges a template
+/// or a stub onto a pod (the same library). None without kubectl.
+pub fn strategic_merge(pod: &Value, patch: &Value) -> Option<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pod.json");
+    fs::write(&file, pod.to_string()).unwrap();
+    let out = Command::new("kubectl")
+        .args([
+            "patch",
+            "--local",
+            "--type",
+            "strategic",
+            "-o",
+            "json",
+            "-f",
+        ])
+        .arg(&file)
+        .arg("-p")
+        .arg(patch.to_string())
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "kubectl patch: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// What istiod makes of a pod that holds graceful-inject's stub: its own
+/// injection (`injected`, the corpus output) with the stub merged onto the
+/// proxy wherever the proxy is, and the pod's other additions (the
+/// installer, the volume) kept. None without kubectl.
+pub fn merged_by_istio(injected: &Value, stubbed: &Value) -> Option<Value> {
+    let (list, _) = proxy(injected)?;
+    let (_, stub) = proxy(stubbed)?;
+    let mut stub = stub.clone();
+    stub.as_object_mut().unwrap().remove("image");
+    let ours = |key: &str, name: &str| -> Vec<Value> {
+        stubbed["spec"][key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["name"] == name)
+            .cloned()
+            .collect()
+    };
+    let mut patch = json!({"spec": {
+        "initContainers": ours("initContainers", "graceful-wait-install"),
+        "volumes": ours("volumes", "graceful-wait"),
+    }});
+    if list == "initContainers" {
+        patch["spec"]["initContainers"]
+            .as_array_mut()
+            .unwrap()
+            .push(stub);
+    } else {
+        patch["spec"]["containers"] = json!([stub]);
+    }
+    strategic_merge(injected, &patch)
 }
