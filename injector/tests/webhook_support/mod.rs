@@ -53,12 +53,26 @@ impl Pki {
         }
     }
 
+    /// Writes the pair as the kubelet updates a Secret volume: the files
+    /// in a new timestamped folder, `..data` swapped to it by one rename,
+    /// `tls.crt` and `tls.key` links through `..data` (made once).
     pub fn write(&self, dir: &Path) {
-        // As the kubelet does: new files, then one rename (here of each).
-        for (name, text) in [("tls.crt", &self.cert_pem), ("tls.key", &self.key_pem)] {
-            let tmp = dir.join(format!(".{name}.new"));
-            std::fs::write(&tmp, text).unwrap();
-            std::fs::rename(&tmp, dir.join(name)).unwrap();
+        use std::os::unix::fs::symlink;
+        static VERSION: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let version = format!(
+            "..2026_11_26_{}",
+            VERSION.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        std::fs::create_dir(dir.join(&version)).unwrap();
+        std::fs::write(dir.join(&version).join("tls.crt"), &self.cert_pem).unwrap();
+        std::fs::write(dir.join(&version).join("tls.key"), &self.key_pem).unwrap();
+        let _ = std::fs::remove_file(dir.join("..data_tmp"));
+        symlink(&version, dir.join("..data_tmp")).unwrap();
+        std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+        for name in ["tls.crt", "tls.key"] {
+            if std::fs::symlink_metadata(dir.join(name)).is_err() {
+                symlink(format!("..data/{name}"), dir.join(name)).unwrap();
+            }
         }
     }
 }
