@@ -406,13 +406,24 @@ fn bad_requests_are_admitted_unchanged_with_a_warning() {
         proxy_hook(&hooked).contains(&"--port=8080".to_string()),
         "{hooked}"
     );
+    // What the planning warns about reaches whoever creates the pod.
+    let mut short = annotated.clone();
+    short["spec"]["terminationGracePeriodSeconds"] = json!(3);
+    let (_, answer) = client.post("/mutate", &review_of("g", &short)).unwrap();
+    let (response, patch) = response_of(&answer);
+    assert!(patch.is_some());
+    let warnings = response["warnings"].to_string();
+    assert!(
+        warnings.contains("terminationGracePeriodSeconds 3s leaves no time"),
+        "{warnings}"
+    );
     let metrics = get(server.health, "/metrics").1;
     assert!(
         metrics.contains("graceful_inject_reviews_total{decision=\"error\"} 7"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("graceful_inject_reviews_total{decision=\"patched\"} 1"),
+        metrics.contains("graceful_inject_reviews_total{decision=\"patched\"} 2"),
         "{metrics}"
     );
     assert_eq!(get(server.health, "/healthz").0, 200);

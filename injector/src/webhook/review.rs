@@ -73,8 +73,12 @@ pub fn answer(body: &[u8], config: &Config) -> Answer {
         ),
         Some(review) => decide(review, config),
     };
+    let (patch, notes) = match patch {
+        Some(Patch { ops, warnings }) => (Some(ops), warnings),
+        None => (None, Vec::new()),
+    };
     Answer {
-        body: response(&uid_of(request.as_ref()), patch.as_ref(), &decision),
+        body: response(&uid_of(request.as_ref()), patch.as_ref(), &decision, &notes),
         decision,
         subject,
     }
@@ -86,7 +90,7 @@ pub fn unconfigured(body: &[u8], why: &str) -> Answer {
     let request: Option<Value> = serde_json::from_slice(body).ok();
     let decision = Decision::Error(format!("the webhook's config is broken ({why})"));
     Answer {
-        body: response(&uid_of(request.as_ref()), None, &decision),
+        body: response(&uid_of(request.as_ref()), None, &decision, &[]),
         decision,
         subject: Subject::default(),
     }
@@ -96,7 +100,7 @@ pub fn unconfigured(body: &[u8], why: &str) -> Answer {
 pub fn unreadable(why: &str) -> Answer {
     let decision = Decision::Error(why.to_string());
     Answer {
-        body: response("", None, &decision),
+        body: response("", None, &decision, &[]),
         decision,
         subject: Subject::default(),
     }
@@ -110,14 +114,16 @@ fn uid_of(request: Option<&Value>) -> String {
         .to_string()
 }
 
-fn response(uid: &str, patch: Option<&Value>, decision: &Decision) -> Vec<u8> {
+fn response(uid: &str, patch: Option<&Value>, decision: &Decision, notes: &[String]) -> Vec<u8> {
     let mut response = json!({"uid": uid, "allowed": true});
     if let Some(patch) = patch {
         response["patchType"] = json!("JSONPatch");
         response["patch"] = json!(base64(patch.to_string().as_bytes()));
     }
     if let Decision::Error(why) = decision {
-        response["warnings"] = json!([warning(why)]);
+        response["warnings"] = json!([warning(&format!("no hook added: {why}"))]);
+    } else if !notes.is_empty() {
+        response["warnings"] = json!(notes.iter().map(|n| warning(n)).collect::<Vec<_>>());
     }
     json!({
         "apiVersion": "admission.k8s.io/v1",
@@ -131,7 +137,7 @@ fn response(uid: &str, patch: Option<&Value>, decision: &Decision) -> Vec<u8> {
 /// A warning the API server passes to the client (kubectl prints it):
 /// short, and naming the tool.
 fn warning(why: &str) -> String {
-    let mut w = format!("graceful-wait webhook: no hook added: {why}");
+    let mut w = format!("graceful-wait webhook: {why}");
     if w.len() > 250 {
         let mut end = 247;
         while !w.is_char_boundary(end) {
@@ -143,7 +149,14 @@ fn warning(why: &str) -> String {
     w
 }
 
-fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Value>) {
+/// A patch, and what the planning warned about (a grace period too short
+/// for the wait, …), passed on to whoever creates the pod.
+struct Patch {
+    ops: Value,
+    warnings: Vec<String>,
+}
+
+fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>) {
     let fail = |why: &str| (Decision::Error(why.into()), Subject::default(), None);
     if review["apiVersion"] != "admission.k8s.io/v1" || review["kind"] != "AdmissionReview" {
         return fail("not an admission.k8s.io/v1 AdmissionReview");
@@ -289,7 +302,20 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Value>)
             None,
         );
     }
-    (Decision::Patched, subject, Some(patch))
+    let warnings = injected
+        .summary
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("warning "))
+        .map(str::to_string)
+        .collect();
+    (
+        Decision::Patched,
+        subject,
+        Some(Patch {
+            ops: patch,
+            warnings,
+        }),
+    )
 }
 
 /// The pod's rule: its annotation (the team's own choice) wins over the
