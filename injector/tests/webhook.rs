@@ -728,3 +728,26 @@ fn the_self_signed_install_gives_a_certificate_the_api_server_would_trust() {
         "{volumes}"
     );
 }
+
+/// The webhook's image is `FROM scratch` with the static binary
+/// (docker/graceful-inject.Dockerfile): it serves from a root that holds
+/// nothing else — no libc, no /etc, no /proc.
+#[test]
+fn the_webhook_serves_from_an_empty_root() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!(
+            "SKIPPED: the_webhook_serves_from_an_empty_root: needs root (chroot); CI runs as root"
+        );
+        return;
+    }
+    let pki = Pki::new("scratch");
+    let server = Server::start_in(&pki, CONFIG, &[], true);
+    let mut client = Client::connect(server.listen, tls_config(&[&pki.ca_pem])).unwrap();
+    let (status, answer) = client
+        .post("/mutate", &review_of("e", &load_pod()))
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(response_of(&answer).1.is_some(), "{}", server.log());
+    assert_eq!(get(server.health, "/readyz").0, 200);
+}

@@ -89,17 +89,36 @@ pub struct Server {
 
 impl Server {
     pub fn start(pki: &Pki, config: &str, extra: &[&str]) -> Server {
+        Self::start_in(pki, config, extra, false)
+    }
+
+    /// With `empty_root`, the server runs chrooted into its folder, which
+    /// holds nothing but the binary, the config and the certificate: what a
+    /// `FROM scratch` image gives it (needs root).
+    pub fn start_in(pki: &Pki, config: &str, extra: &[&str], empty_root: bool) -> Server {
         let dir = tempfile::tempdir().unwrap();
         pki.write(dir.path());
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_graceful-inject"))
+        let (mut command, base) = if empty_root {
+            let bin = dir.path().join("graceful-inject");
+            std::fs::copy(env!("CARGO_BIN_EXE_graceful-inject"), &bin).unwrap();
+            let mut c = Command::new("chroot");
+            c.arg(dir.path()).arg("/graceful-inject");
+            (c, std::path::PathBuf::from("/"))
+        } else {
+            (
+                Command::new(env!("CARGO_BIN_EXE_graceful-inject")),
+                dir.path().to_path_buf(),
+            )
+        };
+        let mut child = command
             .arg("serve")
             .arg("--config")
-            .arg(dir.path().join("config.yml"))
+            .arg(base.join("config.yml"))
             .arg("--tls-cert")
-            .arg(dir.path().join("tls.crt"))
+            .arg(base.join("tls.crt"))
             .arg("--tls-key")
-            .arg(dir.path().join("tls.key"))
+            .arg(base.join("tls.key"))
             .args(["--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0"])
             .args(extra)
             .stdin(Stdio::null())
