@@ -127,9 +127,29 @@ fn of_node(node: &Node) -> M {
     }
 }
 
-/// Whether `node` already says exactly what `value` says.
+/// Whether `node` already says exactly what `value` says. The order of a
+/// mapping's keys says nothing (JSON from `kubectl get -o json`, or a
+/// webhook's patched pod, has them sorted): an item that differs only there
+/// is left as it is, so a second run changes nothing.
 pub fn same(node: &Node, value: &Value) -> bool {
-    of_node(node) == of_value(value)
+    same_meaning(&of_node(node), &of_value(value))
+}
+
+fn same_meaning(a: &M, b: &M) -> bool {
+    match (a, b) {
+        (M::Map(x), M::Map(y)) => {
+            x.len() == y.len()
+                && x.iter().all(|(k, v)| {
+                    y.iter()
+                        .find(|(k2, _)| k2 == k)
+                        .is_some_and(|(_, v2)| same_meaning(v, v2))
+                })
+        }
+        (M::Seq(x), M::Seq(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_meaning(p, q))
+        }
+        _ => a == b,
+    }
 }
 
 fn of_value(value: &Value) -> M {

@@ -352,3 +352,26 @@ fn the_istio_stub_is_opt_in_and_only_where_a_sidecar_will_come() {
     );
     drop(dir);
 }
+
+/// JSON whose keys are sorted (`kubectl get -o json`, a webhook's patched
+/// pod) and that already holds the hook, the mount, the volume and the
+/// installer is left as it is: the order of keys means nothing.
+#[test]
+fn a_hooked_pod_with_sorted_keys_is_not_rewritten() {
+    let pod = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}, "spec": {"containers": [{"name": "web", "image": "w"}, {"name": "istio-proxy", "image": "p"}]}}"#;
+    let (dir, source, config) = setup(pod.as_bytes());
+    fs::write(&config, "pod:\n  web:\n    istio-proxy: {tcp: 8080}\n").unwrap();
+    let first = inject(&[s(&source), s(&config), "-"], None);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // The same pod as serde_json writes it: every mapping's keys sorted.
+    let sorted: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    let sorted = serde_json::to_string(&sorted).unwrap();
+    fs::write(&source, &sorted).unwrap();
+    let again = inject(&["--check", s(&source), s(&config)], None);
+    assert_eq!(
+        again.code, 0,
+        "the sorted pod would be rewritten: {}",
+        again.stderr
+    );
+    drop(dir);
+}
