@@ -149,6 +149,10 @@ pub struct ServeArgs {
     /// limit on an object is 3 MiB).
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub max_body: usize,
+    /// The most client connections served at once; one more is closed as
+    /// soon as it is accepted (the API server keeps a few per replica).
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
 }
 
 /// The two programs, whose command lines are both defined with clap.

@@ -102,6 +102,7 @@ fn other_tool(tool: &Tool) -> Result<i32, String> {
                 reload_every: a.reload_every,
                 shutdown_delay: a.shutdown_delay,
                 max_body: a.max_body,
+                max_connections: a.max_connections,
             });
         }
         Tool::IstioTemplate { config, format } => {

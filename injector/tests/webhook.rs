@@ -751,3 +751,40 @@ fn the_webhook_serves_from_an_empty_root() {
     assert!(response_of(&answer).1.is_some(), "{}", server.log());
     assert_eq!(get(server.health, "/readyz").0, 200);
 }
+
+/// Connections beyond `--max-connections` are closed at once; the ones
+/// being served go on, and a slot freed is a connection served again.
+#[test]
+fn connections_beyond_the_limit_are_closed_and_the_served_ones_go_on() {
+    let pki = Pki::new("limit");
+    let server = Server::start(&pki, CONFIG, &["--max-connections", "3"]);
+    let config = tls_config(&[&pki.ca_pem]);
+    let mut held: Vec<Client> = (0..3)
+        .map(|_| Client::connect(server.listen, config.clone()).unwrap())
+        .collect();
+    assert!(
+        Client::connect(server.listen, config.clone()).is_err(),
+        "a fourth connection was served"
+    );
+    server.wait_for("connection refused: the most connections are open");
+    // The held ones still get answers.
+    for c in &mut held {
+        let (status, _) = c.post("/mutate", &review_of("h", &load_pod())).unwrap();
+        assert_eq!(status, 200);
+    }
+    // One closed: a new connection gets its slot (the server notices the
+    // close on its own time, so the new one is tried until it is served).
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + webhook_support::HANG_GUARD;
+    let mut again = loop {
+        if let Ok(c) = Client::connect(server.listen, config.clone()) {
+            break c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the freed slot was never reused"
+        );
+    };
+    let (status, _) = again.post("/mutate", &review_of("a", &load_pod())).unwrap();
+    assert_eq!(status, 200);
+}

@@ -40,6 +40,7 @@ pub struct Args {
     pub reload_every: Duration,
     pub shutdown_delay: Duration,
     pub max_body: usize,
+    pub max_connections: usize,
 }
 
 /// The config in force.

@@ -2,8 +2,11 @@
 //! `/metrics` (also on a plain-HTTP port for the kubelet and Prometheus).
 //!
 //! Bounds, so that no client can hold it: a TLS handshake has 5 s, a
-//! request's headers 5 s (`header_read_timeout`), its body 5 s and at most
-//! `max_body` bytes — all well inside the API server's 10 s webhook timeout.
+//! request's headers 5 s (`header_read_timeout`, which hyper also starts
+//! when a kept-alive connection falls idle), its body 5 s and at most
+//! `max_body` bytes — all well inside the API server's 10 s webhook timeout;
+//! at most `max_connections` connections are served at once, and one more
+//! is closed as soon as it is accepted.
 //! A review is answered in well under a millisecond, on the connection's
 //! task.
 //!
@@ -52,6 +55,8 @@ pub async fn serve(
     let stop = stopping();
     tokio::pin!(stop);
     let mut stopping_since: Option<Instant> = None;
+    let slots = Arc::new(tokio::sync::Semaphore::new(args.max_connections));
+    let mut refused: u64 = 0;
     loop {
         let delay = match stopping_since {
             Some(since) => args.shutdown_delay.saturating_sub(since.elapsed()),
@@ -60,6 +65,14 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    // Said once, then every 1,000th: a flood must not flood the log.
+                    refused += 1;
+                    if refused == 1 || refused.is_multiple_of(1000) {
+                        tracing::warn!(max = args.max_connections, refused, "connection refused: the most connections are open");
+                    }
+                    continue;
+                };
                 // Answers are small and sent whole: no Nagle delay.
                 let _ = stream.set_nodelay(true);
                 let acceptor = acceptor.clone();
@@ -67,6 +80,7 @@ pub async fn serve(
                 let max_body = args.max_body;
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await else {
                         return;
                     };
