@@ -360,14 +360,7 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
             return Ok(());
         };
         let command = self.graceful_command(name, &call, &istio::drain_request(self.meta))?;
-        let mut mounts = vec![self.binary_mount()];
-        if let Call::Wait(Wait {
-            what: WaitFor::File(path),
-            ..
-        }) = &call
-        {
-            mounts.push(self.marker_mount(crate::config::marker_folder(path), true));
-        }
+        let mounts = self.call_mounts(&call);
         let item = map(vec![
             ("name", string(name)),
             ("image", string(STUB_IMAGE)),
@@ -449,20 +442,26 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
                 command.join(" ")
             )));
         }
-        let mut mounts = Vec::new();
-        if call.is_some() {
-            mounts.push(self.binary_mount());
-        }
-        // The proxy's file wait reads the marker from its own volume.
-        if let Some(Call::Wait(Wait {
+        let mounts = match &call {
+            Some(call) => self.call_mounts(call),
+            None => Vec::new(),
+        };
+        self.add_mounts(container, mounts);
+        Ok(())
+    }
+
+    /// What a container whose preStop is `call` mounts: the binary, and for
+    /// a file wait the marker's own volume, read-only.
+    fn call_mounts(&mut self, call: &Call) -> Vec<Wanted> {
+        let mut mounts = vec![self.binary_mount()];
+        if let Call::Wait(Wait {
             what: WaitFor::File(path),
             ..
-        })) = &call
+        }) = call
         {
             mounts.push(self.marker_mount(crate::config::marker_folder(path), true));
         }
-        self.add_mounts(container, mounts);
-        Ok(())
+        mounts
     }
 
     /// `graceful-wait <mode> ... [-- CHAINED]`, checked against the binary's

@@ -20,19 +20,22 @@
 use super::{Socket, Source, State};
 use crate::error::Error;
 use netlink_packet_core::{
-    Emitable, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, Parseable, NLMSG_DONE,
-    NLMSG_ERROR, NLM_F_DUMP, NLM_F_REQUEST,
+    Emitable, NetlinkBuffer, NetlinkHeader, NetlinkMessage, Parseable, NLMSG_DONE, NLMSG_ERROR,
+    NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_sock_diag::{
     constants::{
-        AF_INET, AF_INET6, IPPROTO_TCP, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_ESTABLISHED,
-        TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_LISTEN, TCP_SYN_RECV,
+        AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DIAG_BY_FAMILY, TCP_CLOSE_WAIT, TCP_CLOSING,
+        TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_LISTEN, TCP_SYN_RECV,
     },
     inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags},
     SockDiagMessage,
 };
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket as NlSocket, SocketAddr as NlAddr};
 use std::{io, net::SocketAddr};
+
+/// `TCPDIAG_GETSOCK` (linux/inet_diag.h): the original request's type.
+const TCPDIAG_GETSOCK: u16 = 18;
 
 pub struct SockDiag {
     socket: NlSocket,
@@ -107,8 +110,6 @@ impl SockDiag {
 
     /// One dump of both families with the original inet_diag request.
     fn dump_both(&mut self, state: State, port: u16, out: &mut Vec<Socket>) -> io::Result<()> {
-        /// `TCPDIAG_GETSOCK` (linux/inet_diag.h): the original request type.
-        const TCPDIAG_GETSOCK: u16 = 18;
         /// `struct inet_diag_req`, the original request (linux/inet_diag.h).
         /// netlink-packet-sock-diag speaks only its successor, so it is laid
         /// out here: family, src_len, dst_len, ext (u8 each); the socket id
@@ -131,47 +132,7 @@ impl SockDiag {
         body[44..52].fill(0xff);
         body[52..56].copy_from_slice(&flags.bits().to_ne_bytes());
         self.socket.send(&self.request, 0)?;
-
-        loop {
-            let size = self.socket.recv(&mut &mut self.reply[..], 0)?;
-            let mut offset = 0;
-            while offset < size {
-                let message = NetlinkBuffer::new_checked(&self.reply[offset..size])
-                    .map_err(|e| io::Error::other(format!("undecodable reply: {e}")))?;
-                let length = message.length() as usize;
-                // A late answer to an earlier request is not ours to count.
-                if message.sequence_number() == self.sequence {
-                    let payload = message.payload();
-                    match message.message_type() {
-                        NLMSG_DONE => return Ok(()),
-                        NLMSG_ERROR => {
-                            let code = payload
-                                .get(..4)
-                                .map_or(0, |c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
-                            return Err(io::Error::from_raw_os_error(-code));
-                        }
-                        TCPDIAG_GETSOCK => {
-                            let r = InetResponseHeader::parse(payload)
-                                .map_err(|e| io::Error::other(format!("undecodable reply: {e}")))?;
-                            // The kernel applied both filters; both are
-                            // checked again so that no other socket counts.
-                            let addr = SocketAddr::new(
-                                r.socket_id.source_address,
-                                r.socket_id.source_port,
-                            );
-                            if want.contains(&r.state) && (port == 0 || addr.port() == port) {
-                                out.push(Socket { addr, uid: r.uid });
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                if length == 0 {
-                    break;
-                }
-                offset += length;
-            }
-        }
+        self.replies(TCPDIAG_GETSOCK, want, port, out)
     }
 
     /// One dump of one family with `SOCK_DIAG_BY_FAMILY`.
@@ -208,31 +169,51 @@ impl SockDiag {
         self.request.resize(packet.buffer_len(), 0);
         packet.serialize(&mut self.request);
         self.socket.send(&self.request, 0)?;
+        self.replies(SOCK_DIAG_BY_FAMILY, want, port, out)
+    }
 
+    /// Reads the answers to the request just sent until the dump is done:
+    /// each a `struct inet_diag_msg` of type `reply_type` (parsed by the
+    /// crate), an error, or the end.
+    fn replies(
+        &mut self,
+        reply_type: u16,
+        want: &[u8],
+        port: u16,
+        out: &mut Vec<Socket>,
+    ) -> io::Result<()> {
         loop {
             let size = self.socket.recv(&mut &mut self.reply[..], 0)?;
             let mut offset = 0;
             while offset < size {
-                let message =
-                    <NetlinkMessage<SockDiagMessage>>::deserialize(&self.reply[offset..size])
-                        .map_err(|e| io::Error::other(format!("undecodable reply: {e}")))?;
-                let length = message.header.length as usize;
+                let message = NetlinkBuffer::new_checked(&self.reply[offset..size])
+                    .map_err(|e| io::Error::other(format!("undecodable reply: {e}")))?;
+                let length = message.length() as usize;
                 // A late answer to an earlier request is not ours to count.
-                if message.header.sequence_number == self.sequence {
-                    match message.payload {
-                        // The kernel applied the state filter; the state is
-                        // checked again so that no other socket can ever count.
-                        NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r))
-                            if want.contains(&r.header.state) =>
-                        {
-                            let id = &r.header.socket_id;
-                            out.push(Socket {
-                                addr: SocketAddr::new(id.source_address, id.source_port),
-                                uid: r.header.uid,
-                            });
+                if message.sequence_number() == self.sequence {
+                    let payload = message.payload();
+                    match message.message_type() {
+                        NLMSG_DONE => return Ok(()),
+                        NLMSG_ERROR => {
+                            let code = payload
+                                .get(..4)
+                                .map_or(0, |c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
+                            return Err(io::Error::from_raw_os_error(-code));
                         }
-                        NetlinkPayload::Done(_) => return Ok(()),
-                        NetlinkPayload::Error(e) => return Err(e.to_io()),
+                        t if t == reply_type => {
+                            let r = InetResponseHeader::parse(payload)
+                                .map_err(|e| io::Error::other(format!("undecodable reply: {e}")))?;
+                            // The kernel applied the state and port filters;
+                            // both are checked again so that no other socket
+                            // can ever count.
+                            let addr = SocketAddr::new(
+                                r.socket_id.source_address,
+                                r.socket_id.source_port,
+                            );
+                            if want.contains(&r.state) && (port == 0 || addr.port() == port) {
+                                out.push(Socket { addr, uid: r.uid });
+                            }
+                        }
                         _ => {}
                     }
                 }
