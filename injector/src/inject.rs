@@ -19,15 +19,16 @@ pub struct Outcome {
 
 pub struct Injected {
     pub text: String,
-    /// The summary for stderr: what happened, object by object, one line a note.
-    pub summary: String,
+    /// What happened, object by object ([`crate::report::summary`] writes it
+    /// for stderr).
+    pub outcomes: Vec<Outcome>,
     /// Whether anything was changed.
     pub changed: bool,
 }
 
 /// What a run did, when its output went to a [`Sink`].
 pub struct Report {
-    pub summary: String,
+    pub outcomes: Vec<Outcome>,
     pub changed: bool,
 }
 
@@ -73,7 +74,7 @@ pub fn inject(src: &str, config: &Config, options: &Options) -> Result<Injected,
     let report = inject_into(src, config, options, &mut text)?;
     Ok(Injected {
         text,
-        summary: report.summary,
+        outcomes: report.outcomes,
         changed: report.changed,
     })
 }
@@ -180,7 +181,7 @@ fn by_document(
     options: &Options,
     sink: &mut dyn Sink,
 ) -> Result<Report, Failed> {
-    let mut summary = String::new();
+    let mut outcomes = Vec::new();
     let mut changed = false;
     let mut region_start = 0;
     // The line the region starts on, counted as the regions go by.
@@ -188,7 +189,7 @@ fn by_document(
     for (index, doc) in Documents::new(readable).enumerate() {
         let Some(root) = doc?.root else { continue };
         let planned = plan_document(src, &root, config, options)?;
-        crate::report::append(&mut summary, &planned.outcomes);
+        outcomes.extend(planned.outcomes);
         let region_end = line_after(src, root.end);
         let first_line = region_line;
         region_line += src[region_start..region_end].matches('\n').count();
@@ -239,7 +240,7 @@ fn by_document(
         region_start = region_end;
     }
     sink.write(&src[region_start..]).map_err(sink_error)?;
-    Ok(Report { summary, changed })
+    Ok(Report { outcomes, changed })
 }
 
 /// The slower path: the whole output in memory, checked whole.
@@ -251,13 +252,13 @@ fn whole_stream(
     sink: &mut dyn Sink,
 ) -> Result<Report, YamlError> {
     let mut text = String::with_capacity(src.len() + src.len() / 4);
-    let mut summary = String::new();
+    let mut outcomes = Vec::new();
     let mut applied = 0;
     let mut changed = false;
     for doc in Documents::new(readable) {
         let Some(root) = doc?.root else { continue };
         let planned = plan_document(src, &root, config, options)?;
-        crate::report::append(&mut summary, &planned.outcomes);
+        outcomes.extend(planned.outcomes);
         changed |= !planned.edits.is_empty();
         applied =
             Editor::apply_into(src, applied, planned.edits, &mut text).map_err(|message| {
@@ -279,7 +280,7 @@ fn whole_stream(
         plan_document(text, root, config, options)
     })?;
     sink.write(&text).map_err(sink_error)?;
-    Ok(Report { summary, changed })
+    Ok(Report { outcomes, changed })
 }
 
 /// Plans one document (`root`, read from `src`).

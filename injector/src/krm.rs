@@ -52,7 +52,7 @@ pub fn run(input: &str, options: &Options) -> Result<String, String> {
         .len()
         .checked_sub(1)
         .filter(|&i| out[i..].starts_with('}'));
-    let findings = results(&injected.summary);
+    let findings = results(&injected.outcomes);
     match (had_results, flow, closing) {
         (false, false, _) => {
             if !out.ends_with('\n') {
@@ -66,7 +66,7 @@ pub fn run(input: &str, options: &Options) -> Result<String, String> {
         // Another function's results are not ours to replace (nor a flow
         // document we cannot find the end of): ours go to stderr.
         _ => {
-            eprint!("{}", injected.summary);
+            eprint!("{}", crate::report::summary(&injected.outcomes));
             return Ok(out);
         }
     }
@@ -132,19 +132,21 @@ struct Finding {
     severity: &'static str,
 }
 
-/// The results, from the summary's lines (`  changed Deployment/x: …`).
-fn results(summary: &str) -> Vec<Finding> {
-    summary
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|line| Finding {
-            message: format!("graceful-inject: {line}"),
-            severity: if line.starts_with("warning") {
-                "warning"
-            } else {
-                "info"
-            },
+/// The results: one a note, worded as the summary's lines
+/// (`changed Deployment/x: …`); warnings are warnings.
+fn results(outcomes: &[crate::inject::Outcome]) -> Vec<Finding> {
+    outcomes
+        .iter()
+        .flat_map(|o| o.notes.iter().map(move |note| (o, note)))
+        .map(|(o, note)| {
+            let (tag, text) = crate::report::tag(note);
+            Finding {
+                message: format!("graceful-inject: {tag} {}: {text}", o.object),
+                severity: match note {
+                    crate::patch::Note::Warning(_) => "warning",
+                    _ => "info",
+                },
+            }
         })
         .collect()
 }
@@ -195,14 +197,25 @@ mod tests {
 
     #[test]
     fn the_summary_becomes_results() {
-        let r = block_results(&results("  changed Deployment/a: istio-proxy: preStop ← x\n  warning Deployment/b: \"timeout\"\n"));
+        use crate::{inject::Outcome, patch::Note};
+        let outcome = |object: &str, note: Note| Outcome {
+            object: object.into(),
+            notes: vec![note],
+        };
+        let r = block_results(&results(&[
+            outcome(
+                "Deployment/a",
+                Note::Changed("istio-proxy: preStop ← x".into()),
+            ),
+            outcome("Deployment/b", Note::Warning("\"timeout\"".into())),
+        ]));
         assert_eq!(
             r,
             "results:\n- message: \"graceful-inject: changed Deployment/a: istio-proxy: preStop ← x\"\n  severity: info\n- message: \"graceful-inject: warning Deployment/b: \\\"timeout\\\"\"\n  severity: warning\n"
         );
-        assert_eq!(block_results(&results("")), "results: []\n");
+        assert_eq!(block_results(&results(&[])), "results: []\n");
         assert_eq!(
-            flow_results(&results("  changed D/a: x\n")),
+            flow_results(&results(&[outcome("D/a", Note::Changed("x".into()))])),
             "[{\"message\":\"graceful-inject: changed D/a: x\",\"severity\":\"info\"}]"
         );
     }

@@ -4,19 +4,26 @@
 use crate::inject::Outcome;
 use crate::patch::Note;
 
-/// Appends one line a note: `  changed Deployment/web: istio-proxy: …`.
-pub fn append(out: &mut String, outcomes: &[Outcome]) {
+/// A note's word in the summary, and its text.
+pub fn tag(note: &Note) -> (&'static str, &str) {
+    match note {
+        Note::Changed(t) => ("changed", t),
+        Note::Unchanged(t) => ("unchanged", t),
+        Note::Skipped(t) => ("skipped", t),
+        Note::Warning(t) => ("warning", t),
+    }
+}
+
+/// One line a note: `  changed Deployment/web: istio-proxy: …`.
+pub fn summary(outcomes: &[Outcome]) -> String {
+    let mut out = String::new();
     for o in outcomes {
         for note in &o.notes {
-            let (tag, text) = match note {
-                Note::Changed(t) => ("changed", t),
-                Note::Unchanged(t) => ("unchanged", t),
-                Note::Skipped(t) => ("skipped", t),
-                Note::Warning(t) => ("warning", t),
-            };
+            let (tag, text) = tag(note);
             out.push_str(&format!("{tag:>9} {}: {text}\n", o.object));
         }
     }
+    out
 }
 
 pub fn diff(name: &str, old: &str, new: &str) -> String {

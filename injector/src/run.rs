@@ -34,7 +34,7 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
     // verified, or held back from stdout until then. --diff needs it whole.
     if cli.check || cli.diff {
         let injected = inject::inject(&source, &config, &options).map_err(place)?;
-        summarise(cli, &injected.summary);
+        summarise(cli, &injected.outcomes);
         if cli.check {
             return Ok(i32::from(injected.changed));
         }
@@ -52,13 +52,13 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
     if to_stdout {
         let mut sink = files::HeldBack::new()?;
         let report = inject::inject_into(&source, &config, &options, &mut sink).map_err(place)?;
-        summarise(cli, &report.summary);
+        summarise(cli, &report.outcomes);
         return sink.release().map(|()| 0);
     }
     let target = cli.output.as_ref().unwrap_or(source_path);
     let mut sink = files::Replacement::new(target)?;
     let report = inject::inject_into(&source, &config, &options, &mut sink).map_err(place)?;
-    summarise(cli, &report.summary);
+    summarise(cli, &report.outcomes);
     // In place: an unchanged file is not rewritten (its mtime stays).
     if cli.output.is_some() || report.changed {
         sink.commit()?;
@@ -75,9 +75,9 @@ fn read_config(path: &std::path::Path) -> Result<config::Config, String> {
     config::parse(&text).map_err(|e| format!("{}:{}: {}", path.display(), e.pos, e.message))
 }
 
-fn summarise(cli: &Cli, summary: &str) {
+fn summarise(cli: &Cli, outcomes: &[crate::inject::Outcome]) {
     if !cli.quiet {
-        eprint!("{summary}");
+        eprint!("{}", report::summary(outcomes));
     }
 }
 

@@ -282,8 +282,8 @@ spec:
         .unwrap_or_else(|e| panic!("{}: {}", e.pos, e.message));
     assert_eq!(out.text, manifest);
     assert!(
-        out.summary.contains("neither a list nor empty"),
+        graceful_inject::report::summary(&out.outcomes).contains("neither a list nor empty"),
         "{}",
-        out.summary
+        graceful_inject::report::summary(&out.outcomes)
     );
 }

@@ -26,7 +26,7 @@ use crate::config::{self, Config};
 use std::{
     net::SocketAddr,
     path::PathBuf,
-    sync::{atomic::AtomicBool, Arc, RwLock},
+    sync::{atomic::AtomicBool, Arc, Mutex, RwLock},
     time::Duration,
 };
 
@@ -46,11 +46,9 @@ pub struct Args {
 /// The config in force.
 pub struct State {
     pub config: Config,
-    /// Set when no config could ever be read: every review is answered
-    /// unchanged, with this reason.
+    /// Set when no config could be read at start: every review is answered
+    /// unchanged, with this reason, until one can.
     pub config_error: Option<String>,
-    /// The text it was read from, to notice a change.
-    text: String,
 }
 
 /// What every connection shares.
@@ -58,6 +56,9 @@ pub struct Shared {
     state: RwLock<Arc<State>>,
     pub ready: AtomicBool,
     pub metrics: metrics::Metrics,
+    /// What the files held at the last look, to act only on a change.
+    config_seen: Seen<String>,
+    certificate_seen: Seen<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Shared {
@@ -67,68 +68,92 @@ impl Shared {
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
+
+    fn set_state(&self, next: State) {
+        let next = Arc::new(next);
+        match self.state.write() {
+            Ok(mut s) => *s = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+    }
+
+    fn count_reload(&self, what: &'static str, result: &'static str) {
+        self.metrics
+            .reloads
+            .get_or_create(&metrics::ReloadLabel { what, result })
+            .inc();
+    }
 }
 
-fn read_config(path: &std::path::Path) -> Result<(String, Config), String> {
-    let text = crate::files::read_text(path)?;
-    let config =
-        config::parse(&text).map_err(|e| format!("{}:{}: {}", path.display(), e.pos, e.message))?;
-    Ok((text, config))
+/// The outcome of the last read of some files: their bytes, or why they
+/// could not be read. A look that reads the same as the last one is not
+/// acted on (nor logged again): a broken file is reported once, not at
+/// every look.
+struct Seen<T>(Mutex<Option<Result<T, String>>>);
+
+impl<T: Clone + PartialEq> Seen<T> {
+    fn new(read: &Result<T, String>) -> Seen<T> {
+        Seen(Mutex::new(Some(read.clone())))
+    }
+
+    /// Whether `read` differs from the last look (which it becomes).
+    fn changed(&self, read: &Result<T, String>) -> bool {
+        let mut seen = match self.0.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if seen.as_ref() == Some(read) {
+            return false;
+        }
+        *seen = Some(read.clone());
+        true
+    }
 }
 
-/// Reads the config again; replaces the state when it changed and parses.
+fn parse_config(path: &std::path::Path, text: &str) -> Result<Config, String> {
+    config::parse(text).map_err(|e| format!("{}:{}: {}", path.display(), e.pos, e.message))
+}
+
+/// Reads the config again; when it changed and parses, it is in force.
 fn reload_config(args: &Args, shared: &Shared) {
-    let current = shared.state();
-    let (what, result) = match read_config(&args.config) {
-        Ok((text, _)) if text == current.text && current.config_error.is_none() => return,
-        Ok((text, config)) => {
+    let read = crate::files::read_text(&args.config);
+    if !shared.config_seen.changed(&read) {
+        return;
+    }
+    match read.and_then(|text| parse_config(&args.config, &text)) {
+        Ok(config) => {
             tracing::info!(config = %args.config.display(), "config reloaded");
-            let next = Arc::new(State {
+            shared.set_state(State {
                 config,
                 config_error: None,
-                text,
             });
-            match shared.state.write() {
-                Ok(mut s) => *s = next,
-                Err(poisoned) => *poisoned.into_inner() = next,
-            }
-            ("config", "ok")
+            shared.count_reload("config", "ok");
         }
         Err(e) => {
-            if current.config_error.as_deref() == Some(e.as_str()) {
-                return;
-            }
             tracing::error!(error = %e, "config not reloaded; keeping the one in force");
-            ("config", "error")
+            shared.count_reload("config", "error");
         }
-    };
-    shared
-        .metrics
-        .reloads
-        .get_or_create(&metrics::ReloadLabel { what, result })
-        .inc();
+    }
 }
 
+/// Reads the certificate again; when it changed and is a pair, it is
+/// served from the next handshake on.
 fn reload_certificate(certs: &tls::Reloading, shared: &Shared) {
-    let result = match certs.refresh() {
-        Ok(false) => return,
-        Ok(true) => {
+    let read = tls::read(&certs.files);
+    if !shared.certificate_seen.changed(&read) {
+        return;
+    }
+    match read.and_then(|(cert, key)| tls::parse(&certs.files, &cert, &key)) {
+        Ok(key) => {
+            certs.swap(key);
             tracing::info!("certificate reloaded");
-            "ok"
+            shared.count_reload("certificate", "ok");
         }
         Err(e) => {
             tracing::error!(error = %e, "certificate not reloaded; keeping the one in force");
-            "error"
+            shared.count_reload("certificate", "error");
         }
-    };
-    shared
-        .metrics
-        .reloads
-        .get_or_create(&metrics::ReloadLabel {
-            what: "certificate",
-            result,
-        })
-        .inc();
+    }
 }
 
 /// Runs the webhook until SIGTERM; returns the exit status.
@@ -141,19 +166,23 @@ pub fn run(args: Args) -> Result<i32, String> {
         .try_init();
     // Without a certificate there is nothing to serve: the pod restarts
     // (and the API server, with failurePolicy: Ignore, admits pods meanwhile).
-    let certs = tls::Reloading::new(args.tls.clone())?;
-    let state = match read_config(&args.config) {
-        Ok((text, config)) => State {
+    let certificate_read = tls::read(&args.tls);
+    let (cert, key) = certificate_read.clone()?;
+    let certs = tls::Reloading::new(args.tls.clone(), tls::parse(&args.tls, &cert, &key)?);
+    let config_read = crate::files::read_text(&args.config);
+    let state = match config_read
+        .clone()
+        .and_then(|text| parse_config(&args.config, &text))
+    {
+        Ok(config) => State {
             config,
             config_error: None,
-            text,
         },
         Err(e) => {
             tracing::error!(error = %e, "no config: every review is answered unchanged until it can be read");
             State {
                 config: Config::default(),
                 config_error: Some(e),
-                text: String::new(),
             }
         }
     };
@@ -161,6 +190,8 @@ pub fn run(args: Args) -> Result<i32, String> {
         state: RwLock::new(Arc::new(state)),
         ready: AtomicBool::new(false),
         metrics: metrics::Metrics::new(),
+        config_seen: Seen::new(&config_read),
+        certificate_seen: Seen::new(&certificate_read),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

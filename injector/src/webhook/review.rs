@@ -9,7 +9,7 @@
 //! and a warning: the webhook never stands between a team and its pods.
 
 use crate::config::{self, Config, ContainerRule, Hook, Rule};
-use crate::patch::Options;
+use crate::patch::{Note, Options};
 use serde_json::{json, Value};
 
 /// The pod annotations a team sets in its own pod template.
@@ -262,12 +262,13 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
         Ok(i) => i,
         Err(e) => return (Decision::Error(e.message), subject, None),
     };
+    let notes = || injected.outcomes.iter().flat_map(|o| &o.notes);
     if !injected.changed {
-        let why = injected.summary.lines().find(|l| l.contains("skipped"));
-        let decision = match why {
-            Some(line) => Decision::Skipped(line.trim().to_string()),
-            None => Decision::Unchanged,
-        };
+        let why = notes().find_map(|n| match n {
+            Note::Skipped(why) => Some(why.clone()),
+            _ => None,
+        });
+        let decision = why.map_or(Decision::Unchanged, Decision::Skipped);
         return (decision, subject, None);
     }
     let after: Value = match serde_json::from_str(&injected.text) {
@@ -281,8 +282,8 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
         }
     };
     let patch = super::json_diff::diff(&object, &after);
-    // Already as planned, but for the order of keys in a mapping (which the
-    // file edits keep and JSON does not mean): nothing to send.
+    // A change of the text alone (how it is written, not what it says):
+    // nothing to send.
     if patch.as_array().is_some_and(Vec::is_empty) {
         return (Decision::Unchanged, subject, None);
     }
@@ -302,11 +303,11 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
             None,
         );
     }
-    let warnings = injected
-        .summary
-        .lines()
-        .filter_map(|l| l.trim_start().strip_prefix("warning "))
-        .map(str::to_string)
+    let warnings = notes()
+        .filter_map(|n| match n {
+            Note::Warning(w) => Some(w.clone()),
+            _ => None,
+        })
         .collect();
     (
         Decision::Patched,

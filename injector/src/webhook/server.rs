@@ -5,8 +5,8 @@
 //! request's headers 5 s (`header_read_timeout`, which hyper also starts
 //! when a kept-alive connection falls idle), its body 5 s and at most
 //! `max_body` bytes — all well inside the API server's 10 s webhook timeout;
-//! at most `max_connections` connections are served at once, and one more
-//! is closed as soon as it is accepted.
+//! at most `max_connections` connections are served at once (64 on the
+//! plain port), and one more is closed as soon as it is accepted.
 //! A review is answered in well under a millisecond, on the connection's
 //! task.
 //!
@@ -20,12 +20,20 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{body::Incoming, header, Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use std::{
     convert::Infallible,
-    sync::{atomic::Ordering, Arc},
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
-use tokio::net::TcpListener;
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+};
 use tokio_rustls::TlsAcceptor;
 
 const HANDSHAKE: Duration = Duration::from_secs(5);
@@ -44,10 +52,25 @@ pub async fn serve(
     let health = TcpListener::bind(args.health_listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.health_listen))?;
-    let acceptor = TlsAcceptor::from(tls::server_config(certs)?);
+    let api = Port {
+        listener,
+        tls: Some(TlsAcceptor::from(tls::server_config(certs)?)),
+        reviews: Some(args.max_body),
+        slots: Arc::new(Semaphore::new(args.max_connections)),
+        max: args.max_connections,
+        refused: AtomicU64::new(0),
+    };
+    let health = Port {
+        listener: health,
+        tls: None,
+        reviews: None,
+        slots: Arc::new(Semaphore::new(HEALTH_CONNECTIONS)),
+        max: HEALTH_CONNECTIONS,
+        refused: AtomicU64::new(0),
+    };
     tracing::info!(
-        listen = %listener.local_addr().map_err(|e| e.to_string())?,
-        health = %health.local_addr().map_err(|e| e.to_string())?,
+        listen = %api.listener.local_addr().map_err(|e| e.to_string())?,
+        health = %health.listener.local_addr().map_err(|e| e.to_string())?,
         "serving admission reviews"
     );
     shared.ready.store(true, Ordering::SeqCst);
@@ -55,55 +78,14 @@ pub async fn serve(
     let stop = stopping();
     tokio::pin!(stop);
     let mut stopping_since: Option<Instant> = None;
-    let slots = Arc::new(tokio::sync::Semaphore::new(args.max_connections));
-    let mut refused: u64 = 0;
     loop {
         let delay = match stopping_since {
             Some(since) => args.shutdown_delay.saturating_sub(since.elapsed()),
             None => Duration::MAX,
         };
         tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    // Said once, then every 1,000th: a flood must not flood the log.
-                    refused += 1;
-                    if refused == 1 || refused.is_multiple_of(1000) {
-                        tracing::warn!(max = args.max_connections, refused, "connection refused: the most connections are open");
-                    }
-                    continue;
-                };
-                // Answers are small and sent whole: no Nagle delay.
-                let _ = stream.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let shared = shared.clone();
-                let max_body = args.max_body;
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await else {
-                        return;
-                    };
-                    let service = hyper::service::service_fn(move |req| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(route(req, &shared, max_body).await) }
-                    });
-                    let connection = http1(TokioIo::new(tls), service);
-                    let _ = watcher.watch(connection).await;
-                });
-            }
-            accepted = health.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let shared = shared.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(route(req, &shared, 0).await) }
-                    });
-                    let _ = watcher.watch(http1(TokioIo::new(stream), service)).await;
-                });
-            }
+            accepted = api.listener.accept() => api.serve(accepted, &shared, &graceful),
+            accepted = health.listener.accept() => health.serve(accepted, &shared, &graceful),
             () = &mut stop, if stopping_since.is_none() => {
                 tracing::info!(delay_ms = args.shutdown_delay.as_millis() as u64, "stopping: not ready; serving until the delay is over");
                 shared.ready.store(false, Ordering::SeqCst);
@@ -112,13 +94,81 @@ pub async fn serve(
             () = tokio::time::sleep(delay), if stopping_since.is_some() => break,
         }
     }
-    drop(listener);
+    drop(api);
     drop(health);
     match tokio::time::timeout(DRAIN, graceful.shutdown()).await {
         Ok(()) => tracing::info!("stopped: every request in flight was answered"),
         Err(_) => tracing::warn!("stopped: connections still open after {DRAIN:?} were closed"),
     }
     Ok(())
+}
+
+/// The plain port's limit: the kubelet's probes and Prometheus need a few.
+const HEALTH_CONNECTIONS: usize = 64;
+
+/// One listening port: with TLS or not, reviews served there or not, and at
+/// most `max` connections at once.
+struct Port {
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    /// The body limit of a review; None: health and metrics only.
+    reviews: Option<usize>,
+    slots: Arc<Semaphore>,
+    max: usize,
+    refused: AtomicU64,
+}
+
+impl Port {
+    /// Serves an accepted connection on a task of its own, or closes it at
+    /// once when `max` are open.
+    fn serve(
+        &self,
+        accepted: std::io::Result<(TcpStream, SocketAddr)>,
+        shared: &Arc<Shared>,
+        graceful: &GracefulShutdown,
+    ) {
+        let Ok((stream, _)) = accepted else { return };
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            // Said once, then every 1,000th: a flood must not flood the log.
+            let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+            if refused == 1 || refused.is_multiple_of(1000) {
+                tracing::warn!(
+                    max = self.max,
+                    refused,
+                    "connection refused: the most connections are open"
+                );
+            }
+            return;
+        };
+        // Answers are small and sent whole: no Nagle delay.
+        let _ = stream.set_nodelay(true);
+        let (tls, reviews, shared, watcher) = (
+            self.tls.clone(),
+            self.reviews,
+            shared.clone(),
+            graceful.watcher(),
+        );
+        tokio::spawn(async move {
+            let _slot = slot;
+            let service = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(route(req, &shared, reviews).await) }
+            });
+            match tls {
+                Some(acceptor) => {
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let _ = watcher.watch(http1(TokioIo::new(tls), service)).await;
+                }
+                None => {
+                    let _ = watcher.watch(http1(TokioIo::new(stream), service)).await;
+                }
+            }
+        });
+    }
 }
 
 fn http1<I, S>(io: I, service: S) -> hyper::server::conn::http1::Connection<I, S>
@@ -158,15 +208,19 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     r
 }
 
-async fn route(req: Request<Incoming>, shared: &Shared, max_body: usize) -> Response<Full<Bytes>> {
-    match (req.method(), req.uri().path()) {
-        (&Method::POST, "/mutate") if max_body > 0 => mutate(req, shared, max_body).await,
-        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/readyz") if shared.ready.load(Ordering::SeqCst) => {
+async fn route(
+    req: Request<Incoming>,
+    shared: &Shared,
+    reviews: Option<usize>,
+) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path(), reviews) {
+        (&Method::POST, "/mutate", Some(max_body)) => mutate(req, shared, max_body).await,
+        (&Method::GET, "/healthz", _) => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/readyz", _) if shared.ready.load(Ordering::SeqCst) => {
             text(StatusCode::OK, "ready\n")
         }
-        (&Method::GET, "/readyz") => text(StatusCode::SERVICE_UNAVAILABLE, "stopping\n"),
-        (&Method::GET, "/metrics") => {
+        (&Method::GET, "/readyz", _) => text(StatusCode::SERVICE_UNAVAILABLE, "stopping\n"),
+        (&Method::GET, "/metrics", _) => {
             let mut r = text(StatusCode::OK, shared.metrics.text());
             r.headers_mut().insert(
                 header::CONTENT_TYPE,

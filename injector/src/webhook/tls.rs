@@ -2,11 +2,12 @@
 //!
 //! cert-manager renews a Secret and the kubelet updates the mounted volume
 //! by swapping a symlink (`..data`): the files change all at once, under the
-//! same paths. Every handshake asks [`Reloading`] for the current key, and a
-//! background task reads the files again every few seconds; a new pair that
-//! parses and matches replaces the old one for the next handshakes, while
-//! connections already open go on with theirs. A pair that does not parse
-//! (caught mid-swap, or broken) is logged and the old one kept.
+//! same paths. Every handshake asks [`Reloading`] for the current key, and
+//! the webhook reads the files again every few seconds (crate::webhook); a
+//! new pair that parses and matches replaces the old one for the next
+//! handshakes, while connections already open go on with theirs. A pair
+//! that does not parse (caught mid-swap, or broken) is logged and the old
+//! one kept.
 
 use rustls::{
     crypto::ring::sign::any_supported_type,
@@ -26,11 +27,15 @@ pub struct Files {
     pub key: PathBuf,
 }
 
-/// Reads and checks a certificate chain and its key.
-pub fn load(files: &Files) -> Result<(Vec<u8>, Arc<CertifiedKey>), String> {
+/// The two files' bytes, as read now.
+pub fn read(files: &Files) -> Result<(Vec<u8>, Vec<u8>), String> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-    let (cert_pem, key_pem) = (read(&files.cert)?, read(&files.key)?);
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+    Ok((read(&files.cert)?, read(&files.key)?))
+}
+
+/// Checks a certificate chain and its key, read from `files`.
+pub fn parse(files: &Files, cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<CertifiedKey>, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| {
             format!(
@@ -41,7 +46,7 @@ pub fn load(files: &Files) -> Result<(Vec<u8>, Arc<CertifiedKey>), String> {
     if chain.is_empty() {
         return Err(format!("{}: no certificate in it", files.cert.display()));
     }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| format!("{}: not a PEM private key ({e})", files.key.display()))?;
     let signer = any_supported_type(&key)
         .map_err(|e| format!("{}: unsupported key ({e})", files.key.display()))?;
@@ -53,46 +58,37 @@ pub fn load(files: &Files) -> Result<(Vec<u8>, Arc<CertifiedKey>), String> {
             files.key.display()
         )
     })?;
-    // What was read, to notice the next change by comparing.
-    let mut seen = cert_pem;
-    seen.extend_from_slice(&key_pem);
-    Ok((seen, Arc::new(certified)))
+    Ok(Arc::new(certified))
 }
 
 /// The current certificate, swapped by [`Reloading::refresh`].
 #[derive(Debug)]
 pub struct Reloading {
-    files: Files,
-    current: RwLock<(Vec<u8>, Arc<CertifiedKey>)>,
+    pub files: Files,
+    current: RwLock<Arc<CertifiedKey>>,
 }
 
 impl Reloading {
-    pub fn new(files: Files) -> Result<Arc<Self>, String> {
-        let first = load(&files)?;
-        Ok(Arc::new(Reloading {
+    /// Serves `first`, read from `files`.
+    pub fn new(files: Files, first: Arc<CertifiedKey>) -> Arc<Self> {
+        Arc::new(Reloading {
             files,
             current: RwLock::new(first),
-        }))
+        })
     }
 
-    /// Reads the files again; true when a new certificate is now served.
-    pub fn refresh(&self) -> Result<bool, String> {
-        let (seen, key) = load(&self.files)?;
-        let mut current = self
-            .current
-            .write()
-            .map_err(|_| "lock poisoned".to_string())?;
-        if current.0 == seen {
-            return Ok(false);
+    /// Serves `key` from the next handshake on.
+    pub fn swap(&self, key: Arc<CertifiedKey>) {
+        match self.current.write() {
+            Ok(mut c) => *c = key,
+            Err(poisoned) => *poisoned.into_inner() = key,
         }
-        *current = (seen, key);
-        Ok(true)
     }
 }
 
 impl ResolvesServerCert for Reloading {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current.read().ok().map(|c| c.1.clone())
+        self.current.read().ok().map(|c| c.clone())
     }
 }
 
