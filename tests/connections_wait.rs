@@ -49,3 +49,77 @@ fn a_half_closed_connection_is_still_being_served() {
         drop((client, server));
     }
 }
+
+/// Runs `make` on a thread that has joined `ns`: the sockets it opens live
+/// in that namespace, whichever thread uses them afterwards.
+fn in_netns<T: Send + 'static>(ns: &Netns, make: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{}", ns.0);
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(path).unwrap();
+        // SAFETY: setns on this thread only, with a namespace fd we own.
+        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        make()
+    })
+    .join()
+    .unwrap()
+}
+
+/// `connections --port PORT -v` run in `ns`.
+fn connections_in(ns: &Netns, port: &str) -> std::process::Command {
+    let mut cmd = command(&ns.exec());
+    cmd.args([bin(), "connections", "--port", port, "-v"]);
+    cmd
+}
+
+/// In a quiet pod, the last connection's close is decided by looking that
+/// connection up again, without walking the kernel's table: no connection
+/// opened since the walk (the namespace's counters say so) and nothing
+/// listens, so none can have.
+#[test]
+fn a_quiet_pods_last_close_is_decided_without_a_walk() {
+    if !root_or_skip("a_quiet_pods_last_close_is_decided_without_a_walk") {
+        return;
+    }
+    let ns = Netns::new("conn-quiet");
+    let (port, client, server) = in_netns(&ns, || {
+        let (listener, port, client, server) = connected();
+        drop(listener);
+        (port, client, server)
+    });
+    let mut w = Watched::spawn(&mut connections_in(&ns, &port));
+    w.expect_line(&format!("waiting: connections on [{port}]"));
+    drop((client, server));
+    let (code, log) = w.finish();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("none opened since"), "{log}");
+}
+
+/// Looking up the walk's connections alone would miss one that opened after
+/// the walk: when the namespace's counters have moved, or something listens,
+/// the wait walks again and holds for the new connection.
+#[test]
+fn a_connection_opened_after_the_walk_holds_the_wait() {
+    if !root_or_skip("a_connection_opened_after_the_walk_holds_the_wait") {
+        return;
+    }
+    let ns = Netns::new("conn-new");
+    let (listener, port, first_client, first_server) = in_netns(&ns, connected);
+    let mut w = Watched::spawn(&mut connections_in(&ns, &port));
+    w.expect_line(&format!("waiting: connections on [{port}]"));
+    // A second client arrives after the walk; then the listener and the
+    // first connection close.
+    let (second_client, second_server) = in_netns(&ns, move || {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (client, server)
+    });
+    drop((first_client, first_server));
+    // The first connection's close is announced; looking it up finds it
+    // gone, but the counters moved: the walk finds the second one.
+    w.expect_line("walked");
+    assert!(w.running(), "released with a connection left");
+    drop((second_client, second_server));
+    let (code, log) = w.finish();
+    assert_eq!(code, 0, "{log}");
+}

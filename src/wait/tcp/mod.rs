@@ -55,6 +55,10 @@ pub struct Socket {
 pub trait Source {
     fn name(&self) -> &'static str;
     fn sockets(&mut self, state: State, ports: &[u16], out: &mut Vec<Socket>) -> Result<(), Error>;
+    /// The netlink source's own questions, which /proc cannot answer.
+    fn sock_diag(&mut self) -> Option<&mut netlink::SockDiag> {
+        None
+    }
 }
 
 /// The ports of `wanted` that some socket's local address has, in `wanted` order.
@@ -102,6 +106,11 @@ impl Sockets {
         self.source.name()
     }
 
+    /// The netlink source, while it is the one in use.
+    pub fn sock_diag(&mut self) -> Option<&mut netlink::SockDiag> {
+        self.source.sock_diag()
+    }
+
     /// The ports of `wanted` that still have a socket in `state`.
     pub fn busy(&mut self, state: State, wanted: &[u16]) -> Result<Vec<u16>, Error> {
         Ok(busy_ports(self.read(state, wanted)?, wanted))
@@ -146,6 +155,18 @@ impl SocketWait {
             ports: ports.to_vec(),
             closes,
         })
+    }
+}
+
+impl SocketWait {
+    /// The watched ports.
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    /// The netlink source, while it is the one in use.
+    pub fn sock_diag(&mut self) -> Option<&mut netlink::SockDiag> {
+        self.sockets.sock_diag()
     }
 }
 

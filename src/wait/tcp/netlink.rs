@@ -26,7 +26,7 @@ use netlink_packet_core::{
 use netlink_packet_sock_diag::{
     constants::{
         AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DIAG_BY_FAMILY, TCP_CLOSE_WAIT, TCP_CLOSING,
-        TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_LISTEN, TCP_SYN_RECV,
+        TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT,
     },
     inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags},
     SockDiagMessage,
@@ -96,20 +96,18 @@ impl SockDiag {
                     | StateFlags::FIN_WAIT1
                     | StateFlags::CLOSING
                     | StateFlags::LAST_ACK,
-                &[
-                    TCP_ESTABLISHED,
-                    TCP_SYN_RECV,
-                    TCP_CLOSE_WAIT,
-                    TCP_FIN_WAIT1,
-                    TCP_CLOSING,
-                    TCP_LAST_ACK,
-                ],
+                SERVING,
             ),
         }
     }
 
     /// One dump of both families with the original inet_diag request.
-    fn dump_both(&mut self, state: State, port: u16, out: &mut Vec<Socket>) -> io::Result<()> {
+    fn dump_both(
+        &mut self,
+        flags: StateFlags,
+        port: u16,
+        out: &mut Vec<InetResponseHeader>,
+    ) -> io::Result<()> {
         /// `struct inet_diag_req`, the original request (linux/inet_diag.h).
         /// netlink-packet-sock-diag speaks only its successor, so it is laid
         /// out here: family, src_len, dst_len, ext (u8 each); the socket id
@@ -117,7 +115,6 @@ impl SockDiag {
         /// u32; cookie 2 × u32); states u32; dbs u32. All zero but the port,
         /// the states and the cookie, which is INET_DIAG_NOCOOKIE (all ones).
         const REQUEST_LEN: usize = 60;
-        let (flags, want) = Self::states(state);
         self.sequence = self.sequence.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.length = (16 + REQUEST_LEN) as u32;
@@ -132,28 +129,20 @@ impl SockDiag {
         body[44..52].fill(0xff);
         body[52..56].copy_from_slice(&flags.bits().to_ne_bytes());
         self.socket.send(&self.request, 0)?;
-        self.replies(TCPDIAG_GETSOCK, want, port, out)
+        self.replies(TCPDIAG_GETSOCK, 1, None, &mut |_, r| {
+            out.push(r);
+            Ok(())
+        })
     }
 
-    /// One dump of one family with `SOCK_DIAG_BY_FAMILY`.
-    fn dump(
-        &mut self,
-        family: u8,
-        state: State,
-        port: u16,
-        out: &mut Vec<Socket>,
-    ) -> io::Result<()> {
-        let (flags, want) = Self::states(state);
+    /// A `SOCK_DIAG_BY_FAMILY` request for TCP sockets, appended to the
+    /// request buffer: a dump of one family (`id` holds the port) or, with
+    /// `exact`, the one socket `id` names.
+    fn push_request(&mut self, family: u8, flags: StateFlags, id: SocketId, exact: bool) {
         self.sequence = self.sequence.wrapping_add(1);
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        header.flags = NLM_F_REQUEST | if exact { 0 } else { NLM_F_DUMP };
         header.sequence_number = self.sequence;
-        let mut socket_id = if family == AF_INET {
-            SocketId::new_v4()
-        } else {
-            SocketId::new_v6()
-        };
-        socket_id.source_port = port;
         let mut packet = NetlinkMessage::new(
             header,
             SockDiagMessage::InetRequest(InetRequest {
@@ -161,28 +150,57 @@ impl SockDiag {
                 protocol: IPPROTO_TCP,
                 extensions: ExtensionFlags::empty(),
                 states: flags,
-                socket_id,
+                socket_id: id,
             })
             .into(),
         );
         packet.finalize();
-        self.request.resize(packet.buffer_len(), 0);
-        packet.serialize(&mut self.request);
-        self.socket.send(&self.request, 0)?;
-        self.replies(SOCK_DIAG_BY_FAMILY, want, port, out)
+        let start = self.request.len();
+        self.request.resize(start + packet.buffer_len(), 0);
+        packet.serialize(&mut self.request[start..]);
     }
 
-    /// Reads the answers to the request just sent until the dump is done:
-    /// each a `struct inet_diag_msg` of type `reply_type` (parsed by the
-    /// crate), an error, or the end.
+    /// One dump of one family with `SOCK_DIAG_BY_FAMILY`.
+    fn dump(
+        &mut self,
+        family: u8,
+        flags: StateFlags,
+        port: u16,
+        out: &mut Vec<InetResponseHeader>,
+    ) -> io::Result<()> {
+        let mut id = if family == AF_INET {
+            SocketId::new_v4()
+        } else {
+            SocketId::new_v6()
+        };
+        id.source_port = port;
+        self.request.clear();
+        self.push_request(family, flags, id, false);
+        self.socket.send(&self.request, 0)?;
+        self.replies(SOCK_DIAG_BY_FAMILY, 1, None, &mut |_, r| {
+            out.push(r);
+            Ok(())
+        })
+    }
+
+    /// Reads the answers to the `count` requests just sent (sequence numbers
+    /// up to `self.sequence`) until each has ended. Each socket, a `struct
+    /// inet_diag_msg` of type `reply_type` parsed by the crate, goes to
+    /// `sink` with the index of its request. A dump ends with its end
+    /// message, and an error answer ends the whole read with that error.
+    /// Given `exact` (the requests name one socket each), a request ends with
+    /// its one socket or its error, which is kept in `exact` with the
+    /// request's index.
     fn replies(
         &mut self,
         reply_type: u16,
-        want: &[u8],
-        port: u16,
-        out: &mut Vec<Socket>,
+        count: u32,
+        mut exact: Option<&mut Vec<(u32, io::Error)>>,
+        sink: &mut dyn FnMut(u32, InetResponseHeader) -> io::Result<()>,
     ) -> io::Result<()> {
-        loop {
+        let first = self.sequence.wrapping_sub(count - 1);
+        let mut open = count;
+        while open > 0 {
             let size = self.socket.recv(&mut &mut self.reply[..], 0)?;
             let mut offset = 0;
             while offset < size {
@@ -190,28 +208,28 @@ impl SockDiag {
                     .map_err(|e| io::Error::other(format!("undecodable reply: {e}")))?;
                 let length = message.length() as usize;
                 // A late answer to an earlier request is not ours to count.
-                if message.sequence_number() == self.sequence {
+                let index = message.sequence_number().wrapping_sub(first);
+                if index < count {
                     let payload = message.payload();
                     match message.message_type() {
-                        NLMSG_DONE => return Ok(()),
+                        NLMSG_DONE => open -= 1,
                         NLMSG_ERROR => {
                             let code = payload
                                 .get(..4)
                                 .map_or(0, |c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
-                            return Err(io::Error::from_raw_os_error(-code));
+                            let error = io::Error::from_raw_os_error(-code);
+                            let Some(errors) = exact.as_deref_mut() else {
+                                return Err(error);
+                            };
+                            open -= 1;
+                            errors.push((index, error));
                         }
                         t if t == reply_type => {
                             let r = InetResponseHeader::parse(payload)
                                 .map_err(|e| io::Error::other(format!("undecodable reply: {e}")))?;
-                            // The kernel applied the state and port filters;
-                            // both are checked again so that no other socket
-                            // can ever count.
-                            let addr = SocketAddr::new(
-                                r.socket_id.source_address,
-                                r.socket_id.source_port,
-                            );
-                            if want.contains(&r.state) && (port == 0 || addr.port() == port) {
-                                out.push(Socket { addr, uid: r.uid });
+                            sink(index, r)?;
+                            if exact.is_some() {
+                                open -= 1;
                             }
                         }
                         _ => {}
@@ -223,6 +241,180 @@ impl SockDiag {
                 offset += length;
             }
         }
+        Ok(())
+    }
+
+    /// The sockets in the states `flags` asks for on one port (every port
+    /// if 0), both families: one walk if the kernel answers the original
+    /// request, else one per family.
+    fn dump_port(
+        &mut self,
+        flags: StateFlags,
+        port: u16,
+        out: &mut Vec<InetResponseHeader>,
+    ) -> io::Result<()> {
+        if self.compat {
+            let before = out.len();
+            match self.dump_both(flags.clone(), port, out) {
+                Ok(()) => return Ok(()),
+                // Refused (a kernel without the original request): the
+                // per-family requests from now on. What a refused dump may
+                // have added is dropped.
+                Err(e)
+                    if e.raw_os_error().is_some_and(|c| {
+                        [libc::EINVAL, libc::ENOENT, libc::EOPNOTSUPP].contains(&c)
+                    }) =>
+                {
+                    out.truncate(before);
+                    self.compat = false;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.dump(AF_INET, flags.clone(), port, out)?;
+        // A kernel built without IPv6 answers the AF_INET6 dump with ENOENT
+        // (no handler for the family): it then has no IPv6 sockets to report.
+        match self.dump(AF_INET6, flags, port, out) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Each port's sockets in `flags`, as the kernel describes them. The
+    /// kernel applied the state and port filters; the port is checked again
+    /// here, so that no other socket can ever count.
+    fn each_port(
+        &mut self,
+        flags: StateFlags,
+        ports: &[u16],
+    ) -> Result<Vec<InetResponseHeader>, Error> {
+        let fail = |e: io::Error| Error::transient(format!("netlink sock_diag query: {e}"));
+        let mut found = Vec::new();
+        // Port 0 in the request: every port.
+        let every = [0];
+        for &port in if ports.is_empty() { &every[..] } else { ports } {
+            let before = found.len();
+            self.dump_port(flags.clone(), port, &mut found)
+                .map_err(fail)?;
+            if port != 0 {
+                let mut i = before;
+                while i < found.len() {
+                    if found[i].socket_id.source_port == port {
+                        i += 1;
+                    } else {
+                        found.swap_remove(i);
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The connections on `ports` that the app still serves (`serving`),
+    /// and every socket that a [`SockDiag::recheck`] must find gone before
+    /// the ports can be free of them (`known`): the serving ones, and
+    /// connections the app is still opening from a watched port (SYN_SENT),
+    /// which will serve once they are open.
+    pub fn connections(
+        &mut self,
+        ports: &[u16],
+        serving: &mut Vec<Socket>,
+        known: &mut Vec<Known>,
+    ) -> Result<(), Error> {
+        let (flags, _) = Self::states(State::Connected);
+        for r in self.each_port(flags | StateFlags::SYN_SENT, ports)? {
+            if !SERVING.contains(&r.state) && r.state != TCP_SYN_SENT {
+                continue;
+            }
+            if SERVING.contains(&r.state) {
+                serving.push(Socket {
+                    addr: SocketAddr::new(r.socket_id.source_address, r.socket_id.source_port),
+                    uid: r.uid,
+                });
+            }
+            let mut id = r.socket_id;
+            // Found again by its addresses alone (INET_DIAG_NOCOOKIE): a
+            // connection being accepted is replaced in the kernel's table by
+            // a new socket with the same addresses and another cookie, and
+            // that one must still be found.
+            id.cookie = [0xff; 8];
+            known.push(Known {
+                family: r.family,
+                id,
+            });
+        }
+        Ok(())
+    }
+
+    /// Looks up each of `known` again, by its addresses, in one batch of
+    /// exact requests (answered in microseconds each, however many other
+    /// sockets the node holds: no table is walked). For each, in order: the
+    /// state of the socket now holding those addresses, or None when there
+    /// is none.
+    pub fn recheck(&mut self, known: &[Known]) -> Result<Vec<Option<u8>>, Error> {
+        let fail = |e: io::Error| Error::transient(format!("netlink sock_diag lookup: {e}"));
+        let mut states = vec![None; known.len()];
+        if known.is_empty() {
+            return Ok(states);
+        }
+        self.request.clear();
+        for k in known {
+            self.push_request(k.family, StateFlags::all(), k.id.clone(), true);
+        }
+        self.socket.send(&self.request, 0).map_err(fail)?;
+        let mut errors = Vec::new();
+        let count = known.len() as u32;
+        self.replies(
+            SOCK_DIAG_BY_FAMILY,
+            count,
+            Some(&mut errors),
+            &mut |i, r| {
+                // The kernel answers a lookup with the socket those addresses
+                // lead to, which can be a listener on the port when the
+                // connection has gone: a listener is no connection.
+                if r.socket_id.source_port == known[i as usize].id.source_port
+                    && r.socket_id.destination_port == known[i as usize].id.destination_port
+                {
+                    states[i as usize] = Some(r.state);
+                }
+                Ok(())
+            },
+        )
+        .map_err(fail)?;
+        // No socket with those addresses: ENOENT. Anything else is a
+        // failed look, never "gone".
+        if let Some((_, e)) = errors
+            .into_iter()
+            .find(|(_, e)| e.raw_os_error() != Some(libc::ENOENT))
+        {
+            return Err(fail(e));
+        }
+        Ok(states)
+    }
+}
+
+/// The states of a connection the app still serves (see [`State::Connected`]).
+pub const SERVING: &[u8] = &[
+    TCP_ESTABLISHED,
+    TCP_SYN_RECV,
+    TCP_CLOSE_WAIT,
+    TCP_FIN_WAIT1,
+    TCP_CLOSING,
+    TCP_LAST_ACK,
+];
+
+/// A socket as the kernel can be asked about it again: its family and its
+/// addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Known {
+    family: u8,
+    id: SocketId,
+}
+
+impl Known {
+    /// Its local port.
+    pub fn port(&self) -> u16 {
+        self.id.source_port
     }
 }
 
@@ -232,40 +424,22 @@ impl Source for SockDiag {
     }
 
     fn sockets(&mut self, state: State, ports: &[u16], out: &mut Vec<Socket>) -> Result<(), Error> {
-        let fail = |e: io::Error| Error::transient(format!("netlink sock_diag query: {e}"));
-        // Port 0 in the request: every port.
-        let every = [0];
-        for &port in if ports.is_empty() { &every[..] } else { ports } {
-            if self.compat {
-                let before = out.len();
-                match self.dump_both(state, port, out) {
-                    Ok(()) => continue,
-                    // Refused (a kernel without the original request): the
-                    // per-family requests from now on. What a refused dump
-                    // may have added is dropped.
-                    Err(e)
-                        if e.raw_os_error().is_some_and(|c| {
-                            [libc::EINVAL, libc::ENOENT, libc::EOPNOTSUPP].contains(&c)
-                        }) =>
-                    {
-                        out.truncate(before);
-                        self.compat = false;
-                    }
-                    Err(e) => return Err(fail(e)),
-                }
-            }
-            self.dump(AF_INET, state, port, out).map_err(fail)?;
-            // A kernel built without IPv6 answers the AF_INET6 dump with ENOENT
-            // (no handler for the family): it then has no IPv6 sockets to report.
-            match self.dump(AF_INET6, state, port, out) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                other => other.map_err(fail)?,
+        let (flags, want) = Self::states(state);
+        for r in self.each_port(flags, ports)? {
+            if want.contains(&r.state) {
+                out.push(Socket {
+                    addr: SocketAddr::new(r.socket_id.source_address, r.socket_id.source_port),
+                    uid: r.uid,
+                });
             }
         }
         Ok(())
     }
-}
 
+    fn sock_diag(&mut self) -> Option<&mut SockDiag> {
+        Some(self)
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +475,56 @@ mod tests {
         assert_eq!(one.iter().map(|s| s.addr).collect::<Vec<_>>(), want);
         assert!(one.iter().all(|s| s.uid == unsafe { libc::getuid() }));
         assert!(!one.iter().any(|s| s.addr == other.local_addr().unwrap()));
+    }
+
+    /// A connection the walk found is found again by its addresses while it
+    /// lasts (IPv4 and IPv6), and not once it has gone, even though a
+    /// listener on its port still answers a lookup of those addresses.
+    #[test]
+    fn a_walked_connection_is_looked_up_until_it_goes() {
+        use std::net::TcpStream;
+        for any in ["127.0.0.1:0", "[::1]:0"] {
+            let Ok(listener) = TcpListener::bind(any) else {
+                println!("SKIPPED: a_walked_connection_is_looked_up: no {any} here");
+                continue;
+            };
+            let port = listener.local_addr().unwrap().port();
+            let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            let mut diag = SockDiag::open().unwrap();
+            let (mut serving, mut known) = (Vec::new(), Vec::new());
+            diag.connections(&[port], &mut serving, &mut known).unwrap();
+            assert_eq!(serving.len(), 1, "{any}: {serving:?}");
+            assert_eq!(serving[0].addr, server.local_addr().unwrap());
+            assert_eq!(known.len(), 1);
+            assert_eq!(known[0].port(), port);
+            assert_eq!(diag.recheck(&known).unwrap(), [Some(TCP_ESTABLISHED)]);
+            // The client leaves: the app's end is half-closed, still serving.
+            drop(client);
+            let state = diag.recheck(&known).unwrap();
+            assert!(state[0].is_some_and(|s| SERVING.contains(&s)), "{state:?}");
+            // The app aborts it (SO_LINGER 0): a reset, and the socket is
+            // destroyed within close().
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            // SAFETY: setsockopt on the test's own socket with a correctly sized value.
+            let rc = unsafe {
+                libc::setsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(&server),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    &linger as *const libc::linger as *const libc::c_void,
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(rc, 0);
+            drop(server);
+            assert_eq!(diag.recheck(&known).unwrap(), [None], "{any}");
+            // Many at once: one batch, answers in order.
+            let twice = [known[0].clone(), known[0].clone()];
+            assert_eq!(diag.recheck(&twice).unwrap(), [None, None]);
+        }
     }
 }
