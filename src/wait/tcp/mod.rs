@@ -1,7 +1,7 @@
 //! `graceful-wait tcp`: returns when no TCP socket in this network namespace
 //! LISTENs on the watched port(s). The socket tables it reads also serve the
-//! `connections` wait ([`super::connections`]), which counts ESTABLISHED
-//! sockets instead.
+//! `connections` wait ([`super::connections`]), which counts the
+//! connections the app still serves instead.
 //!
 //! All containers of a pod share one network namespace, so the proxy's hook
 //! sees the app's sockets here. Two sources give the same answer:
