@@ -116,3 +116,30 @@ fn a_failure_exits_non_zero_with_its_message_on_stderr_only() {
         "the place (line:col) of the error: {err}"
     );
 }
+
+/// Helm 4 does not show a plugin's stderr: with `GRACEFUL_INJECT_LOG` set,
+/// every message (the summary, or why it failed) is also kept in that file.
+#[test]
+fn the_messages_are_kept_where_helm_4_does_not_show_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("post-render.log");
+    let log_text = log.to_str().unwrap();
+    let input = std::fs::read(case("seed-tcp", "input.yaml")).unwrap();
+    let config = case("seed-tcp", "config.yml");
+    let out = post_render(&input, &[&config], &[("GRACEFUL_INJECT_LOG", log_text)]);
+    assert!(out.status.success());
+    let kept = std::fs::read_to_string(&log).unwrap();
+    assert!(!kept.is_empty());
+    assert_eq!(kept, String::from_utf8_lossy(&out.stderr), "the same messages");
+    for (args, want) in [
+        (vec!["/nonexistent/cfg.yml"], "/nonexistent/cfg.yml"),
+        (vec![], "no config"),
+    ] {
+        std::fs::remove_file(&log).unwrap();
+        let out = post_render(&input, &args, &[("GRACEFUL_INJECT_LOG", log_text)]);
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty());
+        let kept = std::fs::read_to_string(&log).unwrap();
+        assert!(kept.contains(want), "{args:?}: {kept}");
+    }
+}

@@ -7,11 +7,23 @@
 # The config: the first --post-renderer-args value, or $GRACEFUL_INJECT_CONFIG.
 # The program: $GRACEFUL_INJECT, else graceful-inject on PATH, else the
 # plugin's own bin/graceful-inject.
+#
+# Helm 3 prints a failed post-renderer's stderr; Helm 4 keeps a plugin's
+# stderr to itself and says only 'plugin "graceful-inject" exited with
+# error'. So the messages are also written to $GRACEFUL_INJECT_LOG when it
+# is set (CI), and a failure's to the terminal when there is one.
 set -eu
+fail() {
+  echo "graceful-inject post-renderer: $1" >&2
+  if [ -n "${GRACEFUL_INJECT_LOG:-}" ]; then
+    echo "graceful-inject post-renderer: $1" >>"$GRACEFUL_INJECT_LOG"
+  fi
+  { echo "graceful-inject post-renderer: $1" >/dev/tty; } 2>/dev/null || true
+  exit 2
+}
 config=${1:-${GRACEFUL_INJECT_CONFIG:-}}
 if [ -z "$config" ]; then
-  echo "graceful-inject post-renderer: no config; pass it with --post-renderer-args PATH or set GRACEFUL_INJECT_CONFIG" >&2
-  exit 2
+  fail "no config; pass it with --post-renderer-args PATH or set GRACEFUL_INJECT_CONFIG"
 fi
 program=${GRACEFUL_INJECT:-}
 if [ -z "$program" ]; then
@@ -21,4 +33,15 @@ if [ -z "$program" ]; then
     program="${HELM_PLUGIN_DIR:-$(dirname "$0")}/bin/graceful-inject"
   fi
 fi
-exec "$program" - "$config"
+messages=$(mktemp) || fail "cannot make a temporary file for the messages"
+trap 'rm -f "$messages"' EXIT
+status=0
+"$program" - "$config" 2>"$messages" || status=$?
+cat "$messages" >&2
+if [ -n "${GRACEFUL_INJECT_LOG:-}" ]; then
+  cat "$messages" >>"$GRACEFUL_INJECT_LOG"
+fi
+if [ "$status" -ne 0 ]; then
+  { cat "$messages" >/dev/tty; } 2>/dev/null || true
+fi
+exit "$status"
