@@ -130,7 +130,11 @@ fn the_messages_are_kept_where_helm_4_does_not_show_them() {
     assert!(out.status.success());
     let kept = std::fs::read_to_string(&log).unwrap();
     assert!(!kept.is_empty());
-    assert_eq!(kept, String::from_utf8_lossy(&out.stderr), "the same messages");
+    assert_eq!(
+        kept,
+        String::from_utf8_lossy(&out.stderr),
+        "the same messages"
+    );
     for (args, want) in [
         (vec!["/nonexistent/cfg.yml"], "/nonexistent/cfg.yml"),
         (vec![], "no config"),

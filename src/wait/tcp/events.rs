@@ -285,7 +285,7 @@ fn attach(socket: &Socket, program: &[libc::sock_filter]) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
 
@@ -298,7 +298,7 @@ mod tests {
 
     /// SO_LINGER 0: close sends a reset and destroys the socket at once (no
     /// TIME_WAIT), as a busy server's aborted connections do.
-    fn reset_on_close(stream: &TcpStream) {
+    pub(in crate::wait::tcp) fn reset_on_close(stream: &TcpStream) {
         let linger = libc::linger {
             l_onoff: 1,
             l_linger: 0,

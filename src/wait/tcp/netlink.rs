@@ -505,21 +505,7 @@ mod tests {
             assert!(state[0].is_some_and(|s| SERVING.contains(&s)), "{state:?}");
             // The app aborts it (SO_LINGER 0): a reset, and the socket is
             // destroyed within close().
-            let linger = libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            };
-            // SAFETY: setsockopt on the test's own socket with a correctly sized value.
-            let rc = unsafe {
-                libc::setsockopt(
-                    std::os::fd::AsRawFd::as_raw_fd(&server),
-                    libc::SOL_SOCKET,
-                    libc::SO_LINGER,
-                    &linger as *const libc::linger as *const libc::c_void,
-                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
-                )
-            };
-            assert_eq!(rc, 0);
+            super::super::events::tests::reset_on_close(&server);
             drop(server);
             assert_eq!(diag.recheck(&known).unwrap(), [None], "{any}");
             // Many at once: one batch, answers in order.
