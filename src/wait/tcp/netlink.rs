@@ -483,13 +483,20 @@ mod tests {
     #[test]
     fn a_walked_connection_is_looked_up_until_it_goes() {
         use std::net::TcpStream;
-        for any in ["127.0.0.1:0", "[::1]:0"] {
+        // IPv4, IPv6, and IPv4 through a dual-stack listener (an IPv6 socket
+        // with IPv4-mapped addresses).
+        for (any, to) in [
+            ("127.0.0.1:0", "127.0.0.1"),
+            ("[::1]:0", "::1"),
+            ("[::]:0", "127.0.0.1"),
+        ] {
             let Ok(listener) = TcpListener::bind(any) else {
                 println!("SKIPPED: a_walked_connection_is_looked_up: no {any} here");
                 continue;
             };
             let port = listener.local_addr().unwrap().port();
-            let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let to: std::net::IpAddr = to.parse().unwrap();
+            let client = TcpStream::connect((to, port)).unwrap();
             let (server, _) = listener.accept().unwrap();
             let mut diag = SockDiag::open().unwrap();
             let (mut serving, mut known) = (Vec::new(), Vec::new());
