@@ -160,12 +160,10 @@ impl ConnectionsWait {
         let mut known = Vec::new();
         diag.connections(ports, &mut serving, &mut known)?;
         let busy = busy_ports(&serving, ports);
-        let look = if busy.is_empty() && known.is_empty() {
+        // A socket still connecting from a watched port (SYN_SENT) serves
+        // nothing yet: it does not hold the wait, it is only followed.
+        let look = if busy.is_empty() {
             Look::Done(format!("no connection on {ports:?}"))
-        } else if busy.is_empty() {
-            // Only connections still opening from a watched port: not done,
-            // they are about to serve.
-            Look::Pending(format!("connections opening on {ports:?}"))
         } else {
             tracing::debug!(?busy, "walked");
             Look::Pending(format!("connections on {busy:?}"))
