@@ -135,6 +135,7 @@ impl ConnectionsWait {
             // The gone ones are not asked about again.
             let mut keep = states.iter().map(|s| serves(s) || opening(s));
             walked.known.retain(|_| keep.next().unwrap_or(false));
+            tracing::debug!(?busy, "looked up");
             return Ok(Some(Look::Pending(format!("connections on {busy:?}"))));
         }
         if states.iter().any(opening) {
