@@ -137,8 +137,9 @@ pub enum Command {
     /// Return when the HTTP endpoint stops answering (refused, reset, closed).
     #[command(after_help = epilogue!(wait_exit_codes, "graceful-wait http --url localhost:3000/health --timeout 25s", "graceful-wait http --url 127.0.0.1:8080/ready --down-status 500-599"))]
     Http(HttpArgs),
-    /// Return when no ESTABLISHED connection remains on the local port(s):
-    /// the inbound drain has finished.
+    /// Return when no connection the app still serves remains on the local
+    /// port(s) (ESTABLISHED, SYN_RECV, CLOSE_WAIT, FIN_WAIT1, CLOSING,
+    /// LAST_ACK): the inbound drain has finished.
     #[command(after_help = epilogue!(wait_exit_codes, "graceful-wait connections --port 8080 --timeout 25s", "graceful-wait connections --port 8080 -- graceful-wait file --exists /graceful-wait-done/app.done"))]
     Connections(ConnectionsArgs),
     /// Return when PATH exists: a marker the app (or `exec --done-file`) writes
@@ -259,8 +260,8 @@ pub struct ListenersArgs {
 
 #[derive(Args, Debug)]
 pub struct ConnectionsArgs {
-    /// Local port whose ESTABLISHED connections to wait for; repeat or
-    /// comma-separate for several. A listener alone is not a connection.
+    /// Local port whose connections to wait for; repeat or comma-separate
+    /// for several. A listener alone is not a connection.
     #[arg(long = "port", required = true, value_delimiter = ',',
           value_parser = clap::value_parser!(u16).range(1..))]
     pub ports: Vec<u16>,
