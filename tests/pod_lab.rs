@@ -135,7 +135,12 @@ fn every_container_and_hook_runs_as_a_restricted_pod_would() {
 /// under the restricted profile a wait whose means of looking (netlink
 /// sock_diag, pidfds, inotify) were refused would say so and fall back.
 fn assert_delivered(lab: &Lab, app: &lab::Container, timeline: &lab::Timeline, want: &[&str]) {
-    assert_eq!(lab.callbacks(), want, "{:?}\n{timeline}", app.said());
+    assert_eq!(
+        lab.callbacks_expecting(want.len()),
+        want,
+        "{:?}\n{timeline}",
+        app.said()
+    );
     assert!(
         timeline.has("istio-proxy", "preStop ended: exit 0"),
         "{timeline}"
@@ -233,7 +238,7 @@ fn a_native_sidecar_needs_no_wait() {
     let timeline = stop_pod(&app, &proxy, None, true, GRACE);
     println!("{timeline}");
     assert_eq!(
-        lab.callbacks(),
+        lab.callbacks_expecting(1),
         ["terminated: drained 3 requests"],
         "{:?}\n{timeline}",
         app.said()
@@ -269,7 +274,7 @@ fn when_the_grace_period_runs_out_the_proxy_still_gets_sigterm_first() {
     assert!(!timeline.has("istio-proxy", "SIGKILL"), "{timeline}");
     assert!(timeline.has("app", "SIGKILL"), "{timeline}");
     assert_eq!(
-        lab.callbacks().len(),
+        lab.callbacks_expecting(1).len(),
         1,
         "the app's callback went out while the proxy was up\n{timeline}"
     );
@@ -299,7 +304,7 @@ fn repeat_50_terminations() {
             Duration::from_millis(250 + 2 * i),
         );
         let timeline = stop_pod(&app, &proxy, Some(hook.clone()), false, GRACE);
-        delivered += lab.callbacks().len();
+        delivered += lab.callbacks_expecting(1).len();
         let gap = timeline.at("istio-proxy", "SIGTERM").unwrap().as_secs_f64()
             - timeline.at("app", "exited").unwrap().as_secs_f64();
         gaps.push(gap * 1000.0);
@@ -423,7 +428,7 @@ fn the_process_hook_in_a_shared_pid_namespace_waits_for_the_app() {
 fn held_while_polling(lab: &Lab, timeline: &lab::Timeline, warning: &str) {
     println!("{timeline}");
     assert_eq!(
-        lab.callbacks(),
+        lab.callbacks_expecting(1),
         ["terminated: drained 3 requests"],
         "{timeline}"
     );

@@ -38,7 +38,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     sync::{
-        mpsc::{channel, Receiver},
+        mpsc::{channel, Receiver, RecvTimeoutError},
         Arc, Condvar, Mutex,
     },
     thread,
@@ -610,12 +610,33 @@ impl Lab {
         app
     }
 
-    /// Callbacks the external service has received so far.
+    /// Callbacks the external service has received so far (for "none
+    /// arrived": a line still on its way is missed, which errs toward none).
     pub fn callbacks(&self) -> Vec<String> {
         self.callbacks
             .try_iter()
-            .filter_map(|l| l.split_once("GW_CALLBACK ").map(|(_, b)| b.to_string()))
+            .filter_map(|l| callback_of(&l))
             .collect()
+    }
+
+    /// Callbacks the external service has received, once there are `n` (or
+    /// the hang guard has passed). The service prints a callback's line
+    /// before it answers, but the thread that passes its lines on may lag
+    /// behind the app's exit: a delivered callback is waited for, not missed.
+    pub fn callbacks_expecting(&self, n: usize) -> Vec<String> {
+        let until = Instant::now() + HANG_GUARD;
+        let mut got = self.callbacks();
+        while got.len() < n {
+            match self
+                .callbacks
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => got.extend(callback_of(&line)),
+                Err(_) => break,
+            }
+        }
+        got.extend(self.callbacks());
+        got
     }
 }
 
@@ -631,6 +652,11 @@ impl Drop for Lab {
             let _ = child.wait();
         }
     }
+}
+
+/// The body of the external service's `GW_CALLBACK <body>` line.
+fn callback_of(line: &str) -> Option<String> {
+    line.split_once("GW_CALLBACK ").map(|(_, b)| b.to_string())
 }
 
 /// The first child of `pid` (what unshare or nsenter forked).
@@ -811,17 +837,28 @@ impl Container {
         *slot
     }
 
-    /// Every line the container printed on its stdout so far.
+    /// Every line the container printed on its stdout, to the end: for a
+    /// container that has exited. Its exit is seen before the thread reading
+    /// its pipe has passed on the last lines, so this waits for the pipe's
+    /// end (every writer gone), bounded by the hang guard.
     pub fn said(&self) -> Vec<String> {
         let Some(output) = &self.output else {
             return Vec::new();
         };
-        output
-            .lock()
-            .unwrap()
-            .try_iter()
-            .filter(|l| !l.trim().is_empty())
-            .collect()
+        let output = output.lock().unwrap();
+        let until = Instant::now() + HANG_GUARD;
+        let mut said = Vec::new();
+        loop {
+            match output.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.trim().is_empty() => {}
+                Ok(line) => said.push(line),
+                Err(RecvTimeoutError::Disconnected) => return said,
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "{}: its stdout never ended (is it still running?); so far: {said:?}",
+                    self.name
+                ),
+            }
+        }
     }
 }
 
