@@ -10,7 +10,7 @@
 //! | [`listeners`] | every LISTEN socket not owned by the excluded uids | the same, filtered by owner |
 //! | [`connections`] | connections on the local port(s) | sock_diag destroy events |
 //! | [`http`] | whether the endpoint still answers | destroy events of its port's listener |
-//! | [`file`] | a marker file | inotify |
+//! | [`file`](mod@file) | a marker file | inotify |
 //! | [`process`] | the app's processes | pidfds |
 //!
 //! A woken wait looks again at once; between events it still looks every

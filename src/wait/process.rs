@@ -7,7 +7,7 @@
 //!
 //! Names match as `pgrep` matches them: the kernel keeps a process's name
 //! (`comm`) to 15 bytes, so a longer `--name` matches on its first 15 bytes;
-//! `--full-name` matches the whole program name (the last part of argv[0] in
+//! `--full-name` matches the whole program name (the last part of `argv[0]` in
 //! `/proc/PID/cmdline`) instead.
 //!
 //! A look that cannot see every process is a failed look, never "gone": a

@@ -156,9 +156,7 @@ impl SocketWait {
             closes,
         })
     }
-}
 
-impl SocketWait {
     /// The watched ports.
     pub fn ports(&self) -> &[u16] {
         &self.ports

@@ -1,6 +1,6 @@
 //! Sockets from the kernel's `sock_diag` netlink interface (see sock_diag(7)).
 //!
-//! One dump per watched port and address family, filtered in the kernel by
+//! One dump per watched port, filtered in the kernel by
 //! state (LISTEN for `tcp`, the serving states for `connections`) and by
 //! local port (the request's `idiag_sport`, which the kernel has compared
 //! since its first sock_diag): only the watched port's sockets are ever
@@ -16,6 +16,11 @@
 //! `connections` look, whose walk of the established hash (shared by every
 //! namespace of the node) is most of its cost. A kernel that refuses it gets
 //! the per-family `SOCK_DIAG_BY_FAMILY` requests instead, from then on.
+//!
+//! A socket a dump found can also be asked about again by its addresses
+//! ([`SockDiag::recheck`]): an exact request, which the kernel answers with
+//! a hash lookup instead of a walk. The `connections` wait looks that way
+//! between walks ([`crate::wait::connections`]).
 
 use super::{Socket, Source, State};
 use crate::error::Error;
