@@ -1,12 +1,14 @@
 //! The command line as users and CI scripts meet it: in place, stdin/stdout,
 //! --check, --diff, and bad input that must lose nothing.
 
+#[path = "../../tests/support/piped.rs"]
+mod piped;
+
 use std::{
     fs,
-    io::Write,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
 };
 
 const MANIFEST: &str = "# keep me\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: example/web:1\n      - name: istio-proxy\n        image: docker.io/istio/proxyv2:1.20.0\n";
@@ -38,17 +40,7 @@ fn inject_as(user: Option<&str>, args: &[&str], stdin: Option<&[u8]>) -> Run {
         }
         None => Command::new(bin),
     };
-    let mut child = cmd
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or_default()).unwrap();
-    drop(input);
-    let out = child.wait_with_output().unwrap();
+    let out = piped::with_stdin(cmd.args(args), stdin.unwrap_or_default());
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

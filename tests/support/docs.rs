@@ -1,36 +1,17 @@
 //! Helpers for the completion and man-page tests of both programs
 //! (tests/docs.rs, injector/tests/docs.rs, which includes this file).
 
-use std::{
-    io::Write,
-    process::{Command, Stdio},
-};
+#[path = "piped.rs"]
+mod piped;
 
-pub fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+// What both docs tests call (through `docs::*`); unused in the other tests.
+#[allow(unused_imports)]
+pub use piped::stdout_of;
+use std::process::Command;
 
 /// `cmd` run with `input` on its stdin; its output, which must be a success.
-fn piped(who: &str, cmd: &mut Command, input: &str) -> std::process::Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+fn succeeds_with(who: &str, cmd: &mut Command, input: &str) -> std::process::Output {
+    let out = piped::with_stdin(cmd, input.as_bytes());
     assert!(
         out.status.success(),
         "{who}: {}",
@@ -40,7 +21,7 @@ fn piped(who: &str, cmd: &mut Command, input: &str) -> std::process::Output {
 }
 
 pub fn bash_parses(who: &str, script: &str) {
-    piped(who, Command::new("bash").arg("-n"), script);
+    succeeds_with(who, Command::new("bash").arg("-n"), script);
 }
 
 /// The page as `man -l` shows it; None (SKIPPED) where man is missing.
@@ -49,7 +30,7 @@ pub fn rendered(test: &str, page: &str) -> Option<String> {
         eprintln!("\nSKIPPED: {test}: `man` is not installed (apt-get install man-db)");
         return None;
     }
-    let out = piped(
+    let out = succeeds_with(
         test,
         Command::new("man")
             .args(["-l", "-"])
