@@ -27,3 +27,9 @@ pub mod retry;
 pub mod runtime;
 pub mod teardown;
 pub mod wait;
+
+/// The tests' one way to say they did not run (shared with the integration
+/// tests of both packages).
+#[cfg(test)]
+#[path = "../tests/support/skip.rs"]
+mod test_skip;

@@ -9,6 +9,7 @@ use graceful_wait_shared::cli::MODES;
 use support::{docs::*, *};
 
 #[test]
+#[ignore = "re-exec entry point: the tests run it as their helper process"]
 fn helper_process() {
     helper_main();
 }

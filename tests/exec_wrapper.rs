@@ -7,6 +7,7 @@ use std::{fs, process::Command};
 use support::*;
 
 #[test]
+#[ignore = "re-exec entry point: the tests run it as their helper process"]
 fn helper_process() {
     helper_main();
 }

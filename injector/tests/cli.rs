@@ -3,6 +3,8 @@
 
 #[path = "../../tests/support/piped.rs"]
 mod piped;
+#[path = "../../tests/support/skip.rs"]
+mod skip;
 
 use std::{
     fs,
@@ -260,10 +262,9 @@ fn as_root_the_owner_of_a_rewritten_file_is_kept() {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        // Written to stderr directly: libtest captures eprintln! of passing tests.
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"\nSKIPPED: as_root_the_owner_of_a_rewritten_file_is_kept: needs root\n",
+        skip::skipped(
+            "as_root_the_owner_of_a_rewritten_file_is_kept",
+            "needs root",
         );
         return;
     }

@@ -5,13 +5,16 @@
 //! differ from the input, and a second run changes nothing. Read from
 //! ../shared, never copied here; SKIPPED when absent.
 
+#[path = "../../tests/support/skip.rs"]
+mod skip;
+
 use graceful_inject::{
     config,
     inject::inject,
     patch::Options,
     yaml_tree::{for_each_document, Kind, Node},
 };
-use std::{fs, io::Write, path::PathBuf};
+use std::{fs, path::PathBuf};
 
 fn corpus() -> Option<Vec<PathBuf>> {
     let dir =
@@ -96,7 +99,10 @@ fn shapes(text: &str) -> Vec<String> {
 #[test]
 fn every_corpus_file_goes_through() {
     let Some(files) = corpus() else {
-        let _ = std::io::stderr().write_all(b"\nSKIPPED: every_corpus_file_goes_through: ../shared/corpus/istio-kube-inject is absent\n");
+        skip::skipped(
+            "every_corpus_file_goes_through",
+            "../shared/corpus/istio-kube-inject is absent",
+        );
         return;
     };
     assert_eq!(files.len(), 120, "the corpus should hold 120 files");

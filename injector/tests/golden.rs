@@ -34,7 +34,15 @@ fn golden_cases() {
         .filter(|p| p.is_dir())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 15, "golden cases went missing: {cases:?}");
+    // Every case, whole: a case that went missing, or lost one of its files,
+    // fails here rather than passing as one test fewer. Change the count
+    // when you add or remove a case.
+    assert_eq!(cases.len(), 31, "golden cases added or gone: {cases:?}");
+    for case in &cases {
+        for file in ["input.yaml", "config.yml", "expected.yaml", "summary.txt"] {
+            assert!(case.join(file).is_file(), "{}: no {file}", case.display());
+        }
+    }
     let mut failures = Vec::new();
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();

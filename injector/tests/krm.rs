@@ -7,6 +7,8 @@
 
 #[path = "../../tests/support/piped.rs"]
 mod piped;
+#[path = "../../tests/support/skip.rs"]
+mod skip;
 
 use serde_json::{json, Value};
 use std::{
@@ -82,7 +84,10 @@ fn corpus_resource_lists_round_trip() {
     let dir =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/istio-kube-inject");
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("\nSKIPPED: corpus_resource_lists_round_trip: ../shared/corpus/istio-kube-inject is absent");
+        skip::skipped(
+            "corpus_resource_lists_round_trip",
+            "../shared/corpus/istio-kube-inject is absent",
+        );
         return;
     };
     let mut files: Vec<PathBuf> = entries

@@ -9,6 +9,8 @@
 mod corpus_support;
 #[path = "../../tests/support/piped.rs"]
 mod piped;
+#[path = "../../tests/support/skip.rs"]
+mod skip;
 mod webhook_support;
 
 use corpus_support::{corpus_objects, merged_by_istio, pod_of, pre_stop, proxy};
@@ -113,8 +115,9 @@ fn validate(pods: &[Value]) {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        println!(
-            "SKIPPED: kubernetes-validate of the patched pods: not installed (.ci/run installs it)"
+        skip::skipped(
+            "kubernetes-validate of the patched pods",
+            "kubernetes-validate is not installed (pip install kubernetes-validate; tests/run installs it as root)",
         );
         return;
     }
@@ -144,11 +147,17 @@ fn validate(pods: &[Value]) {
 #[test]
 fn every_corpus_pod_gets_from_the_webhook_what_the_command_line_writes() {
     if !python_has_jsonpatch() {
-        println!("SKIPPED: webhook corpus: python3 jsonpatch missing (.ci/run installs it)");
+        skip::skipped(
+            "every_corpus_pod_gets_from_the_webhook_what_the_command_line_writes",
+            "python3's jsonpatch is missing (pip install jsonpatch; tests/run installs it as root)",
+        );
         return;
     }
     let Some(injected) = corpus_objects("istio-kube-inject") else {
-        println!("SKIPPED: webhook corpus: ../shared/corpus is absent");
+        skip::skipped(
+            "every_corpus_pod_gets_from_the_webhook_what_the_command_line_writes",
+            "../shared/corpus/istio-kube-inject is absent",
+        );
         return;
     };
     let inputs = corpus_objects("istio-kube-inject-inputs").unwrap_or_default();
@@ -257,7 +266,10 @@ fn every_order_with_istios_injector_hooks_the_proxy_once() {
         corpus_objects("istio-kube-inject-inputs"),
         corpus_objects("istio-kube-inject"),
     ) else {
-        println!("SKIPPED: webhook and Istio: ../shared/corpus is absent");
+        skip::skipped(
+            "webhook and Istio",
+            "../shared/corpus/istio-kube-inject is absent",
+        );
         return;
     };
     let pki = Pki::new("order");
@@ -315,7 +327,10 @@ fn every_order_with_istios_injector_hooks_the_proxy_once() {
         // ...which istiod merges onto the sidecar it injects (in the
         // sidecar's own list), keeping the pod's additions...
         let Some(merged) = merged_by_istio(&istio, &stubbed) else {
-            println!("SKIPPED: order 3 for {input}: kubectl is not installed");
+            skip::skipped(
+                &format!("webhook and Istio, order 3 for {input}"),
+                "kubectl is not installed (tests/run installs kubectl 1.35)",
+            );
             continue;
         };
         let command = proxy_hook(&merged);
@@ -660,7 +675,10 @@ fn the_self_signed_install_gives_a_certificate_the_api_server_would_trust() {
         .status()
         .is_ok_and(|s| s.success());
     if !have_openssl {
-        println!("SKIPPED: self-signed install: openssl is not installed");
+        skip::skipped(
+            "self-signed install",
+            "openssl is not installed (apt-get install openssl)",
+        );
         return;
     }
     let script =
@@ -726,8 +744,9 @@ fn the_self_signed_install_gives_a_certificate_the_api_server_would_trust() {
 fn the_webhook_serves_from_an_empty_root() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        println!(
-            "SKIPPED: the_webhook_serves_from_an_empty_root: needs root (chroot); CI runs as root"
+        skip::skipped(
+            "the_webhook_serves_from_an_empty_root",
+            "needs root (chroot); CI runs as root",
         );
         return;
     }

@@ -398,6 +398,9 @@ async fn wait_ready(url: &str, limit: Duration) -> Result<(), String> {
         shown: shown.clone(),
         headers: Vec::new(),
         body: bytes::Bytes::new(),
+        // Waiting for the proxy to come up: a certificate it does not
+        // present yet may be served by the time it is ready.
+        retry_untrusted: true,
     };
     tracing::info!(url = %shown, "waiting for the proxy to be ready");
     let deadline = Instant::now() + limit;

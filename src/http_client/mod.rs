@@ -40,6 +40,9 @@ pub struct Outgoing {
     pub shown: String,
     pub headers: Vec<(header::HeaderName, header::HeaderValue)>,
     pub body: Bytes,
+    /// A server certificate that does not verify is worth another try
+    /// (false: a final failure, as it will not verify on a retry).
+    pub retry_untrusted: bool,
 }
 
 /// Where the CA bundle of common base images lives.
@@ -191,8 +194,28 @@ async fn over_tls(host: &str, stream: TcpStream, req: &Outgoing) -> Result<Statu
     let tls = tokio_rustls::TlsConnector::from(tls_config()?)
         .connect(name, stream)
         .await
-        .map_err(|e| Error::transient(format!("TLS: {e}")))?;
+        .map_err(|e| {
+            if untrusted(&e) && !req.retry_untrusted {
+                Error::permanent(format!(
+                    "TLS: {e}: the server's certificate does not verify against the trust store, and will not on a retry; give its CA with SSL_CERT_FILE, or --retry-untrusted to keep trying"
+                ))
+            } else {
+                Error::transient(format!("TLS: {e}"))
+            }
+        })?;
     exchange(tls, req).await
+}
+
+/// The handshake failed because the server's certificate was rejected
+/// (unknown issuer, expired, wrong name, none presented), not because the
+/// connection broke.
+#[cfg(feature = "tls-dns")]
+fn untrusted(e: &std::io::Error) -> bool {
+    matches!(
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+    )
 }
 
 #[cfg(not(feature = "tls-dns"))]

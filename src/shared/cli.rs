@@ -68,9 +68,11 @@ macro_rules! callback_exit_codes {
         "\
 Exit status:
   0    every callback was delivered (2xx)
-  1    a callback was refused for good (a 4xx other than 408/429) or cannot
-       be sent as written (an unsupported scheme, an unreadable @file)
-  2    usage error (a bad flag, header or method; an unset $VARIABLE)
+  1    a callback was refused for good (a 4xx other than 408/429, an https
+       certificate that does not verify) or can never be sent from here (no
+       DNS configuration, https in the slim build)
+  2    usage error (a bad flag, header or method; an unsupported scheme, an
+       unreadable @file, an unset $VARIABLE)
   124  --timeout passed before every callback was delivered
   With -- CMD: CMD runs after the callbacks, whatever their outcome; the
   status is CMD's when every callback was delivered, the callbacks' otherwise."
@@ -82,7 +84,9 @@ macro_rules! exec_exit_codes {
         "\
 Exit status:
   CMD's own status, 128+N if it died of signal N
-  1    CMD could not start, or --wait-ready gave up (CMD not started)
+  1    --wait-ready gave up (CMD not started)
+  126  CMD could not be run (not executable)
+  127  CMD was not found
   2    usage error
   143  SIGTERM arrived during --wait-ready (CMD not started)"
     };
@@ -394,6 +398,13 @@ pub struct CallbackOptions {
     /// Bound on each attempt.
     #[arg(long, default_value = "2s", value_parser = crate::duration::parse)]
     pub request_timeout: Duration,
+
+    /// Keep retrying an https:// endpoint whose certificate does not verify
+    /// (say, while its certificate is being replaced). By default that is
+    /// final at once, as a 4xx is: a certificate the trust store rejects
+    /// will not start verifying on a retry.
+    #[arg(long)]
+    pub retry_untrusted: bool,
 }
 
 #[derive(Args, Debug)]

@@ -73,7 +73,7 @@ pub fn lab_or_skip(test: &str) -> bool {
         if !found {
             crate::support::skipped(
                 test,
-                &format!("`{tool}` is not installed (.ci/run installs nginx-light and util-linux)"),
+                &format!("`{tool}` is not installed (tests/run installs nginx-light and util-linux as root)"),
             );
             return false;
         }
@@ -306,12 +306,7 @@ impl Lab {
         let mut external = Command::new("ip")
             .args(["netns", "exec", &ext.0])
             .arg(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "helper_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(crate::support::HELPER_ARGS)
             .env("GW_ROLE", "external")
             .stdout(Stdio::piped())
             .spawn()
@@ -562,15 +557,7 @@ impl Lab {
         fs::copy(std::env::current_exe().unwrap(), root.join("app")).unwrap();
         // The container's command: the app, or the app in its wrapper.
         let mut argv: Vec<String> = app.wrapper.clone().unwrap_or_else(|| vec!["/app".into()]);
-        argv.extend(
-            [
-                "--exact",
-                "helper_process",
-                "--nocapture",
-                "--test-threads=1",
-            ]
-            .map(String::from),
-        );
+        argv.extend(crate::support::HELPER_ARGS.map(String::from));
         let r = root.display();
         let script = format!(
             "mount --bind {shared} {r}/graceful-wait; mount -o remount,bind,ro {r}/graceful-wait\n\
@@ -797,14 +784,8 @@ impl Container {
     /// the `GW_PROBE` lines of the lab's probe run here as a hook would be.
     /// Needs the test binary in the root, as the app's is at /app.
     pub fn probe(&self) -> Vec<String> {
-        let argv = [
-            "/app",
-            "--exact",
-            "helper_process",
-            "--nocapture",
-            "--test-threads=1",
-        ]
-        .map(String::from);
+        let mut argv = vec!["/app".to_string()];
+        argv.extend(crate::support::HELPER_ARGS.map(String::from));
         let out = self.exec(&argv, Some("probe")).output().unwrap();
         assert!(
             out.status.success(),

@@ -67,7 +67,7 @@ fn build_filter(denied: &[&str]) -> Result<PathBuf, String> {
         }
     }
     Err(format!(
-        "cannot build the lab's seccomp filter (.ci/run installs python3-seccomp): {}",
+        "cannot build the lab's seccomp filter (tests/run installs python3-seccomp as root): {}",
         why.lines().last().unwrap_or_default()
     ))
 }
@@ -98,15 +98,7 @@ impl Restricted<'_> {
     /// The helper's command line, to follow `nsenter ... --` or `exec`.
     pub fn argv(&self) -> Vec<OsString> {
         let mut argv = vec![std::env::current_exe().unwrap().into_os_string()];
-        argv.extend(
-            [
-                "--exact",
-                "helper_process",
-                "--nocapture",
-                "--test-threads=1",
-            ]
-            .map(OsString::from),
-        );
+        argv.extend(crate::support::HELPER_ARGS.map(OsString::from));
         argv
     }
 

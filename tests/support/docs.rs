@@ -3,6 +3,10 @@
 
 #[path = "piped.rs"]
 mod piped;
+// support/mod.rs has it too; the injector's docs test includes this file alone.
+#[allow(clippy::duplicate_mod)]
+#[path = "skip.rs"]
+mod skip;
 
 // What both docs tests call (through `docs::*`); unused in the other tests.
 #[allow(unused_imports)]
@@ -27,7 +31,7 @@ pub fn bash_parses(who: &str, script: &str) {
 /// The page as `man -l` shows it; None (SKIPPED) where man is missing.
 pub fn rendered(test: &str, page: &str) -> Option<String> {
     if Command::new("man").arg("--version").output().is_err() {
-        eprintln!("\nSKIPPED: {test}: `man` is not installed (apt-get install man-db)");
+        skip::skipped(test, "`man` is not installed (apt-get install man-db)");
         return None;
     }
     let out = succeeds_with(

@@ -14,6 +14,9 @@ use std::{
 use wait_timeout::ChildExt;
 
 pub mod docs;
+pub mod skip;
+
+pub use skip::skipped;
 
 /// A bound on how long a test waits for something that should happen at once.
 /// It guards against a hang; it is never what a test asserts.
@@ -202,12 +205,7 @@ impl HelperProcess {
             }
         };
         let mut child = cmd
-            .args([
-                "--exact",
-                "helper_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(HELPER_ARGS)
             .env(key, value)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -241,6 +239,17 @@ impl Drop for HelperProcess {
         let _ = self.child.wait();
     }
 }
+
+/// How a test runs its own binary as a helper process: the `helper_process`
+/// entry point alone, uncaptured. The entry point is `#[ignore]`d, so that a
+/// plain `cargo test` counts only real tests, and run here explicitly.
+pub const HELPER_ARGS: [&str; 5] = [
+    "--exact",
+    "helper_process",
+    "--nocapture",
+    "--test-threads=1",
+    "--ignored",
+];
 
 /// The helper's body: call it from a `#[test] fn helper_process()` in each
 /// test file. Without `GW_HELPER` it returns at once. With it, it listens on
@@ -277,7 +286,7 @@ pub const SOURCES: [&str; 2] = ["netlink", "proc"];
 /// True when this process may create namespaces; otherwise prints the
 /// SKIPPED line the project promises instead of a silent pass.
 pub fn root_or_skip(test: &str) -> bool {
-    if euid() != 0 {
+    if !skip::is_root() {
         skipped(
             test,
             "needs root for network/mount/PID namespaces (CI runs as root)",
@@ -288,24 +297,12 @@ pub fn root_or_skip(test: &str) -> bool {
         if Command::new(tool).arg("--version").output().is_err() {
             skipped(
                 test,
-                &format!("`{tool}` is not installed (.ci/run installs iproute2 and util-linux)"),
+                &format!("`{tool}` is not installed (tests/run installs iproute2 and util-linux as root)"),
             );
             return false;
         }
     }
     true
-}
-
-/// Says SKIPPED where it is seen: libtest captures `println!`/`eprintln!` of
-/// passing tests, but not a direct write to the process's stderr.
-pub fn skipped(test: &str, why: &str) {
-    // One write, so parallel tests' output does not split the line.
-    let _ = std::io::stderr().write_all(format!("\nSKIPPED: {test}: {why}\n").as_bytes());
-}
-
-fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
 }
 
 /// A network namespace (`ip netns add`, loopback up), deleted on drop even

@@ -11,7 +11,13 @@
 # Helm 3 prints a failed post-renderer's stderr; Helm 4 keeps a plugin's
 # stderr to itself and says only 'plugin "graceful-inject" exited with
 # error'. So the messages are also written to $GRACEFUL_INJECT_LOG when it
-# is set (CI), and a failure's to the terminal when there is one.
+# is set (CI), and a failure's to the terminal when there is one. No other
+# channel exists: Helm 4's subprocess runtime collects the plugin's stderr in
+# a buffer it never reads, and reports only the exit.
+#
+# A chart that renders no objects gives an empty stream, and Helm 4 refuses a
+# post-renderer whose output is empty ("produced empty output"), so then a
+# YAML comment stands in for it: a stream with no documents all the same.
 set -eu
 fail() {
   echo "graceful-inject post-renderer: $1" >&2
@@ -34,14 +40,20 @@ if [ -z "$program" ]; then
   fi
 fi
 messages=$(mktemp) || fail "cannot make a temporary file for the messages"
-trap 'rm -f "$messages"' EXIT
+result=$(mktemp) || fail "cannot make a temporary file for the result"
+trap 'rm -f "$messages" "$result"' EXIT
 status=0
-"$program" - "$config" 2>"$messages" || status=$?
+"$program" - "$config" >"$result" 2>"$messages" || status=$?
 cat "$messages" >&2
 if [ -n "${GRACEFUL_INJECT_LOG:-}" ]; then
   cat "$messages" >>"$GRACEFUL_INJECT_LOG"
 fi
 if [ "$status" -ne 0 ]; then
   { cat "$messages" >/dev/tty; } 2>/dev/null || true
+  exit "$status"
 fi
-exit "$status"
+if grep -q '[^[:space:]]' "$result"; then
+  cat "$result"
+else
+  echo "# graceful-inject: the chart rendered no objects"
+fi

@@ -42,6 +42,8 @@ pub struct Spec {
     /// A string, or `@PATH` to read the body from a file.
     pub data: Option<String>,
     pub idempotency_key: Option<String>,
+    /// See `--retry-untrusted`.
+    pub retry_untrusted: bool,
 }
 
 impl Spec {
@@ -53,6 +55,7 @@ impl Spec {
             headers: options.headers.clone(),
             data: options.data.clone(),
             idempotency_key: options.idempotency_key.clone(),
+            retry_untrusted: options.retry_untrusted,
         }
     }
 }
@@ -164,6 +167,7 @@ pub fn build(spec: &Spec) -> Result<Vec<Outgoing>, Error> {
             shown,
             headers,
             body: Bytes::from(body.clone()),
+            retry_untrusted: spec.retry_untrusted,
         });
     }
     Ok(out)

@@ -51,6 +51,10 @@ pub struct SockDiag {
     reply: Vec<u8>,
 }
 
+/// How long one read of the kernel's answers may take in all (each receive
+/// is bounded by a second on its own): a failed look past it, retried.
+const READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl SockDiag {
     /// Opens the netlink socket. Failing here (no sock_diag in this kernel,
     /// a seccomp filter) will not change by retrying: a permanent error.
@@ -205,8 +209,26 @@ impl SockDiag {
     ) -> io::Result<()> {
         let first = self.sequence.wrapping_sub(count - 1);
         let mut open = count;
+        // Every receive is bounded by SO_RCVTIMEO, but a socket that keeps
+        // answering without ever completing (a seccomp filter can make
+        // recv return 0 at once, forever) must not hold the look either:
+        // the read as a whole has a bound too, and an empty datagram, which
+        // the kernel never sends, fails it at once.
+        let give_up = std::time::Instant::now() + READ_LIMIT;
         while open > 0 {
+            if std::time::Instant::now() >= give_up {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no complete sock_diag answer within {READ_LIMIT:?}"),
+                ));
+            }
             let size = self.socket.recv(&mut &mut self.reply[..], 0)?;
+            if size == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the sock_diag socket returned an empty datagram",
+                ));
+            }
             let mut offset = 0;
             while offset < size {
                 let message = NetlinkBuffer::new_checked(&self.reply[offset..size])
@@ -448,6 +470,7 @@ impl Source for SockDiag {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_skip as skip;
     use std::net::TcpListener;
 
     /// The one-walk request finds IPv4 and IPv6 listeners, only on the
@@ -456,7 +479,7 @@ mod tests {
     fn one_walk_for_both_families_finds_what_two_walks_find() {
         let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
         let Ok(v6) = TcpListener::bind("[::1]:0") else {
-            println!("SKIPPED: one_walk_for_both_families: no IPv6 loopback here");
+            skip::skipped("one_walk_for_both_families", "no IPv6 loopback here");
             return;
         };
         let other = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -496,7 +519,10 @@ mod tests {
             ("[::]:0", "127.0.0.1"),
         ] {
             let Ok(listener) = TcpListener::bind(any) else {
-                println!("SKIPPED: a_walked_connection_is_looked_up: no {any} here");
+                skip::skipped(
+                    "a_walked_connection_is_looked_up",
+                    &format!("no {any} here"),
+                );
                 continue;
             };
             let port = listener.local_addr().unwrap().port();
