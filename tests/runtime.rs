@@ -77,23 +77,13 @@ impl Podman {
     }
 
     /// `podman build`, offline, from `dockerfile` in `context`.
-    fn build(&self, context: &Path, dockerfile: &Path, target: &str, tag: &str) {
-        let out = self
-            .cmd()
-            .args([
-                "build",
-                "--pull=never",
-                "-q",
-                "--target",
-                target,
-                "-t",
-                tag,
-                "-f",
-            ])
-            .arg(dockerfile)
-            .arg(context)
-            .output()
-            .unwrap();
+    fn build(&self, context: &Path, dockerfile: &Path, target: Option<&str>, tag: &str) {
+        let mut cmd = self.cmd();
+        cmd.args(["build", "--pull=never", "-q", "-t", tag]);
+        if let Some(target) = target {
+            cmd.args(["--target", target]);
+        }
+        let out = cmd.arg("-f").arg(dockerfile).arg(context).output().unwrap();
         assert!(
             out.status.success(),
             "podman build {}: {}",
@@ -141,7 +131,7 @@ fn the_init_container_image_builds_offline_and_installs_under_restrictions() {
     podman.build(
         ctx.path(),
         &repo().join("docker/Dockerfile"),
-        "prebuilt",
+        Some("prebuilt"),
         "localhost/graceful-wait:test",
     );
     let size = podman.size("localhost/graceful-wait:test");
@@ -215,4 +205,125 @@ fn the_init_container_image_builds_offline_and_installs_under_restrictions() {
         !log.contains("WARN"),
         "no fallback under the runtime's default seccomp profile: {log}"
     );
+}
+
+/// The injector's own output for the original tool's TCP service (golden
+/// case `seed-tcp`), played as a pod by podman: its init container installs
+/// the binary into the shared volume as 65532 with every capability
+/// dropped; the proxy's preStop, run in the proxy's container as the
+/// kubelet runs it (`podman exec`, CRI ExecSync), holds while the app still
+/// listens on 20000 in the pod's shared network namespace and returns once
+/// the app is gone. Images swapped for local ones: the app and the proxy
+/// are busybox (`nc` listening; `sleep`), under a restricted
+/// securityContext.
+///
+/// It installs the release build, as the image ships it: the debug build
+/// (about 100 MB) does not fit the 32 Mi memory limit the injector gives the
+/// init container. So it is ignored by a plain `cargo test` and run by
+/// `tests/run` with `GW_BINARY` naming the release build.
+#[test]
+#[ignore = "needs the release build: tests/run runs it with GW_BINARY"]
+fn the_injected_pod_played_by_podman_holds_the_proxy_until_the_app_is_gone() {
+    let test = "the_injected_pod_played_by_podman_holds_the_proxy_until_the_app_is_gone";
+    assert!(
+        std::env::var_os("GW_BINARY").is_some(),
+        "run with GW_BINARY naming the release build (cargo build --release -p graceful-wait), as tests/run does"
+    );
+    let Some(podman) = Podman::new_or_skip(test) else {
+        return;
+    };
+    let busybox = Path::new("/bin/busybox");
+    if !skip::have("/bin/busybox", &["true"]) || !skip::have("catatonit", &["--version"]) {
+        skipped(
+            test,
+            "Debian's busybox-static and catatonit (podman's pod infra) are needed (tests/run installs them as root)",
+        );
+        return;
+    }
+    let ctx = prebuilt_context(Path::new(bin()));
+    podman.build(
+        ctx.path(),
+        &repo().join("docker/Dockerfile"),
+        Some("prebuilt"),
+        "localhost/graceful-wait:test",
+    );
+    let bb = tempfile::tempdir().unwrap();
+    std::fs::copy(busybox, bb.path().join("busybox")).unwrap();
+    std::fs::write(
+        bb.path().join("Containerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .unwrap();
+    podman.build(
+        bb.path(),
+        &bb.path().join("Containerfile"),
+        None,
+        "localhost/busybox:test",
+    );
+
+    // The pod: the injector's pod spec, as written, with local images.
+    let text = std::fs::read_to_string(repo().join("config/test/seed-tcp/expected.yaml")).unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let mut spec = docs[0]["spec"]["template"]["spec"].clone();
+    let hook = spec["containers"][1]["lifecycle"]["preStop"]["exec"]["command"].clone();
+    let hook: Vec<String> = serde_json::from_value(hook).unwrap();
+    assert_eq!(spec["containers"][1]["name"], "istio-proxy");
+    spec["restartPolicy"] = "Never".into();
+    spec["terminationGracePeriodSeconds"] = 30.into();
+    spec["initContainers"][0]["image"] = "localhost/graceful-wait:test".into();
+    let restricted = |uid: u32| {
+        serde_json::json!({
+            "runAsNonRoot": true, "runAsUser": uid, "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"}
+        })
+    };
+    let app = &mut spec["containers"][0];
+    app["image"] = "localhost/busybox:test".into();
+    app["command"] = serde_json::json!(["/bin/nc", "-ll", "-p", "20000", "-e", "/bin/cat"]);
+    app["securityContext"] = restricted(1000);
+    // podman 4.3's kube play publishes a containerPort, which a pod without
+    // a network (the shared loopback is all this test needs) refuses.
+    app.as_object_mut().unwrap().remove("ports");
+    let proxy = &mut spec["containers"][1];
+    proxy["image"] = "localhost/busybox:test".into();
+    proxy["command"] = serde_json::json!(["/bin/sleep", "3600"]);
+    proxy.as_object_mut().unwrap().remove("args");
+    proxy["securityContext"] = restricted(1337);
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "seed-tcp"},
+        "spec": spec,
+    });
+    let file = podman.dir.path().join("pod.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&pod).unwrap()).unwrap();
+    podman.ok(&["kube", "play", "--network", "none", file.to_str().unwrap()]);
+    let app_name = "seed-tcp-test-tcp-svc";
+    let proxy_name = "seed-tcp-istio-proxy";
+
+    // The proxy's hook, run in its container as the kubelet runs it.
+    let mut exec = podman.cmd();
+    exec.args(["exec", proxy_name]).args(&hook);
+    let mut w = Watched::spawn(&mut exec);
+    w.expect_line("waiting: listening on [20000]");
+    assert!(
+        w.still_running(),
+        "the hook returned while the app was listening"
+    );
+    // The app stops: SIGTERM, which nc as PID 1 does not handle, then
+    // SIGKILL after 2 s, as the kubelet's StopContainer does.
+    podman.ok(&["stop", "-t", "2", app_name]);
+    let (code, log) = w.finish();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("condition met"), "{log}");
+    // The install ran as the image's user into the shared volume.
+    let out = podman.ok(&[
+        "exec",
+        proxy_name,
+        "stat",
+        "-c",
+        "%u %a",
+        "/graceful-wait/graceful-wait",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "65532 555");
 }

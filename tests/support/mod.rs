@@ -117,6 +117,11 @@ impl Watched {
     }
 
     /// Waits for the exit (bounded by [`HANG_GUARD`]); returns status and the whole log.
+    /// True while the process has not exited.
+    pub fn still_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     pub fn finish(mut self) -> (i32, String) {
         let status = match self.child.wait_timeout(HANG_GUARD).expect("wait") {
             Some(s) => s,
