@@ -9,6 +9,8 @@
 mod corpus_support;
 #[path = "../../tests/support/piped.rs"]
 mod piped;
+#[path = "../../tests/podman/mod.rs"]
+mod podman;
 #[path = "../../tests/support/skip.rs"]
 mod skip;
 mod webhook_support;
@@ -796,4 +798,186 @@ fn connections_beyond_the_limit_are_closed_and_the_served_ones_go_on() {
     };
     let (status, _) = again.post("/mutate", &review_of("a", &load_pod())).unwrap();
     assert_eq!(status, 200);
+}
+
+/// The webhook from its own image (docker/graceful-inject.Dockerfile's
+/// `prebuilt` target, built offline) under podman: read-only root, the
+/// image's non-root user, every capability dropped, no new privileges, the
+/// certificate from a folder mounted read-only and laid out as the kubelet
+/// lays out a Secret volume. It answers every corpus review exactly as the
+/// same binary run directly does; a certificate swapped by renaming
+/// `..data` is served next; on SIGTERM (`podman stop`) reviews sent during
+/// the shutdown delay are answered, none is dropped, and it exits 0.
+#[test]
+fn the_webhook_serves_from_its_image_under_podman() {
+    let test = "the_webhook_serves_from_its_image_under_podman";
+    let Some(podman) = podman::Podman::new_or_skip(test) else {
+        return;
+    };
+    let Some(inputs) = corpus_objects("istio-kube-inject-inputs") else {
+        skip::skipped(test, "../shared/corpus/istio-kube-inject-inputs is absent");
+        return;
+    };
+    let ctx = tempfile::tempdir().unwrap();
+    let at = ctx.path().join("target/x86_64-unknown-linux-gnu/release");
+    std::fs::create_dir_all(&at).unwrap();
+    // GW_INJECT_BINARY: the release build (tests/run), whose image size is
+    // the one users get.
+    let binary = std::env::var("GW_INJECT_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_graceful-inject").to_string());
+    std::fs::copy(binary, at.join("graceful-inject")).unwrap();
+    let image = "localhost/graceful-inject:test";
+    podman.build(
+        ctx.path(),
+        &podman::repo().join("docker/graceful-inject.Dockerfile"),
+        Some("prebuilt"),
+        image,
+    );
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("\nwebhook image: {} bytes\n", podman.size(image)).as_bytes(),
+    );
+
+    // The Secret volume and the config, readable by the image's user.
+    let old = Pki::new("image-old");
+    let new = Pki::new("image-new");
+    let secret = tempfile::tempdir().unwrap();
+    old.write(secret.path());
+    std::fs::write(secret.path().join("config.yml"), CONFIG).unwrap();
+    std::fs::set_permissions(
+        secret.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mount = format!("{}:/etc/webhook:ro", secret.path().display());
+    podman.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "webhook",
+        "--read-only",
+        "--cap-drop",
+        "all",
+        "--security-opt",
+        "no-new-privileges",
+        "--network",
+        "host",
+        "-v",
+        &mount,
+        image,
+        "serve",
+        "--config",
+        "/etc/webhook/config.yml",
+        "--tls-cert",
+        "/etc/webhook/tls.crt",
+        "--tls-key",
+        "/etc/webhook/tls.key",
+        "--listen",
+        "127.0.0.1:0",
+        "--health-listen",
+        "127.0.0.1:0",
+        "--reload-every",
+        "100ms",
+        "--shutdown-delay",
+        "2s",
+    ]);
+    let mut log = podman.follow("webhook");
+    let ready: Value = serde_json::from_str(&log.expect("serving admission reviews")).unwrap();
+    let listen: std::net::SocketAddr = ready["listen"].as_str().unwrap().parse().unwrap();
+    let health: std::net::SocketAddr = ready["health"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        podman.text(&["inspect", "--format", "{{.Config.User}}", "webhook"]),
+        "65532:65532",
+        "the image's own user"
+    );
+    assert_eq!(get(health, "/readyz").0, 200);
+
+    // Every corpus pod: the same answer as the binary run directly.
+    let direct = Server::start(&old, CONFIG, &[]);
+    let mut from_image = Client::connect(listen, tls_config(&[&old.ca_pem])).unwrap();
+    let mut from_direct = Client::connect(direct.listen, tls_config(&[&old.ca_pem])).unwrap();
+    let mut compared = 0;
+    for (i, (file, object)) in inputs.iter().enumerate() {
+        let Some(pod) = pod_of(object) else { continue };
+        let review = review_of(
+            &format!("uid-{i}"),
+            &created_pod(
+                object["kind"].as_str().unwrap_or_default(),
+                object["metadata"]["name"].as_str().unwrap_or("x"),
+                pod,
+            ),
+        );
+        let a = from_image.post("/mutate", &review).unwrap();
+        let b = from_direct.post("/mutate", &review).unwrap();
+        assert_eq!(a.0, 200, "{file}");
+        assert_eq!(a, b, "{file}: the image answered otherwise");
+        compared += 1;
+    }
+    assert!(compared > 100, "only {compared} corpus pods");
+
+    // The certificate swapped as the kubelet swaps a Secret's files.
+    new.write(secret.path());
+    log.expect("certificate reloaded");
+    let mut only_new = Client::connect(listen, tls_config(&[&new.ca_pem])).unwrap();
+    assert_eq!(
+        only_new
+            .post("/mutate", &review_of("n", &load_pod()))
+            .unwrap()
+            .0,
+        200
+    );
+
+    // SIGTERM while reviews flow, as the API server sends them: it keeps
+    // sending until the Service's endpoints drop the pod, which follows the
+    // failed readiness within the shutdown delay (here: a second after the
+    // sender sees /readyz fail, of the 2 s delay). Every review sent gets
+    // its answer.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let stop = stop.clone();
+        let config = tls_config(&[&new.ca_pem]);
+        std::thread::spawn(move || {
+            let (mut answered, mut while_not_ready, mut dropped) = (0, 0, Vec::new());
+            let mut not_ready_since = None;
+            while !stop.load(Ordering::SeqCst) {
+                if not_ready_since.is_none() && get(health, "/readyz").0 != 200 {
+                    not_ready_since = Some(std::time::Instant::now());
+                }
+                if not_ready_since.is_some_and(|t| t.elapsed() > std::time::Duration::from_secs(1))
+                {
+                    break;
+                }
+                let mut client = Client::connect(listen, config.clone()).unwrap();
+                match client.post("/mutate", &review_of("t", &load_pod())) {
+                    Ok((200, _)) => {
+                        answered += 1;
+                        while_not_ready += usize::from(not_ready_since.is_some());
+                    }
+                    other => dropped.push(format!("{other:?}")),
+                }
+            }
+            (answered, while_not_ready, dropped)
+        })
+    };
+    let stopped = podman
+        .cmd()
+        .args(["stop", "-t", "10", "webhook"])
+        .output()
+        .unwrap();
+    assert!(stopped.status.success());
+    stop.store(true, Ordering::SeqCst);
+    let (answered, while_not_ready, dropped) = sender.join().unwrap();
+    assert!(
+        dropped.is_empty(),
+        "reviews dropped during shutdown: {dropped:?}"
+    );
+    assert!(
+        answered > 0 && while_not_ready > 0,
+        "{answered}, {while_not_ready}"
+    );
+    assert_eq!(
+        podman.text(&["inspect", "--format", "{{.State.ExitCode}}", "webhook"]),
+        "0"
+    );
+    log.expect("stopped: every request in flight was answered");
 }

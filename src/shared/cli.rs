@@ -341,7 +341,8 @@ pub struct ProcessArgs {
     pub pids: Vec<i32>,
 
     /// Wait for every process whose real uid is not one of these (1337 is
-    /// Istio's proxy). This process, its ancestors and `pause` never count.
+    /// Istio's proxy). This process, its ancestors and the pod's infra process
+    /// (`pause`, podman's `catatonit`) never count.
     #[arg(long = "exclude-uid", group = "select", value_delimiter = ',')]
     pub exclude_uids: Vec<u32>,
 

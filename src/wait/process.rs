@@ -18,7 +18,7 @@
 //! becomes readable the moment it exits; where the kernel has no pidfd, the
 //! wait looks every interval. Never counted as "the app": this process and
 //! its ancestors (the hook runner), zombies (already exited), and the pod's
-//! `pause` process.
+//! infra process (`pause`; podman's `catatonit`).
 
 use super::{Schedule, Wait};
 use crate::{error::Error, retry::Look};
@@ -33,6 +33,10 @@ use std::{
     path::{Path, PathBuf},
 };
 use tokio::io::unix::AsyncFd;
+
+/// The pod's infra process, which lives as long as the pod: Kubernetes'
+/// `pause` (containerd, CRI-O), podman's `catatonit`. Never "the app".
+const INFRA: [&str; 2] = ["pause", "catatonit"];
 
 /// The kernel's limit on a process name (`comm`), in bytes.
 const COMM_LEN: usize = 15;
@@ -201,7 +205,7 @@ impl Processes {
                 || sel
                     .exclude_uids
                     .as_ref()
-                    .is_some_and(|ex| !ex.contains(&s.ruid) && s.name != "pause");
+                    .is_some_and(|ex| !ex.contains(&s.ruid) && !INFRA.contains(&s.name.as_str()));
             if chosen {
                 found.push((pid, s.name));
             }

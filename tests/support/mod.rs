@@ -14,6 +14,7 @@ use std::{
 use wait_timeout::ChildExt;
 
 pub mod docs;
+pub mod roles;
 pub mod skip;
 
 pub use skip::skipped;
