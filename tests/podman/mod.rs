@@ -37,6 +37,9 @@ pub fn repo() -> &'static Path {
 /// drop (containers, pods, volumes, images).
 pub struct Podman {
     pub dir: tempfile::TempDir,
+    /// One podman at a time in a test process: instances with storage of
+    /// their own still share the kernel's SHM lock segment.
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Podman {
@@ -66,8 +69,11 @@ impl Podman {
         // file system, and a tmpfs /tmp may not be one.
         let base = repo().join("target/podman");
         std::fs::create_dir_all(&base).unwrap();
+        static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         Some(Self {
             dir: tempfile::tempdir_in(base).unwrap(),
+            _serial: serial,
         })
     }
 
@@ -81,8 +87,36 @@ impl Podman {
         .arg(self.dir.path().join("root"))
         .arg("--runroot")
         .arg(self.dir.path().join("run"))
+        // libpod's state (default /run/libpod) and the network definitions
+        // (default /etc/containers/networks, which a reset empties) per
+        // instance too, so that test processes running side by side do not
+        // meet.
+        .arg("--tmpdir")
+        .arg(self.dir.path().join("tmp"))
+        .arg("--network-config-dir")
+        .arg(self.dir.path().join("networks"))
         .stdin(Stdio::null());
         cmd
+    }
+
+    /// The podman options that run a container as a restricted pod's:
+    /// read-only root, every capability dropped, no new privileges (the
+    /// runtime's default seccomp profile applies unless told otherwise).
+    pub const RESTRICTED: [&'static str; 5] = [
+        "--read-only",
+        "--cap-drop",
+        "all",
+        "--security-opt",
+        "no-new-privileges",
+    ];
+
+    /// `podman run` restricted, with `rest` (more options, the image, its
+    /// command); its output, which must be a success.
+    pub fn run_restricted(&self, rest: &[&str]) -> Output {
+        let mut args = vec!["run"];
+        args.extend(Self::RESTRICTED);
+        args.extend(rest);
+        self.ok(&args)
     }
 
     /// Runs podman; its output, which must be a success.
