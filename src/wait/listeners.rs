@@ -35,11 +35,10 @@ pub fn open(args: &ListenersArgs) -> Result<AppListeners, Error> {
     // Subscribed before the first look, as `tcp` does.
     let closes = tcp::subscribe_for(
         &args.sockets,
-        Filter {
-            ports: Vec::new(),
-            wanted: Wanted::Listeners,
-            except_uids: args.exclude_uids.clone(),
-        },
+        // Every listener's close: an announcement does not say whose it
+        // was, so the excluded users' closes wake the wait too (the look
+        // leaves them out).
+        Filter::ports(&[], Wanted::Listeners),
     );
     Ok(AppListeners {
         sockets: Sockets::open(&args.sockets)?,

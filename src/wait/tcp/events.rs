@@ -36,8 +36,6 @@ const SKNLGRP_INET6_TCP_DESTROY: u32 = 3;
 /// `inet_diag_msg` (family, state, timer, retrans: 4 bytes; then sport, dport).
 const SPORT_OFFSET: u32 = 16 + 4;
 const DPORT_OFFSET: u32 = SPORT_OFFSET + 2;
-/// `idiag_uid`, after the 48-byte socket id and three 32-bit counters.
-const UID_OFFSET: u32 = 16 + 4 + 48 + 12;
 
 /// Datagrams read in one go before the wait yields to its deadline.
 const DRAIN_LIMIT: usize = 4096;
@@ -54,12 +52,15 @@ pub enum Wanted {
 }
 
 /// The closes a subscription wants: on these ports (every port if empty),
-/// of these sockets, not owned by these users.
+/// of these sockets. Not by owner: the kernel's announcement of a destroyed
+/// socket carries no owner (`idiag_uid` is 0 whoever owned it, seen as a
+/// non-root user), so a wait that leaves some users out (`listeners
+/// --exclude-uid`) is woken by their closes too, and its look leaves them
+/// out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filter {
     pub ports: Vec<u16>,
     pub wanted: Wanted,
-    pub except_uids: Vec<u32>,
 }
 
 impl Filter {
@@ -68,16 +69,14 @@ impl Filter {
         Filter {
             ports: ports.to_vec(),
             wanted,
-            except_uids: Vec::new(),
         }
     }
 
     /// The same test as the kernel-side program, for announcements read
     /// without it.
-    fn wants(&self, sport: u16, dport: u16, uid: u32) -> bool {
+    fn wants(&self, sport: u16, dport: u16) -> bool {
         (self.ports.is_empty() || self.ports.contains(&sport))
             && (self.wanted == Wanted::Any || dport == 0)
-            && !self.except_uids.contains(&uid)
     }
 }
 
@@ -191,7 +190,7 @@ fn watched(datagram: &[u8], filter: &Filter) -> bool {
     match message.payload {
         NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
             let id = &r.header.socket_id;
-            filter.wants(id.source_port, id.destination_port, r.header.uid)
+            filter.wants(id.source_port, id.destination_port)
         }
         _ => true,
     }
@@ -207,13 +206,12 @@ enum To {
 }
 
 /// The socket filter, as [`Filter::wants`] says it: accept an announcement
-/// whose source port is watched, whose destination port is 0 for listeners,
-/// and whose owner is not excluded; drop the rest. None when it does not fit
+/// whose source port is watched and whose destination port is 0 for
+/// listeners; drop the rest. None when it does not fit
 /// classic BPF's forward jumps of at most 255 instructions: announcements are
 /// then checked here instead.
 fn program(filter: &Filter) -> Option<Vec<libc::sock_filter>> {
     let load_half = libc::BPF_LD | libc::BPF_H | libc::BPF_ABS;
-    let load_word = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
     let jump_eq = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
     let ret = libc::BPF_RET | libc::BPF_K;
     let mut ops: Vec<(u32, To, To, u32)> = Vec::new();
@@ -229,18 +227,6 @@ fn program(filter: &Filter) -> Option<Vec<libc::sock_filter>> {
     if filter.wanted == Wanted::Listeners {
         ops.push((load_half, To::Next, To::Next, DPORT_OFFSET));
         ops.push((jump_eq, To::Next, To::Drop, 0));
-    }
-    if !filter.except_uids.is_empty() {
-        // A word load reads network byte order; idiag_uid is in the host's.
-        ops.push((load_word, To::Next, To::Next, UID_OFFSET));
-        for uid in &filter.except_uids {
-            ops.push((
-                jump_eq,
-                To::Drop,
-                To::Next,
-                u32::from_be_bytes(uid.to_ne_bytes()),
-            ));
-        }
     }
     // Then: accept (what falls through every test), drop.
     let accept = ops.len();
@@ -483,47 +469,6 @@ pub(super) mod tests {
         drop(other);
         drop(listener);
         assert_eq!(next(&rt, &mut closes), Some(Closed::Seen));
-    }
-
-    #[test]
-    fn the_excluded_users_listeners_are_dropped_by_the_filter() {
-        let rt = runtime();
-        let _guard = rt.enter();
-        // SAFETY: geteuid cannot fail.
-        let me = unsafe { libc::geteuid() };
-        // Only this listener's port: another user's listener closing
-        // anywhere on the machine meanwhile would pass the filter, rightly.
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let excluding_me = Filter {
-            ports: vec![port],
-            wanted: Wanted::Listeners,
-            except_uids: vec![me],
-        };
-        let excluded = Closes::subscribe(excluding_me).unwrap();
-        let mut witness = Closes::subscribe(Filter {
-            except_uids: vec![me + 1],
-            ..excluded.filter.clone()
-        })
-        .unwrap();
-        drop(listener);
-        // Announced to every subscriber at once: once the witness (another
-        // uid excluded) has it, the excluding one has had its chance.
-        assert_eq!(next(&rt, &mut witness), Some(Closed::Seen));
-        let mut buf = [0u8; 8192];
-        let left = excluded.socket.get_ref().recv(&mut &mut buf[..], 0);
-        assert_eq!(
-            left.map_err(|e| e.kind()).err(),
-            Some(io::ErrorKind::WouldBlock),
-            "a listener of an excluded user passed the filter"
-        );
-        // The same test in user space, for announcements read unfiltered.
-        assert!(!excluded.filter.wants(port, 0, me));
-        assert!(excluded.filter.wants(port, 0, me + 1));
-        assert!(
-            !excluded.filter.wants(port, 2, me + 1),
-            "a connection is not a listener"
-        );
     }
 
     #[test]
