@@ -313,16 +313,36 @@ fn istio_template(app: App, upstream: &str) -> Value {
 /// The original tool's pod: the workload before injection, with the
 /// proxy's preStop set to `hook` (its shell loop), in `proxy_image`.
 fn original(hook: Vec<String>, proxy_image: &str, upstream: &str) -> Value {
-    let text = std::fs::read_to_string(repo().join("config/test/seed-tcp/input.yaml")).unwrap();
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+    original_of(
+        "seed-tcp",
+        "test-tcp-svc",
+        20000,
+        hook,
+        proxy_image,
+        upstream,
+    )
+}
+
+/// The same for golden case `case`'s workload, its app `app` on `port`.
+fn original_of(
+    case: &str,
+    app: &str,
+    port: u16,
+    hook: Vec<String>,
+    proxy_image: &str,
+    upstream: &str,
+) -> Value {
+    let path = repo().join("config/test").join(case).join("input.yaml");
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut spec = docs[0]["spec"]["template"]["spec"].clone();
     spec["restartPolicy"] = "Never".into();
     spec["terminationGracePeriodSeconds"] = 30.into();
     make_app(
         &mut spec,
-        "test-tcp-svc",
+        app,
         App {
-            port: 20000,
+            port,
             close_first: false,
         },
     );
@@ -334,9 +354,15 @@ fn original(hook: Vec<String>, proxy_image: &str, upstream: &str) -> Value {
 
 /// The original tool's TCP loop, as its example config gives it.
 fn original_tcp_loop() -> Vec<String> {
+    original_loop("test-tcp-svc")
+}
+
+/// The original tool's loop for `service` in its example config: the
+/// `netstat` one (test-tcp-svc) or the `curl` one (http-svc).
+fn original_loop(service: &str) -> Vec<String> {
     let text = std::fs::read_to_string(repo().join("config/pre_stop.conf.yml")).unwrap();
     let config: Value = serde_saphyr::from_str(&text).unwrap();
-    serde_json::from_value(config["deployment"]["test-tcp-svc"]["istio-proxy"].clone()).unwrap()
+    serde_json::from_value(config["deployment"][service]["istio-proxy"].clone()).unwrap()
 }
 
 fn runs(default: usize) -> usize {
@@ -456,6 +482,40 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "original loop, netstat -tuln (busybox)",
             spec: Box::new(move |up| original(netstat_tuln.clone(), LAB_SHELL_IMAGE, up)),
+            runs: runs(20),
+            expect: Expect::Any,
+            callbacks: 1,
+        },
+        Scenario {
+            name: "original curl loop as written (busybox: sh, no curl)",
+            spec: Box::new(|up| {
+                original_of(
+                    "seed-http",
+                    "http-svc",
+                    3000,
+                    original_loop("http-svc"),
+                    LAB_SHELL_IMAGE,
+                    up,
+                )
+            }),
+            runs: runs(20),
+            expect: Expect::Any,
+            callbacks: 1,
+        },
+        Scenario {
+            name: "original curl loop with busybox wget for curl",
+            spec: Box::new(|up| {
+                let hook = original_loop("http-svc")
+                    .into_iter()
+                    .map(|a| {
+                        a.replace(
+                            "curl localhost:3000/health",
+                            "wget -q -O /dev/null localhost:3000/health",
+                        )
+                    })
+                    .collect();
+                original_of("seed-http", "http-svc", 3000, hook, LAB_SHELL_IMAGE, up)
+            }),
             runs: runs(20),
             expect: Expect::Any,
             callbacks: 1,
