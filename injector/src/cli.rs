@@ -1,4 +1,4 @@
-//! The command line: the seed's positional contract, kept.
+//! The command line: the original tool's positional contract, kept.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use graceful_wait_shared::cli::Shell;
@@ -35,7 +35,7 @@ pub struct Cli {
     /// Manifest file (any number of YAML documents); - reads standard input.
     #[arg(required = true)]
     pub source: Option<PathBuf>,
-    /// Config file (the seed's format, or typed waits).
+    /// Config file (the original tool's format, or typed waits).
     #[arg(required = true)]
     pub config: Option<PathBuf>,
     /// Where to write; - is standard output. Without it SOURCE is rewritten in

@@ -1,4 +1,4 @@
-//! The config: the seed's format unchanged, plus typed waits, globs and one
+//! The config: the original tool's format unchanged, plus typed waits, globs and one
 //! reserved key for settings. Read with the same span-keeping YAML reader as
 //! manifests, so every error names its line and column.
 //!
@@ -124,7 +124,7 @@ pub struct Callback {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Hook {
-    /// The seed's meaning: this exec command becomes the preStop.
+    /// The original tool's meaning: this exec command becomes the preStop.
     Command(Vec<String>),
     /// A graceful-wait wait; an existing exec preStop is chained after it.
     Wait(Wait),
@@ -473,7 +473,7 @@ fn settings(node: &Node) -> Result<Settings, YamlError> {
     Ok(s)
 }
 
-/// A container's value: a command list (the seed's form), `{wrap: {...}}`,
+/// A container's value: a command list (the original tool's form), `{wrap: {...}}`,
 /// or a typed value such as `{tcp: 20000, timeout: 20s}`.
 fn parse_hook(node: &Node) -> Result<Hook, YamlError> {
     match &node.kind {
