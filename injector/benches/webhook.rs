@@ -104,8 +104,8 @@ fn main() {
     let config = graceful_inject::config::parse(CONFIG).unwrap();
     let (mut hooked, mut skipped) = (Vec::new(), Vec::new());
     for b in bodies.iter() {
-        match graceful_inject::webhook::review::answer(b, &config).decision {
-            graceful_inject::webhook::review::Decision::Patched => hooked.push(b),
+        match graceful_inject::front::webhook::review::answer(b, &config).decision {
+            graceful_inject::front::webhook::review::Decision::Patched => hooked.push(b),
             _ => skipped.push(b),
         }
     }
@@ -117,7 +117,7 @@ fn main() {
         let start = Instant::now();
         for _ in 0..rounds {
             for b in set.iter() {
-                std::hint::black_box(graceful_inject::webhook::review::answer(b, &config));
+                std::hint::black_box(graceful_inject::front::webhook::review::answer(b, &config));
             }
         }
         let each = start.elapsed() / (rounds * set.len()) as u32;

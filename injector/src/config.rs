@@ -11,7 +11,7 @@
 //!     istio-proxy: {tcp: 20000}   # typed wait
 //! ```
 
-use crate::yaml_tree::{for_each_document, Kind, Node, Pos, YamlError};
+use crate::yaml::{for_each_document, Kind, Node, Pos, YamlError};
 use graceful_wait_shared::{duration, status_set::StatusSet, url};
 use std::time::Duration;
 
@@ -102,7 +102,7 @@ pub enum WaitFor {
     },
     /// Nothing listens in the pod but these users' sockets (the proxy's).
     Listeners(Vec<u32>),
-    /// Chosen per pod from its probes ([`crate::auto`]): http, tcp or listeners.
+    /// Chosen per pod from its probes (`plan::auto`): http, tcp or listeners.
     Auto,
 }
 

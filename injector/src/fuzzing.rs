@@ -5,7 +5,8 @@
 //! an output the check of [`crate::verify`] proved — never an internal error,
 //! which would mean the edit engine wrote something it did not plan.
 
-use crate::{config, inject, patch::Options, shell_loop, yaml_tree};
+use crate::plan::{shell_loop, Options};
+use crate::{config, stream, yaml};
 
 fn text(data: &[u8]) -> Option<&str> {
     std::str::from_utf8(data).ok()
@@ -14,7 +15,7 @@ fn text(data: &[u8]) -> Option<&str> {
 /// The span-keeping YAML reader: every document, or an error with a place.
 pub fn yaml_reader(data: &[u8]) {
     let Some(src) = text(data) else { return };
-    for doc in yaml_tree::Documents::new(&yaml_tree::tolerant(src)) {
+    for doc in yaml::Documents::new(&yaml::tolerant(src)) {
         match doc {
             Ok(d) => {
                 if let Some(root) = d.root {
@@ -44,7 +45,9 @@ pub fn shell_loop(data: &[u8]) {
     if let Some(wait) = shell_loop::recognise(&argv) {
         let line = match &wait.what {
             config::WaitFor::Tcp(ports) => format!("tcp: {}", ports[0]),
-            config::WaitFor::Http { url, .. } => format!("http: {}", crate::emit::quoted(url)),
+            config::WaitFor::Http { url, .. } => {
+                format!("http: {}", crate::yaml::emit::quoted(url))
+            }
             other => panic!("a shell loop became {other:?}"),
         };
         // A recognised loop written as a typed value must be a valid config.
@@ -88,9 +91,9 @@ replicaset:
 pub fn rewrite(data: &[u8]) {
     let Some(src) = text(data) else { return };
     let config = config::parse(REWRITE_CONFIG).expect("the fuzz config parses");
-    match inject::inject(src, &config, &Options::default()) {
+    match stream::inject(src, &config, &Options::default()) {
         Ok(out) => {
-            let again = inject::inject(&out.text, &config, &Options::default())
+            let again = stream::inject(&out.text, &config, &Options::default())
                 .unwrap_or_else(|e| panic!("the output does not go through again: {e:?}"));
             assert_eq!(again.text, out.text, "a second run changed the output");
         }

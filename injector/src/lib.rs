@@ -1,28 +1,26 @@
 //! graceful-inject: rewrites Kubernetes manifests so the right containers get
 //! graceful-wait preStop hooks, the init container and the shared volume.
 //!
-//! Data flows one way: [`config`] and [`yaml_tree`] parse; [`inject`] walks
-//! the workloads and [`patch`] plans what each pod gets ([`plan`]), which
-//! [`edits`] and [`emit`] turn into text inserted at the right offsets;
-//! [`verify`] reads the result back and proves it is the input plus the plan
-//! and nothing else; only then does [`files`] write (atomically), and
-//! [`report`] says what happened.
+//! Data flows one way, room by room; each room uses only the rooms above it:
+//!
+//! | room | what it holds | uses |
+//! |---|---|---|
+//! | [`yaml`] | the YAML engine: span-keeping trees, go-yaml's tolerances, a node's meaning, new text and where it goes | — |
+//! | [`config`] | the config file (the original tool's format), read and checked | `yaml` |
+//! | [`plan`] | what each pod gets: the walk, the pod, the commands, the objects added, `auto`, shell loops, Istio | `yaml`, `config` |
+//! | [`apply`] | the planned changes as text edits | `yaml`, `plan` |
+//! | [`verify`] | the proof: the output is the input plus the plan, and a second run changes nothing | `yaml`, `plan`, `apply` |
+//! | [`stream`] | read → plan → apply → prove → write, a document at a time | all of the above |
+//! | [`front`] | the front ends: the command line, files, the summary, KRM, the webhook, Istio's template | all of the above |
+//!
+//! [`error`] is every room's error type, with its exit status.
 
-pub mod auto;
-pub mod cli;
+pub mod apply;
 pub mod config;
-pub mod edits;
-pub mod emit;
-pub mod files;
+pub mod error;
+pub mod front;
 pub mod fuzzing;
-pub mod inject;
-pub mod istio;
-pub mod krm;
-pub mod patch;
 pub mod plan;
-pub mod report;
-pub mod run;
-pub mod shell_loop;
+pub mod stream;
 pub mod verify;
-pub mod webhook;
-pub mod yaml_tree;
+pub mod yaml;

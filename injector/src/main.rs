@@ -1,7 +1,7 @@
 //! graceful-inject: parses the command line and runs the one job.
 
 use clap::Parser;
-use graceful_inject::{cli, run};
+use graceful_inject::front::{cli, run};
 
 fn main() {
     let cli = cli::Cli::parse();

@@ -18,201 +18,34 @@
 //! memory follows the largest document. Any difference is an internal error:
 //! nothing is written, and the message names the document and the path.
 
-use crate::emit::Value;
-use crate::inject::Planned;
-use crate::plan::{Change, ContainerRef, PodPlan, Seg};
-use crate::yaml_tree::{tolerant, Documents, Kind, Node, Pos, YamlError};
-use saphyr_parser::ScalarStyle;
+use crate::apply::Applied;
+use crate::plan::{Change, ContainerRef, PodPlan};
+use crate::yaml::meaning::{at_path, first_difference, of_node, of_value, Meaning};
+use crate::yaml::{tolerant, Documents, Node, Pos, YamlError};
 use std::collections::HashMap;
 
-/// A document as the check compares it: structure, text and type of every
-/// scalar, without positions or styles that do not change what it says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum M {
-    Map(Vec<(M, M)>),
-    Seq(Vec<M>),
-    /// A string (quoted, block, or plain text no YAML reader takes for anything else).
-    Str(String),
-    /// A plain scalar that reads as a boolean, number or null.
-    Typed(String),
-    Alias,
-}
-
-impl M {
-    fn text(&self) -> Option<&str> {
-        match self {
-            M::Str(s) | M::Typed(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    fn get_mut(&mut self, key: &str) -> Option<&mut M> {
-        match self {
-            M::Map(entries) => entries
-                .iter_mut()
-                .find(|(k, _)| k.text() == Some(key))
-                .map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<&M> {
-        match self {
-            M::Map(entries) => entries
-                .iter()
-                .find(|(k, _)| k.text() == Some(key))
-                .map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
-    /// Replaces `key`'s value where it stands, or adds it last: what the
-    /// editor's `set_key` does.
-    fn set_key(&mut self, key: &str, value: M) -> Result<(), String> {
-        let M::Map(entries) = self else {
-            return Err(format!("cannot set {key}: not a mapping"));
-        };
-        match entries.iter_mut().find(|(k, _)| k.text() == Some(key)) {
-            Some((_, v)) => *v = value,
-            None => entries.push((M::Str(key.to_string()), value)),
-        }
-        Ok(())
-    }
-
-    /// The list under `key` holds `item`: in place of the item named
-    /// `replaces`, or else of the one named `name`; added first or last when
-    /// there is neither; the list created when there is none (the patch's
-    /// find-or-replace-or-create).
-    fn ensure_item(
-        &mut self,
-        key: &str,
-        name: &str,
-        replaces: Option<&str>,
-        item: M,
-        first: bool,
-    ) -> Result<(), String> {
-        match self.get_mut(key) {
-            Some(M::Seq(items)) => {
-                let named = |n: &str| {
-                    items
-                        .iter()
-                        .position(|i| i.get("name").and_then(M::text) == Some(n))
-                };
-                match replaces.and_then(named).or_else(|| named(name)) {
-                    Some(i) => items[i] = item,
-                    None if first => items.insert(0, item),
-                    None => items.push(item),
-                }
-                Ok(())
-            }
-            _ => self.set_key(key, M::Seq(vec![item])),
-        }
-    }
-}
-
-fn of_node(node: &Node) -> M {
-    match &node.kind {
-        Kind::Map(entries) => M::Map(
-            entries
-                .iter()
-                .map(|(k, v)| (of_node(k), of_node(v)))
-                .collect(),
-        ),
-        Kind::Seq(items) => M::Seq(items.iter().map(of_node).collect()),
-        Kind::Scalar(text, ScalarStyle::Plain) if reads_as_non_string(text) => {
-            M::Typed(text.to_string())
-        }
-        Kind::Scalar(text, _) => M::Str(text.to_string()),
-        Kind::Alias(_) => M::Alias,
-    }
-}
-
-/// Whether `node` already says exactly what `value` says. The order of a
-/// mapping's keys says nothing (JSON from `kubectl get -o json`, or a
-/// webhook's patched pod, has them sorted): an item that differs only there
-/// is left as it is, so a second run changes nothing.
-pub fn same(node: &Node, value: &Value) -> bool {
-    same_meaning(&of_node(node), &of_value(value))
-}
-
-fn same_meaning(a: &M, b: &M) -> bool {
-    match (a, b) {
-        (M::Map(x), M::Map(y)) => {
-            x.len() == y.len()
-                && x.iter().all(|(k, v)| {
-                    y.iter()
-                        .find(|(k2, _)| k2 == k)
-                        .is_some_and(|(_, v2)| same_meaning(v, v2))
-                })
-        }
-        (M::Seq(x), M::Seq(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_meaning(p, q))
-        }
-        _ => a == b,
-    }
-}
-
-fn of_value(value: &Value) -> M {
-    match value {
-        Value::Str(s) => M::Str(s.clone()),
-        Value::Literal(s) => M::Typed(s.clone()),
-        Value::Seq(items) => M::Seq(items.iter().map(of_value).collect()),
-        Value::Map(entries) => M::Map(
-            entries
-                .iter()
-                .map(|(k, v)| (M::Str(k.clone()), of_value(v)))
-                .collect(),
-        ),
-    }
-}
-
-/// Whether a plain scalar is a boolean, null or number to a YAML 1.1 or 1.2
-/// reader (go-yaml, which Kubernetes uses, reads both).
-fn reads_as_non_string(text: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "", "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n", ".inf", "-.inf",
-        "+.inf", ".nan",
-    ];
-    let lower = text.to_ascii_lowercase();
-    if WORDS.contains(&lower.as_str()) {
-        return true;
-    }
-    let digits = lower.trim_start_matches(['-', '+']);
-    if let Some(hex) = digits.strip_prefix("0x") {
-        return !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit() || c == '_');
-    }
-    if let Some(oct) = digits.strip_prefix("0o") {
-        return !oct.is_empty() && oct.chars().all(|c| c.is_digit(8) || c == '_');
-    }
-    digits.starts_with(|c: char| c.is_ascii_digit() || c == '.')
-        && digits.chars().any(|c| c.is_ascii_digit())
-        && digits
-            .chars()
-            .all(|c| c.is_ascii_digit() || "._e+-:".contains(c))
-}
-
-fn exec_pre_stop(command: &[String]) -> M {
-    M::Map(vec![(
-        M::Str("exec".into()),
-        M::Map(vec![(
-            M::Str("command".into()),
-            M::Seq(command.iter().map(|w| M::Str(w.clone())).collect()),
+fn exec_pre_stop(command: &[String]) -> Meaning {
+    Meaning::Map(vec![(
+        Meaning::Str("exec".into()),
+        Meaning::Map(vec![(
+            Meaning::Str("command".into()),
+            Meaning::Seq(command.iter().map(|w| Meaning::Str(w.clone())).collect()),
         )]),
     )])
 }
 
-fn container<'m>(spec: &'m mut M, at: &ContainerRef) -> Result<&'m mut M, String> {
+fn container<'m>(spec: &'m mut Meaning, at: &ContainerRef) -> Result<&'m mut Meaning, String> {
     match spec.get_mut(at.list) {
-        Some(M::Seq(items)) => items
+        Some(Meaning::Seq(items)) => items
             .iter_mut()
-            .find(|c| c.get("name").and_then(M::text) == Some(at.name.as_str()))
+            .find(|c| c.get("name").and_then(Meaning::text) == Some(at.name.as_str()))
             .ok_or_else(|| format!("{} {} not found", at.list, at.name)),
         _ => Err(format!("no {} list", at.list)),
     }
 }
 
 /// The pod spec with one planned change applied, as the editor should have.
-fn apply(spec: &mut M, change: &Change) -> Result<(), String> {
+fn apply(spec: &mut Meaning, change: &Change) -> Result<(), String> {
     match change {
         Change::PreStop {
             container: at,
@@ -220,10 +53,15 @@ fn apply(spec: &mut M, change: &Change) -> Result<(), String> {
         } => {
             let c = container(spec, at)?;
             match c.get_mut("lifecycle") {
-                Some(lifecycle @ M::Map(_)) => lifecycle.set_key("preStop", exec_pre_stop(command)),
+                Some(lifecycle @ Meaning::Map(_)) => {
+                    lifecycle.set_key("preStop", exec_pre_stop(command))
+                }
                 _ => c.set_key(
                     "lifecycle",
-                    M::Map(vec![(M::Str("preStop".into()), exec_pre_stop(command))]),
+                    Meaning::Map(vec![(
+                        Meaning::Str("preStop".into()),
+                        exec_pre_stop(command),
+                    )]),
                 ),
             }
         }
@@ -232,7 +70,7 @@ fn apply(spec: &mut M, change: &Change) -> Result<(), String> {
             argv,
         } => container(spec, at)?.set_key(
             "command",
-            M::Seq(argv.iter().map(|a| M::Str(a.clone())).collect()),
+            Meaning::Seq(argv.iter().map(|a| Meaning::Str(a.clone())).collect()),
         ),
         Change::Mount {
             container: at,
@@ -266,61 +104,8 @@ fn apply(spec: &mut M, change: &Change) -> Result<(), String> {
             spec.ensure_item("containers", name, None, of_value(item), false)
         }
         Change::ShareProcessNamespace => {
-            spec.set_key("shareProcessNamespace", M::Typed("true".into()))
+            spec.set_key("shareProcessNamespace", Meaning::Typed("true".into()))
         }
-    }
-}
-
-fn at_path<'m>(root: &'m mut M, path: &[Seg]) -> Option<&'m mut M> {
-    path.iter().try_fold(root, |node, seg| match (seg, node) {
-        (Seg::Key(k), node) => node.get_mut(k),
-        (Seg::Index(i), M::Seq(items)) => items.get_mut(*i),
-        _ => None,
-    })
-}
-
-/// The first place where `want` and `got` differ, as a path.
-fn first_difference(want: &M, got: &M, path: &mut String) -> Option<String> {
-    match (want, got) {
-        (M::Map(a), M::Map(b)) => {
-            for (i, ((ka, va), (kb, vb))) in a.iter().zip(b).enumerate() {
-                if ka != kb {
-                    return Some(format!("{path}: key {i} is {kb:?}, planned {ka:?}"));
-                }
-                let len = path.len();
-                path.push('.');
-                path.push_str(ka.text().unwrap_or("?"));
-                if let Some(d) = first_difference(va, vb, path) {
-                    return Some(d);
-                }
-                path.truncate(len);
-            }
-            let key = |e: &(M, M)| e.0.text().unwrap_or("?").to_string();
-            match a.len().cmp(&b.len()) {
-                std::cmp::Ordering::Equal => None,
-                std::cmp::Ordering::Greater => Some(format!(
-                    "{path}: the planned key {} is missing",
-                    key(&a[b.len()])
-                )),
-                std::cmp::Ordering::Less => Some(format!(
-                    "{path}: the key {} was not planned",
-                    key(&b[a.len()])
-                )),
-            }
-        }
-        (M::Seq(a), M::Seq(b)) => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                let len = path.len();
-                path.push_str(&format!("[{i}]"));
-                if let Some(d) = first_difference(x, y, path) {
-                    return Some(d);
-                }
-                path.truncate(len);
-            }
-            (a.len() != b.len()).then(|| format!("{path}: {} items, planned {}", b.len(), a.len()))
-        }
-        (a, b) if a == b => None,
-        (a, b) => Some(format!("{path}: {b:?}, planned {a:?}")),
     }
 }
 
@@ -342,7 +127,7 @@ pub fn check(
     readable: &str,
     out: &str,
     origin: Origin,
-    plan: impl FnMut(&str, &Node) -> Result<Planned, YamlError>,
+    plan: impl FnMut(&str, &Node) -> Result<Applied, YamlError>,
 ) -> Result<(), YamlError> {
     check_here(src, readable, out, origin, plan).map_err(|e| origin.place(e))
 }
@@ -384,7 +169,7 @@ pub fn check_region(
     plans: &[PodPlan],
     tolerant_read: bool,
     origin: Origin,
-    plan_out: impl FnOnce(&str, &Node) -> Result<Planned, YamlError>,
+    plan_out: impl FnOnce(&str, &Node) -> Result<Applied, YamlError>,
 ) -> Region {
     let proved = (|| -> Result<(), YamlError> {
         let out_readable = readable_as_input(out, tolerant_read);
@@ -411,7 +196,7 @@ fn check_here(
     readable: &str,
     out: &str,
     origin: Origin,
-    mut plan: impl FnMut(&str, &Node) -> Result<Planned, YamlError>,
+    mut plan: impl FnMut(&str, &Node) -> Result<Applied, YamlError>,
 ) -> Result<(), YamlError> {
     let start = Pos { line: 1, col: 1 };
     let out_readable = readable_as_input(out, !std::ptr::eq(readable, src));
@@ -445,7 +230,7 @@ fn check_here(
             }
             continue;
         };
-        let plans = plan(src, a)?.plans;
+        let plans = plan(src, a)?.pods;
         document_is_input_plus_plan(src, out, origin.document + index, a, b, &plans)?;
         second_run_changes_nothing(plan(out, b), b, origin.document + index)?;
     }
@@ -481,7 +266,7 @@ fn readable_as_input(out: &str, tolerant_read: bool) -> std::borrow::Cow<'_, str
 /// Planning the output document `b` again (`again`) must plan nothing:
 /// otherwise a second run (a re-apply in CI, an Argo CD sync) would change it.
 fn second_run_changes_nothing(
-    again: Result<Planned, YamlError>,
+    again: Result<Applied, YamlError>,
     b: &Node,
     document: usize,
 ) -> Result<(), YamlError> {
@@ -598,31 +383,4 @@ fn line_endings_kept(src: &str, out: &str) -> Result<(), YamlError> {
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::reads_as_non_string as typed;
-
-    #[test]
-    fn plain_scalars_that_are_not_strings() {
-        for t in [
-            "true", "No", "~", "", "20000", "-1", "0.5", "1e3", "0x1F", ".inf", "1:20",
-        ] {
-            assert!(typed(t), "{t:?}");
-        }
-        for t in [
-            "tcp",
-            "inf",
-            "nan",
-            "10m",
-            "--port=1",
-            "/graceful-wait",
-            "v1",
-            "e1",
-            "1.2.3.4a",
-        ] {
-            assert!(!typed(t), "{t:?}");
-        }
-    }
 }

@@ -7,7 +7,7 @@
 //! does not remove what it wrote (see docs/injector.md), and
 //! `shareProcessNamespace: true`, once set for a process wait, stays.
 
-use graceful_inject::{config, inject::inject, patch::Options};
+use graceful_inject::{config, plan::Options, stream::inject};
 
 const MANIFEST: &str = "\
 apiVersion: apps/v1

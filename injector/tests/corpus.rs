@@ -10,9 +10,9 @@ mod skip;
 
 use graceful_inject::{
     config,
-    inject::inject,
-    patch::Options,
-    yaml_tree::{for_each_document, Kind, Node},
+    plan::Options,
+    stream::inject,
+    yaml::{for_each_document, Kind, Node},
 };
 use std::{fs, path::PathBuf};
 

@@ -73,7 +73,7 @@ fn a_file_named_like_a_subcommand_is_given_as_a_path() {
 #[test]
 fn every_subcommand_s_help_shows_examples() {
     use clap::CommandFactory;
-    let cmd = graceful_inject::cli::Cli::command();
+    let cmd = graceful_inject::front::cli::Cli::command();
     let main = cmd
         .get_after_help()
         .map(|h| h.to_string())

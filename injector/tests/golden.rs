@@ -109,7 +109,7 @@ fn diff(a: &str, b: &str) -> String {
 /// untouched line is reformatted.
 #[test]
 fn diffs_touch_only_hooks_volumes_mounts_and_init_containers() {
-    use graceful_inject::yaml_tree::{for_each_document, tolerant, Node};
+    use graceful_inject::yaml::{for_each_document, tolerant, Node};
     fn allowed(node: &Node, out: &mut Vec<(usize, usize)>) {
         for (k, v) in node.as_map().unwrap_or_default() {
             match k.as_str() {
@@ -194,7 +194,7 @@ fn diffs_touch_only_hooks_volumes_mounts_and_init_containers() {
 /// its done marker on a volume of its own).
 #[test]
 fn the_binary_volume_is_read_only_outside_the_installer() {
-    use graceful_inject::yaml_tree::{for_each_document, tolerant, Node};
+    use graceful_inject::yaml::{for_each_document, tolerant, Node};
     fn mounts<'n, 'a>(node: &'n Node<'a>, out: &mut Vec<&'n Node<'a>>) {
         for (k, v) in node.as_map().unwrap_or_default() {
             if k.as_str() == Some("volumeMounts") {

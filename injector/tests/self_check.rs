@@ -1,6 +1,6 @@
 //! The injector's check of its own output (`verify.rs`) catches every kind of
 //! damage an edit could do. The edit step is corrupted on purpose through the
-//! test-only `Options::sabotage` hook; each corruption must end in an
+//! test-only `stream::Faults::sabotage` hook; each corruption must end in an
 //! internal error that names where, and no text.
 //!
 //! Both paths are damaged: document by document (the sabotage sees the
@@ -8,7 +8,11 @@
 //! copied as it is), and the whole-stream path (the sabotage sees the whole
 //! output, so damage anywhere is tried).
 
-use graceful_inject::{config, inject::inject, patch::Options};
+use graceful_inject::{
+    config,
+    plan::Options,
+    stream::{inject, inject_with, Faults},
+};
 
 const MANIFEST: &str = "\
 # keep me: a comment line
@@ -45,12 +49,11 @@ fn run(sabotage: Option<fn(&str) -> String>) -> Result<String, String> {
 
 fn run_on(sabotage: Option<fn(&str) -> String>, whole_stream: bool) -> Result<String, String> {
     let config = config::parse(CONFIG).unwrap();
-    let options = Options {
+    let faults = Faults {
         sabotage,
         whole_stream,
-        ..Options::default()
     };
-    inject(MANIFEST, &config, &options)
+    inject_with(MANIFEST, &config, &Options::default(), faults)
         .map(|i| i.text)
         .map_err(|e| format!("{}: {}", e.pos, e.message))
 }
@@ -165,7 +168,7 @@ fn every_kind_of_damage_is_caught() {
 /// with graceful-wait's own command-line definition.
 #[test]
 fn every_command_it_writes_is_accepted_by_the_binary() {
-    use graceful_inject::yaml_tree::{for_each_document, Node};
+    use graceful_inject::yaml::{for_each_document, Node};
     let manifest = "\
 apiVersion: v1
 kind: List
@@ -282,8 +285,8 @@ spec:
         .unwrap_or_else(|e| panic!("{}: {}", e.pos, e.message));
     assert_eq!(out.text, manifest);
     assert!(
-        graceful_inject::report::summary(&out.outcomes).contains("neither a list nor empty"),
+        graceful_inject::front::report::summary(&out.outcomes).contains("neither a list nor empty"),
         "{}",
-        graceful_inject::report::summary(&out.outcomes)
+        graceful_inject::front::report::summary(&out.outcomes)
     );
 }

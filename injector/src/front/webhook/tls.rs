@@ -3,7 +3,7 @@
 //! cert-manager renews a Secret and the kubelet updates the mounted volume
 //! by swapping a symlink (`..data`): the files change all at once, under the
 //! same paths. Every handshake asks [`Reloading`] for the current key, and
-//! the webhook reads the files again every few seconds (crate::webhook); a
+//! the webhook reads the files again every few seconds ([`super`]); a
 //! new pair that parses and matches replaces the old one for the next
 //! handshakes, while connections already open go on with theirs. A pair
 //! that does not parse (caught mid-swap, or broken) is logged and the old

@@ -116,7 +116,7 @@ fn parse_config(path: &std::path::Path, text: &str) -> Result<Config, String> {
 
 /// Reads the config again; when it changed and parses, it is in force.
 fn reload_config(args: &Args, shared: &Shared) {
-    let read = crate::files::read_text(&args.config);
+    let read = crate::front::files::read_text(&args.config);
     if !shared.config_seen.changed(&read) {
         return;
     }
@@ -169,7 +169,7 @@ pub fn run(args: Args) -> Result<i32, String> {
     let certificate_read = tls::read(&args.tls);
     let (cert, key) = certificate_read.clone()?;
     let certs = tls::Reloading::new(args.tls.clone(), tls::parse(&args.tls, &cert, &key)?);
-    let config_read = crate::files::read_text(&args.config);
+    let config_read = crate::front::files::read_text(&args.config);
     let state = match config_read
         .clone()
         .and_then(|text| parse_config(&args.config, &text))

@@ -1,12 +1,9 @@
 //! One run: read the config, then the manifests, decide, and write — or, with
 //! --check and --diff, only say what would change.
 
-use crate::{
-    cli::{Cli, Tool},
-    config, files, inject,
-    patch::Options,
-    report,
-};
+use super::cli::{Cli, Tool};
+use super::{files, report};
+use crate::{config, plan::Options, stream};
 
 /// Returns the exit status (0 done, 1 --check found changes); errors are exit 2.
 pub fn run(cli: &Cli) -> Result<i32, String> {
@@ -26,14 +23,14 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
         istio_stub: cli.istio_stub,
         ..Options::default()
     };
-    let place = |e: crate::yaml_tree::YamlError| {
+    let place = |e: crate::yaml::YamlError| {
         format!("{}:{}: {}", files::display(source_path), e.pos, e.message)
     };
     // The output goes where it is asked for, a verified document at a time:
     // to a temporary file that replaces the target only once everything is
     // verified, or held back from stdout until then. --diff needs it whole.
     if cli.check || cli.diff {
-        let injected = inject::inject(&source, &config, &options).map_err(place)?;
+        let injected = stream::inject(&source, &config, &options).map_err(place)?;
         summarise(cli, &injected.outcomes);
         if cli.check {
             return Ok(i32::from(injected.changed));
@@ -51,13 +48,13 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
     };
     if to_stdout {
         let mut sink = files::HeldBack::new()?;
-        let report = inject::inject_into(&source, &config, &options, &mut sink).map_err(place)?;
+        let report = stream::inject_into(&source, &config, &options, &mut sink).map_err(place)?;
         summarise(cli, &report.outcomes);
         return sink.release().map(|()| 0);
     }
     let target = cli.output.as_ref().unwrap_or(source_path);
     let mut sink = files::Replacement::new(target)?;
-    let report = inject::inject_into(&source, &config, &options, &mut sink).map_err(place)?;
+    let report = stream::inject_into(&source, &config, &options, &mut sink).map_err(place)?;
     summarise(cli, &report.outcomes);
     // In place: an unchanged file is not rewritten (its mtime stays).
     if cli.output.is_some() || report.changed {
@@ -75,7 +72,7 @@ fn read_config(path: &std::path::Path) -> Result<config::Config, String> {
     config::parse(&text).map_err(|e| format!("{}:{}: {}", path.display(), e.pos, e.message))
 }
 
-fn summarise(cli: &Cli, outcomes: &[crate::inject::Outcome]) {
+fn summarise(cli: &Cli, outcomes: &[crate::plan::Outcome]) {
     if !cli.quiet {
         eprint!("{}", report::summary(outcomes));
     }
@@ -88,12 +85,12 @@ fn other_tool(tool: &Tool) -> Result<i32, String> {
         Tool::Krm => {
             let input = files::read_text(std::path::Path::new("-"))?;
             let options = Options::default();
-            crate::krm::run(&input, &options)?.into_bytes()
+            crate::front::krm::run(&input, &options)?.into_bytes()
         }
         Tool::Serve(a) => {
-            return crate::webhook::run(crate::webhook::Args {
+            return crate::front::webhook::run(crate::front::webhook::Args {
                 config: a.config.clone(),
-                tls: crate::webhook::tls::Files {
+                tls: crate::front::webhook::tls::Files {
                     cert: a.tls_cert.clone(),
                     key: a.tls_key.clone(),
                 },
@@ -110,7 +107,7 @@ fn other_tool(tool: &Tool) -> Result<i32, String> {
                 Some(path) => read_config(path)?.settings,
                 None => config::Settings::default(),
             };
-            crate::istio::template_as(&settings, *format)?.into_bytes()
+            crate::front::istio_template::template_as(&settings, *format)?.into_bytes()
         }
         Tool::Completions { shell, program } => {
             graceful_wait_shared::docs::completions(program.command(), *shell)

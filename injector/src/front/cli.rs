@@ -87,8 +87,8 @@ pub enum Tool {
         /// volume, init-container, drain-margin, log-copy) apply.
         config: Option<PathBuf>,
         /// The template alone, or inside Helm values or an IstioOperator.
-        #[arg(long, value_enum, default_value_t = crate::istio::TemplateFormat::Template)]
-        format: crate::istio::TemplateFormat,
+        #[arg(long, value_enum, default_value_t = crate::front::istio_template::TemplateFormat::Template)]
+        format: crate::front::istio_template::TemplateFormat,
     },
     /// Serve as a mutating admission webhook: every pod the API server sends
     /// gets what graceful-inject would write into its manifest, as a JSON

@@ -31,8 +31,11 @@ pub fn map(entries: Vec<(&str, Value)>) -> Value {
     )
 }
 
-const RESERVED: &[&str] = &[
-    "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~",
+/// The words a YAML 1.1 or 1.2 reader (go-yaml reads both) takes for a
+/// boolean, null or infinity rather than a string, lower-cased.
+pub const NOT_STRINGS: &[&str] = &[
+    "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n", ".inf", "-.inf", "+.inf",
+    ".nan",
 ];
 
 /// A scalar as YAML text: plain when it starts with a letter, `/`, `_` or
@@ -51,7 +54,7 @@ pub fn scalar(v: &str) -> String {
         && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_./=@+-:".contains(c))
         && !v.ends_with(':')
-        && !RESERVED.contains(&v.to_ascii_lowercase().as_str());
+        && !NOT_STRINGS.contains(&v.to_ascii_lowercase().as_str());
     if plain {
         v.to_string()
     } else {

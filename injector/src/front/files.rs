@@ -4,7 +4,7 @@
 //! mode. An error at any step leaves the target as it was, and no temporary
 //! file behind.
 
-use crate::inject::Sink;
+use crate::stream::Sink;
 use graceful_wait_shared::atomic_file;
 use std::{
     fs,

@@ -2,8 +2,8 @@
 //! span tree, writing new YAML at the indentation already in use there. Every
 //! byte outside an edit stays as it was.
 
-use crate::emit::{self, Style, Value};
-use crate::yaml_tree::Node;
+use crate::yaml::emit::{self, Style, Value};
+use crate::yaml::Node;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edit {

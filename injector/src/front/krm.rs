@@ -13,15 +13,16 @@
 //!   `results` (warnings as `severity: warning`, the rest as `info`);
 //! - on any error, a message on stderr, nothing on stdout, a non-zero exit.
 
-use crate::{config, inject, patch::Options, yaml_tree};
+use crate::plan::{Note, Options, Outcome};
+use crate::{config, stream, yaml};
 
 /// The key of the functionConfig ConfigMap's data that holds the config.
 pub const CONFIG_KEY: &str = "config";
 
 /// The output ResourceList for `input`, or the error for stderr.
 pub fn run(input: &str, options: &Options) -> Result<String, String> {
-    let readable = yaml_tree::tolerant(input);
-    let mut documents = yaml_tree::Documents::new(&readable);
+    let readable = yaml::tolerant(input);
+    let mut documents = yaml::Documents::new(&readable);
     let first = documents
         .next()
         .ok_or("stdin holds no ResourceList")?
@@ -44,7 +45,7 @@ pub fn run(input: &str, options: &Options) -> Result<String, String> {
     let had_results = root.get("results").is_some();
     // JSON (YAML's flow style) is valid input too; its results are added in kind.
     let flow = readable[root.start..].starts_with('{');
-    let injected = inject::inject(input, &config, options)
+    let injected = stream::inject(input, &config, options)
         .map_err(|e| format!("<stdin>:{}: {}", e.pos, e.message))?;
     let mut out = injected.text;
     let closing = out
@@ -66,7 +67,7 @@ pub fn run(input: &str, options: &Options) -> Result<String, String> {
         // Another function's results are not ours to replace (nor a flow
         // document we cannot find the end of): ours go to stderr.
         _ => {
-            eprint!("{}", crate::report::summary(&injected.outcomes));
+            eprint!("{}", crate::front::report::summary(&injected.outcomes));
             return Ok(out);
         }
     }
@@ -80,9 +81,9 @@ pub fn run(input: &str, options: &Options) -> Result<String, String> {
 
 /// Whether `out` is one ResourceList whose `results` hold `expected` entries.
 fn reads_back(out: &str, expected: usize) -> std::result::Result<(), String> {
-    let readable = yaml_tree::tolerant(out);
+    let readable = yaml::tolerant(out);
     let mut roots = Vec::new();
-    for doc in yaml_tree::Documents::new(&readable) {
+    for doc in yaml::Documents::new(&readable) {
         let doc = doc.map_err(|e| format!("{}: {}", e.pos, e.message))?;
         if let Some(root) = doc.root.filter(|r| r.as_map().is_some()) {
             roots.push(root);
@@ -102,7 +103,7 @@ fn reads_back(out: &str, expected: usize) -> std::result::Result<(), String> {
 }
 
 /// graceful-inject's config, from the functionConfig ConfigMap's `data.config`.
-fn function_config(root: &yaml_tree::Node) -> Result<config::Config, String> {
+fn function_config(root: &yaml::Node) -> Result<config::Config, String> {
     let how = "give the config as a ConfigMap functionConfig with data.config holding graceful-inject's config";
     let function_config = root
         .get("functionConfig")
@@ -134,16 +135,16 @@ struct Finding {
 
 /// The results: one a note, worded as the summary's lines
 /// (`changed Deployment/x: …`); warnings are warnings.
-fn results(outcomes: &[crate::inject::Outcome]) -> Vec<Finding> {
+fn results(outcomes: &[Outcome]) -> Vec<Finding> {
     outcomes
         .iter()
         .flat_map(|o| o.notes.iter().map(move |note| (o, note)))
         .map(|(o, note)| {
-            let (tag, text) = crate::report::tag(note);
+            let (tag, text) = crate::front::report::tag(note);
             Finding {
                 message: format!("graceful-inject: {tag} {}: {text}", o.object),
                 severity: match note {
-                    crate::patch::Note::Warning(_) => "warning",
+                    Note::Warning(_) => "warning",
                     _ => "info",
                 },
             }
@@ -160,7 +161,7 @@ fn block_results(results: &[Finding]) -> String {
     for r in results {
         out.push_str(&format!(
             "- message: {}\n  severity: {}\n",
-            crate::emit::quoted(&r.message),
+            crate::yaml::emit::quoted(&r.message),
             r.severity
         ));
     }
@@ -174,7 +175,7 @@ fn flow_results(results: &[Finding]) -> String {
         .map(|r| {
             format!(
                 "{{\"message\":{},\"severity\":\"{}\"}}",
-                crate::emit::quoted(&r.message),
+                crate::yaml::emit::quoted(&r.message),
                 r.severity
             )
         })
@@ -197,7 +198,7 @@ mod tests {
 
     #[test]
     fn the_summary_becomes_results() {
-        use crate::{inject::Outcome, patch::Note};
+        use crate::plan::{Note, Outcome};
         let outcome = |object: &str, note: Note| Outcome {
             object: object.into(),
             notes: vec![note],

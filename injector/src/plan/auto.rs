@@ -16,14 +16,12 @@
 //!
 //! The summary says what was chosen and from where.
 
+use super::istio::PROXY_UID;
 use crate::{
     config::WaitFor,
-    yaml_tree::{Documents, Node},
+    yaml::{Documents, Node},
 };
 use std::collections::BTreeSet;
-
-/// Istio's proxy uid, whose own listeners never hold a wait.
-const PROXY_UID: u32 = 1337;
 
 /// One endpoint a probe names.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,42 +1,15 @@
-//! Decides what one pod template gets, and records it as edits: the preStop
-//! hooks the config asks for, and — when any hook calls graceful-wait — the
-//! shared volume, its read-only mounts and the init container that fills it.
+//! What one pod template gets, decided: the preStop hooks and wraps the
+//! config asks for, and — when any of them runs graceful-wait — the shared
+//! volume, its read-only mounts and the init container that fills it. The
+//! decisions are [`Change`]s and [`Note`]s; no text is written here.
 
-use crate::config::{Callback, Hook, Rule, Settings, Wait, WaitFor, Wrap};
-use crate::edits::Editor;
-use crate::emit::{map, string, Value};
-use crate::plan::{Change, ContainerRef};
-use crate::shell_loop;
-use crate::yaml_tree::Node;
+use super::command::{self, after_our_dashes, show, Call};
+use super::istio::{self, PROXY as ISTIO_PROXY};
+use super::objects::{self, INSTALL_DIR};
+use super::{shell_loop, Change, ContainerRef, Note, Options};
+use crate::config::{Hook, Rule, Settings, Wait, WaitFor, Wrap};
+use crate::yaml::{emit::Value, tree::holds_comment_line, Node};
 use std::time::Duration;
-
-/// What happened to one container or pod, for the summary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Note {
-    Changed(String),
-    Unchanged(String),
-    Skipped(String),
-    Warning(String),
-}
-
-#[derive(Default)]
-pub struct Options {
-    pub keep_commands: bool,
-    /// `--istio-stub`: as the `missing-proxy: stub` setting, for this run.
-    pub istio_stub: bool,
-    /// The rule for every workload of the input, whatever its kind and name:
-    /// the webhook's, decided from the pod's owner and annotations.
-    pub rule: Option<crate::config::Rule>,
-    /// Test-only: damages the edited text before the check of the output
-    /// runs, to show that the check catches each kind of damage. Always
-    /// `None` in the program.
-    #[doc(hidden)]
-    pub sabotage: Option<fn(&str) -> String>,
-    /// Test-only: check the whole stream at once (the path taken when a
-    /// document cannot be read on its own), not document by document.
-    #[doc(hidden)]
-    pub whole_stream: bool,
-}
 
 const DEFAULT_GRACE: u64 = 30;
 
@@ -68,13 +41,14 @@ fn plain_keys(map: &Node) -> bool {
 const MERGE_KEY: &str = "<<";
 
 /// Everything one pod template's patch works with.
-struct Pod<'p, 'a, 's> {
+struct Pod<'p, 'a> {
     spec: &'p Node<'a>,
     /// The pod template's metadata, when there is one.
     meta: Option<&'p Node<'a>>,
     settings: &'p Settings,
     options: &'p Options,
-    editor: &'p mut Editor<'s>,
+    /// The document's text, which the nodes' offsets point into.
+    src: &'p str,
     notes: &'p mut Vec<Note>,
     /// What `--timeout` a wait gets unless the config says otherwise.
     budget: Duration,
@@ -102,34 +76,20 @@ struct Container<'p, 'a> {
     at: ContainerRef,
 }
 
-/// Patches the pod spec `spec` according to `rule`; returns what it changed.
-/// An error means the patch would write a command the binary does not
-/// accept: a bug, never written.
-pub fn pod(
+/// Plans the pod spec `spec` (read from `src`) according to `rule`: returns
+/// what it changes, and says why in `notes`. An error means the plan would
+/// write a command the binary does not accept: a bug, never written.
+pub fn plan(
+    src: &str,
     spec: &Node,
     meta: Option<&Node>,
     rule: &Rule,
     settings: &Settings,
     options: &Options,
-    editor: &mut Editor,
     notes: &mut Vec<Note>,
 ) -> Result<Vec<Change>, String> {
-    if spec.as_map().is_none() {
-        notes.push(Note::Skipped(
-            "the pod template's spec is not a mapping".into(),
-        ));
-        return Ok(Vec::new());
-    }
-    if !plain_keys(spec) {
-        notes.push(Note::Skipped("the pod spec has an explicit (?) or non-scalar key, which graceful-inject does not edit around; write it as plain keys".into()));
-        return Ok(Vec::new());
-    }
-    if spec.get(MERGE_KEY).is_some() {
-        notes.push(Note::Skipped(format!("the pod spec uses a merge key ({MERGE_KEY}): what it merges would be overridden by what graceful-inject adds; write the pod spec out in full")));
-        return Ok(Vec::new());
-    }
-    if let Some(key) = not_a_list(spec, &["volumes", "initContainers"]) {
-        notes.push(Note::Skipped(format!("the pod spec's {key} is neither a list nor empty; graceful-inject does not replace what it does not understand — make it a list")));
+    if let Some(why) = not_plannable(spec) {
+        notes.push(Note::Skipped(why));
         return Ok(Vec::new());
     }
     let (grace, budget) = timeout_budget(spec, settings, notes);
@@ -138,7 +98,7 @@ pub fn pod(
         meta,
         settings,
         options,
-        editor,
+        src,
         notes,
         budget,
         grace,
@@ -177,6 +137,51 @@ pub fn pod(
     Ok(pod.changes)
 }
 
+/// Why a pod spec gets nothing, if it does not: every rule that skips a
+/// whole pod, in one place.
+fn not_plannable(spec: &Node) -> Option<String> {
+    if spec.as_map().is_none() {
+        return Some("the pod template's spec is not a mapping".into());
+    }
+    if !plain_keys(spec) {
+        return Some("the pod spec has an explicit (?) or non-scalar key, which graceful-inject does not edit around; write it as plain keys".into());
+    }
+    if spec.get(MERGE_KEY).is_some() {
+        return Some(format!("the pod spec uses a merge key ({MERGE_KEY}): what it merges would be overridden by what graceful-inject adds; write the pod spec out in full"));
+    }
+    if let Some(key) = not_a_list(spec, &["volumes", "initContainers"]) {
+        return Some(format!("the pod spec's {key} is neither a list nor empty; graceful-inject does not replace what it does not understand — make it a list"));
+    }
+    None
+}
+
+/// Why a container found in the pod spec (in `initContainers` when
+/// `in_init`) gets no hook, if it does not: every rule that skips a
+/// container, in one place.
+fn not_hookable(container: &Node, in_init: bool, settings: &Settings) -> Option<String> {
+    let native = in_init && container.get("restartPolicy").and_then(Node::as_str) == Some("Always");
+    if native && !settings.wait_on_native_sidecars {
+        return Some("native sidecar (initContainers, restartPolicy: Always): Kubernetes stops it after the app, so its hook is left alone (set native-sidecars: wait to wait anyway)".into());
+    }
+    if in_init && !native {
+        return Some("an init container has no preStop".into());
+    }
+    if let Some(key) = not_a_list(container, &["volumeMounts"]) {
+        return Some(format!("its {key} is neither a list nor empty; graceful-inject does not replace what it does not understand — make it a list"));
+    }
+    if !plain_keys(container) || container.get("lifecycle").is_some_and(|l| !plain_keys(l)) {
+        return Some("has an explicit (?) or non-scalar key, which graceful-inject does not edit around; write it as plain keys".into());
+    }
+    let merged = container.get(MERGE_KEY).is_some()
+        || container
+            .get("lifecycle")
+            .is_some_and(|l| l.get(MERGE_KEY).is_some());
+    if merged {
+        return Some(format!("uses a merge key ({MERGE_KEY}): what it merges (a preStop, mounts) would be overridden by what graceful-inject adds; write the container out in full"));
+    }
+    None
+}
+
 /// Whether the pod's containers share one PID namespace: it says so, or a
 /// process wait will make it.
 fn pid_namespace_shared(spec: &Node, rule: &Rule) -> bool {
@@ -211,15 +216,7 @@ fn timeout_budget(spec: &Node, settings: &Settings, notes: &mut Vec<Note>) -> (u
     (grace, budget)
 }
 
-/// What one graceful-wait call in a preStop is.
-enum Call {
-    Wait(Wait),
-    Callback(Callback),
-}
-
-use crate::istio::{self, PROXY as ISTIO_PROXY, STUB_IMAGE};
-
-impl<'p, 'a, 's> Pod<'p, 'a, 's> {
+impl<'p, 'a> Pod<'p, 'a> {
     /// The container to hook, or None with a note saying why not.
     fn hookable_container(&mut self, name: &str) -> Option<Container<'p, 'a>> {
         let spec = self.spec;
@@ -231,42 +228,8 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
                 .push(Note::Skipped(format!("{name}: container not found")));
             return None;
         };
-        let native =
-            in_init && container.get("restartPolicy").and_then(Node::as_str) == Some("Always");
-        if native && !self.settings.wait_on_native_sidecars {
-            self.notes.push(Note::Skipped(format!(
-                "{name}: native sidecar (initContainers, restartPolicy: Always): Kubernetes stops it after the app, so its hook is left alone (set native-sidecars: wait to wait anyway)"
-            )));
-            return None;
-        }
-        if in_init && !native {
-            self.notes.push(Note::Skipped(format!(
-                "{name}: an init container has no preStop"
-            )));
-            return None;
-        }
-        if let Some(key) = not_a_list(container, &["volumeMounts"]) {
-            self.notes.push(Note::Skipped(format!(
-                "{name}: its {key} is neither a list nor empty; graceful-inject does not replace what it does not understand — make it a list"
-            )));
-            return None;
-        }
-        let odd_keys =
-            !plain_keys(container) || container.get("lifecycle").is_some_and(|l| !plain_keys(l));
-        if odd_keys {
-            self.notes.push(Note::Skipped(format!(
-                "{name}: has an explicit (?) or non-scalar key, which graceful-inject does not edit around; write it as plain keys"
-            )));
-            return None;
-        }
-        let merged = container.get(MERGE_KEY).is_some()
-            || container
-                .get("lifecycle")
-                .is_some_and(|l| l.get(MERGE_KEY).is_some());
-        if merged {
-            self.notes.push(Note::Skipped(format!(
-                "{name}: uses a merge key ({MERGE_KEY}): what it merges (a preStop, mounts) would be overridden by what graceful-inject adds; write the container out in full"
-            )));
+        if let Some(why) = not_hookable(container, in_init, self.settings) {
+            self.notes.push(Note::Skipped(format!("{name}: {why}")));
             return None;
         }
         Some(Container {
@@ -297,7 +260,7 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         match hook {
             // `auto`: the wait this pod's probes call for.
             Hook::Wait(w) if w.what == WaitFor::Auto => {
-                let (what, why) = crate::auto::choose(self.spec, name);
+                let (what, why) = crate::plan::auto::choose(self.spec, name);
                 let wait = Wait {
                     what,
                     timeout: w.timeout,
@@ -361,32 +324,14 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         };
         let command = self.graceful_command(name, &call, &istio::drain_request(self.meta))?;
         let mounts = self.call_mounts(&call);
-        let item = map(vec![
-            ("name", string(name)),
-            ("image", string(STUB_IMAGE)),
-            (
-                "lifecycle",
-                map(vec![("preStop", pre_stop_value(&command))]),
-            ),
-            (
-                "volumeMounts",
-                Value::Seq(mounts.into_iter().map(|m| m.item).collect()),
-            ),
-        ]);
-        ensure_item(
-            self.editor,
-            self.spec,
-            "containers",
-            (name, None),
-            item.clone(),
-            false,
-        );
+        let item = objects::istio_stub(&command, mounts.into_iter().map(|m| m.item).collect());
         self.changes.push(Change::Container {
             name: name.to_string(),
             item,
         });
         self.notes.push(Note::Changed(format!(
-            "{name}: stub added for Istio's injector to merge onto its sidecar (image: {STUB_IMAGE}); preStop ← {}{how}",
+            "{name}: stub added for Istio's injector to merge onto its sidecar (image: {}); preStop ← {}{how}",
+            istio::STUB_IMAGE,
             command.join(" ")
         )));
         Ok(())
@@ -402,7 +347,7 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         let name = container.at.name.as_str();
         let existing = container.node.path(&["lifecycle", "preStop"]);
         // Replacing a hook that holds a comment line would lose the comment.
-        if existing.is_some_and(|p| self.editor.holds_comment(p)) {
+        if existing.is_some_and(|p| holds_comment_line(self.src, p)) {
             self.notes.push(Note::Skipped(format!(
                 "{name}: its preStop holds a comment line, which replacing it would lose; move the comment out of the hook"
             )));
@@ -432,7 +377,6 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
                 "{name}: preStop already as configured"
             )));
         } else {
-            set_pre_stop(container.node, &command, self.editor);
             self.changes.push(Change::PreStop {
                 container: container.at.clone(),
                 command: command.clone(),
@@ -472,10 +416,7 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         call: &Call,
         chained: &[String],
     ) -> Result<Vec<String>, String> {
-        let timeout = match call {
-            Call::Wait(w) => w.timeout,
-            Call::Callback(c) => c.timeout,
-        };
+        let timeout = call.timeout();
         if let Some(t) = timeout.filter(|t| *t > self.budget) {
             self.notes.push(Note::Warning(format!(
                 "{name}: timeout {} is more than the {} left by terminationGracePeriodSeconds {}s minus the drain margin",
@@ -485,38 +426,20 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
             )));
         }
         self.uses_binary = true;
-        let mut argv = vec![self.settings.binary()];
-        // A hook's output is not in `kubectl logs`; a copy on the container's
-        // own stdout is. Opened without blocking; if it cannot be opened the
-        // hook says so on stderr and goes on.
-        if let Some(copy) = &self.log_copy {
-            argv.push(format!("--log-copy={copy}"));
-        }
-        match call {
-            Call::Wait(w) => {
-                if matches!(w.what, WaitFor::Process { .. }) {
-                    self.shares_processes = true;
-                }
-                wait_args(w, &mut argv);
-            }
-            Call::Callback(c) => callback_args(c, &mut argv),
-        }
-        argv.push(format!(
-            "--timeout={}",
-            show(timeout.unwrap_or(self.budget))
-        ));
         if let Call::Wait(Wait {
-            interval: Some(i), ..
+            what: WaitFor::Process { .. },
+            ..
         }) = call
         {
-            argv.push(format!("--interval={}", show(*i)));
+            self.shares_processes = true;
         }
-        if !chained.is_empty() {
-            argv.push("--".into());
-            argv.extend(chained.iter().cloned());
-        }
-        accepted_by_the_binary(&argv)?;
-        Ok(argv)
+        command::hook(
+            self.settings.binary(),
+            self.log_copy.as_deref(),
+            call,
+            timeout.unwrap_or(self.budget),
+            chained,
+        )
     }
 
     /// Wraps the container's `command` in `graceful-wait exec`; skipped with
@@ -527,7 +450,7 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         if container
             .node
             .get("command")
-            .is_some_and(|c| self.editor.holds_comment(c))
+            .is_some_and(|c| holds_comment_line(self.src, c))
         {
             self.notes.push(Note::Skipped(format!(
                 "{name}: its command holds a comment line, which wrapping it would lose; move the comment out of the command"
@@ -553,25 +476,12 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         // Wrapped before: wrap the original again, so the result is the same.
         let binary = self.settings.binary();
         let original = after_our_dashes(&current, Some("exec")).unwrap_or(current.clone());
-        let mut argv = vec![binary, "exec".to_string()];
-        argv.extend(w.wait_ready.iter().map(|u| format!("--wait-ready={u}")));
-        argv.extend(w.on_term.iter().map(|u| format!("--on-term={u}")));
-        argv.extend(w.on_exit.iter().map(|u| format!("--on-exit={u}")));
-        argv.extend(w.done_file.iter().map(|p| format!("--done-file={p}")));
-        argv.extend(w.quit_proxy.iter().map(|u| format!("--quit-proxy={u}")));
-        argv.push("--".into());
-        argv.extend(original);
-        accepted_by_the_binary(&argv)?;
+        let argv = command::wrapper(binary, w, original)?;
         if argv == current {
             self.notes.push(Note::Unchanged(format!(
                 "{name}: command already wrapped as configured"
             )));
         } else {
-            self.editor.set_key(
-                container.node,
-                "command",
-                Value::Seq(argv.iter().map(|a| string(a.as_str())).collect()),
-            );
             self.changes.push(Change::Command {
                 container: container.at.clone(),
                 argv: argv.clone(),
@@ -599,7 +509,7 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         let name = self.settings.volume.clone();
         Wanted {
             replaces: self.earlier.volume.clone().filter(|v| *v != name),
-            item: binary_mount_item(self.settings),
+            item: objects::binary_mount_item(self.settings),
             name,
         }
     }
@@ -608,89 +518,55 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
     /// wrapped app, read-only in the proxy.
     fn marker_mount(&mut self, folder: &str, read_only: bool) -> Wanted {
         self.uses_marker = true;
-        let name = self.settings.marker_volume.clone();
         Wanted {
+            name: self.settings.marker_volume.clone(),
             replaces: None,
-            item: map(vec![
-                ("name", string(&name)),
-                ("mountPath", string(folder)),
-                (
-                    "readOnly",
-                    literal(if read_only { "true" } else { "false" }),
-                ),
-            ]),
-            name,
+            item: objects::marker_mount_item(self.settings, folder, read_only),
         }
     }
 
-    /// Puts the mounts into the container's `volumeMounts` in one edit (two
-    /// separate edits would each create the list when there is none).
+    /// The container's `volumeMounts` hold the mounts (applied in one edit:
+    /// two would each create the list when there is none).
     fn add_mounts(&mut self, container: &Container, mounts: Vec<Wanted>) {
-        for m in &mounts {
+        for m in mounts {
             self.changes.push(Change::Mount {
                 container: container.at.clone(),
-                name: m.name.clone(),
-                replaces: m.replaces.clone(),
-                item: m.item.clone(),
+                name: m.name,
+                replaces: m.replaces,
+                item: m.item,
             });
         }
-        ensure_items(self.editor, container.node, "volumeMounts", mounts, false);
     }
 
-    /// The pod's volumes of ours, in one edit (two would each create the list
-    /// when there is none): the binary's, when a hook runs it; the marker's,
-    /// when a container reads or writes it.
+    /// The pod's volumes of ours (applied in one edit, as the mounts are):
+    /// the binary's, when a hook runs it; the marker's, when a container
+    /// reads or writes it.
     fn add_volumes(&mut self) {
-        let empty_dir = |name: &str| {
-            map(vec![
-                ("name", string(name)),
-                ("emptyDir", Value::Map(vec![])),
-            ])
-        };
-        let mut volumes = Vec::new();
         if self.uses_binary {
             let name = self.settings.volume.clone();
-            volumes.push(Wanted {
+            self.changes.push(Change::Volume {
                 replaces: self.earlier.volume.clone().filter(|v| *v != name),
-                item: empty_dir(&name),
+                item: objects::empty_dir(&name),
                 name,
             });
         }
         if self.uses_marker {
             let name = self.settings.marker_volume.clone();
-            volumes.push(Wanted {
+            self.changes.push(Change::Volume {
                 replaces: None,
-                item: empty_dir(&name),
+                item: objects::empty_dir(&name),
                 name,
             });
         }
-        for v in &volumes {
-            self.changes.push(Change::Volume {
-                name: v.name.clone(),
-                replaces: v.replaces.clone(),
-                item: v.item.clone(),
-            });
-        }
-        ensure_items(self.editor, self.spec, "volumes", volumes, false);
     }
 
     /// First in `initContainers`, so it runs before a native sidecar starts.
     fn add_init_container(&mut self) {
-        let init = init_container(self.settings);
         let name = self.settings.init_name.clone();
-        let replaces = self.earlier.init_name.clone().filter(|v| *v != name);
-        ensure_item(
-            self.editor,
-            self.spec,
-            "initContainers",
-            (&name, replaces.as_deref()),
-            init.clone(),
-            true,
-        );
         self.changes.push(Change::InitContainer {
+            replaces: self.earlier.init_name.clone().filter(|v| *v != name),
+            item: objects::init_container(self.settings),
             name,
-            replaces,
-            item: init,
         });
     }
 
@@ -703,8 +579,6 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
         {
             return;
         }
-        self.editor
-            .set_key(self.spec, "shareProcessNamespace", literal("true"));
         self.changes.push(Change::ShareProcessNamespace);
         self.notes.push(Note::Warning(
             "shareProcessNamespace: true set for the process wait: every container of the pod now sees (and, as the same user, may signal) every other's processes".into(),
@@ -712,64 +586,11 @@ impl<'p, 'a, 's> Pod<'p, 'a, 's> {
     }
 }
 
-/// An item the list under a key must hold: named `name`, in place of the
-/// item named `replaces` (what an earlier run wrote under other settings).
+/// A mount the plan wants, before it is recorded as a change.
 struct Wanted {
     name: String,
     replaces: Option<String>,
     item: Value,
-}
-
-/// Find, replace or create: the list under `key` holds `item`. See
-/// [`ensure_items`].
-fn ensure_item(
-    editor: &mut Editor,
-    parent: &Node,
-    key: &str,
-    (name, replaces): (&str, Option<&str>),
-    item: Value,
-    first: bool,
-) {
-    let wanted = Wanted {
-        name: name.to_string(),
-        replaces: replaces.map(str::to_string),
-        item,
-    };
-    ensure_items(editor, parent, key, vec![wanted], first)
-}
-
-/// Find, replace or create: the list under `key` holds every wanted item.
-/// An item named `replaces`, or else one named `name`, is replaced when it
-/// differs; the others are added, first or last; the list is created, once,
-/// when there is none. So a second run with new settings (a new image,
-/// volume name or binary dir) gives what a fresh run would.
-fn ensure_items(editor: &mut Editor, parent: &Node, key: &str, wanted: Vec<Wanted>, first: bool) {
-    if wanted.is_empty() {
-        return;
-    }
-    let Some(list) = parent.get(key).filter(|l| l.as_seq().is_some()) else {
-        let items = wanted.into_iter().map(|w| w.item).collect();
-        editor.set_key(parent, key, Value::Seq(items));
-        return;
-    };
-    let items = list.as_seq().unwrap_or_default();
-    let named = |n: &str| {
-        items
-            .iter()
-            .position(|i| i.get("name").and_then(Node::as_str) == Some(n))
-    };
-    for w in wanted {
-        match w
-            .replaces
-            .as_deref()
-            .and_then(named)
-            .or_else(|| named(&w.name))
-        {
-            Some(i) if crate::verify::same(&items[i], &w.item) => {}
-            Some(i) => editor.replace_item(list, i, w.item),
-            None => editor.add_item(list, w.item, first),
-        }
-    }
 }
 
 /// What an earlier run of graceful-inject wrote into this pod, read off the
@@ -817,39 +638,6 @@ impl Earlier {
     }
 }
 
-/// Every command the injector writes is first parsed by the binary's own
-/// command-line definition, without the environment: a hook the binary
-/// would reject is a bug here, and nothing is written.
-///
-/// Building the parser costs far more than parsing, and a stream of many
-/// workloads writes the same few commands again and again: commands already
-/// accepted are remembered (a bounded number of them).
-fn accepted_by_the_binary(argv: &[String]) -> Result<(), String> {
-    use std::{cell::RefCell, collections::HashSet};
-    thread_local! {
-        static ACCEPTED: RefCell<HashSet<Vec<String>>> = RefCell::new(HashSet::new());
-    }
-    if ACCEPTED.with(|a| a.borrow().contains(argv)) {
-        return Ok(());
-    }
-    graceful_wait_shared::cli::Cli::try_parse_args_without_env(argv)
-        .map(|_| {
-            ACCEPTED.with(|a| {
-                let mut a = a.borrow_mut();
-                if a.len() < 4096 {
-                    a.insert(argv.to_vec());
-                }
-            })
-        })
-        .map_err(|e| {
-            format!(
-                "internal error: graceful-inject planned a command graceful-wait rejects ({}): {}; nothing was written — please report this with the config",
-                argv.join(" "),
-                e.to_string().lines().next().unwrap_or_default()
-            )
-        })
-}
-
 fn find_container<'n, 'a>(spec: &'n Node<'a>, list: &str, name: &str) -> Option<&'n Node<'a>> {
     spec.get(list)?
         .as_seq()?
@@ -865,227 +653,4 @@ fn exec_command(handler: &Node) -> Option<Vec<String>> {
         .iter()
         .map(|w| w.as_str().map(str::to_string))
         .collect()
-}
-
-/// A command an earlier run wrote (`DIR/graceful-wait [--log-copy=…] MODE ... [-- ORIGINAL]`,
-/// whatever DIR was then): the original part after `--`; None when it is not
-/// ours. With `mode`, only a command of that mode counts.
-fn after_our_dashes(argv: &[String], mode: Option<&str>) -> Option<Vec<String>> {
-    let (binary, rest) = argv.split_first()?;
-    // Global options (`--log-copy=…`, written in their `=` form) come first.
-    let written_mode = rest.iter().find(|w| !w.starts_with('-'))?.as_str();
-    let ours = binary.starts_with('/')
-        && binary.rsplit('/').next() == Some(graceful_wait_shared::cli::BINARY_NAME)
-        && graceful_wait_shared::cli::MODES.contains(&written_mode)
-        && mode.is_none_or(|m| m == written_mode);
-    if !ours {
-        return None;
-    }
-    Some(
-        argv.iter()
-            .position(|w| w == "--")
-            .map(|i| argv[i + 1..].to_vec())
-            .unwrap_or_default(),
-    )
-}
-
-/// A duration the way graceful-wait reads it back, exactly.
-fn show(d: Duration) -> String {
-    graceful_wait_shared::duration::show(d)
-}
-
-fn wait_args(w: &Wait, argv: &mut Vec<String>) {
-    match &w.what {
-        WaitFor::Tcp(ports) => {
-            argv.push("tcp".into());
-            argv.extend(ports.iter().map(|p| format!("--port={p}")));
-        }
-        WaitFor::Http { url, down_status } => {
-            argv.push("http".into());
-            argv.push(format!("--url={url}"));
-            if let Some(ds) = down_status {
-                argv.push(format!("--down-status={ds}"));
-            }
-        }
-        WaitFor::Connections(ports) => {
-            argv.push("connections".into());
-            argv.extend(ports.iter().map(|p| format!("--port={p}")));
-        }
-        WaitFor::File(path) => {
-            argv.push("file".into());
-            argv.push(format!("--exists={path}"));
-        }
-        WaitFor::Process {
-            names,
-            exclude_uids,
-        } => {
-            argv.push("process".into());
-            argv.extend(names.iter().map(|n| format!("--name={n}")));
-            argv.extend(exclude_uids.iter().map(|u| format!("--exclude-uid={u}")));
-        }
-        WaitFor::Listeners(exclude_uids) => {
-            argv.push("listeners".into());
-            argv.extend(exclude_uids.iter().map(|u| format!("--exclude-uid={u}")));
-        }
-        WaitFor::Auto => unreachable!("auto is chosen per pod before a command is written"),
-    }
-}
-
-fn callback_args(c: &Callback, argv: &mut Vec<String>) {
-    argv.push("callback".into());
-    argv.extend(c.urls.iter().map(|u| format!("--url={u}")));
-    if let Some(m) = &c.method {
-        argv.push(format!("--method={m}"));
-    }
-    if let Some(d) = &c.data {
-        argv.push(format!("--data={d}"));
-    }
-}
-
-fn pre_stop_value(command: &[String]) -> Value {
-    map(vec![(
-        "exec",
-        map(vec![(
-            "command",
-            Value::Seq(command.iter().map(|w| string(w.as_str())).collect()),
-        )]),
-    )])
-}
-
-fn set_pre_stop(container: &Node, command: &[String], editor: &mut Editor) {
-    match container.get("lifecycle") {
-        Some(lifecycle) if lifecycle.as_map().is_some() => {
-            editor.set_key(lifecycle, "preStop", pre_stop_value(command))
-        }
-        _ => editor.set_key(
-            container,
-            "lifecycle",
-            map(vec![("preStop", pre_stop_value(command))]),
-        ),
-    }
-}
-
-/// The binary's volume as a hooked container mounts it: read-only.
-pub(crate) fn binary_mount_item(settings: &Settings) -> Value {
-    map(vec![
-        ("name", string(&settings.volume)),
-        ("mountPath", string(&settings.binary_dir)),
-        ("readOnly", literal("true")),
-    ])
-}
-
-/// Where the init container mounts the volume. Not `binary-dir`: the image
-/// keeps its binary at `/graceful-wait`, which a mount there would hide.
-const INSTALL_DIR: &str = "/install";
-
-/// The init container that copies the binary into the shared volume. It meets
-/// the PodSecurity "restricted" profile and asks for little.
-pub(crate) fn init_container(settings: &Settings) -> Value {
-    map(vec![
-        ("name", string(&settings.init_name)),
-        ("image", string(&settings.image)),
-        (
-            "args",
-            Value::Seq(vec![string("install"), string(INSTALL_DIR)]),
-        ),
-        (
-            "volumeMounts",
-            Value::Seq(vec![map(vec![
-                ("name", string(&settings.volume)),
-                ("mountPath", string(INSTALL_DIR)),
-            ])]),
-        ),
-        (
-            "resources",
-            map(vec![
-                (
-                    "requests",
-                    map(vec![("cpu", string("10m")), ("memory", string("16Mi"))]),
-                ),
-                (
-                    "limits",
-                    map(vec![("cpu", string("100m")), ("memory", string("32Mi"))]),
-                ),
-            ]),
-        ),
-        (
-            "securityContext",
-            map(vec![
-                ("allowPrivilegeEscalation", literal("false")),
-                (
-                    "capabilities",
-                    map(vec![("drop", Value::Seq(vec![string("ALL")]))]),
-                ),
-                ("readOnlyRootFilesystem", literal("true")),
-                ("runAsNonRoot", literal("true")),
-                ("runAsUser", literal("65532")),
-                ("runAsGroup", literal("65532")),
-                (
-                    "seccompProfile",
-                    map(vec![("type", string("RuntimeDefault"))]),
-                ),
-            ]),
-        ),
-    ])
-}
-
-/// A boolean or number, written plain.
-fn literal(v: &str) -> Value {
-    Value::Literal(v.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn argv(words: &[&str]) -> Vec<String> {
-        words.iter().map(|w| w.to_string()).collect()
-    }
-
-    #[test]
-    fn only_commands_the_binary_accepts_pass() {
-        let gw = "/graceful-wait/graceful-wait";
-        for ok in [
-            &[gw, "tcp", "--port=20000", "--timeout=25s"][..],
-            &[
-                gw,
-                "http",
-                "--url=localhost:3000/health",
-                "--",
-                "pilot-agent",
-                "drain",
-            ],
-            &[gw, "callback", "--url=https://h/x", "--timeout=5s"],
-            &[
-                gw,
-                "exec",
-                "--done-file=/graceful-wait/app.done",
-                "--",
-                "/app",
-            ],
-        ] {
-            assert!(accepted_by_the_binary(&argv(ok)).is_ok(), "{ok:?}");
-        }
-        for bad in [
-            &[gw, "callback", "--url=https://h/x", "--interval=1s"][..],
-            &[gw, "tcp", "--port=0"],
-            &[gw, "wait", "--port=1"],
-        ] {
-            let e = accepted_by_the_binary(&argv(bad)).unwrap_err();
-            assert!(
-                e.contains("internal error") && e.contains("nothing was written"),
-                "{e}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_environment_cannot_make_a_command_pass() {
-        // A variable in the injector's own environment must not stand in for
-        // a flag the written command lacks.
-        std::env::set_var("GRACEFUL_WAIT_TCP_PORT", "8080");
-        let r = accepted_by_the_binary(&argv(&["/gw", "tcp"]));
-        std::env::remove_var("GRACEFUL_WAIT_TCP_PORT");
-        assert!(r.is_err());
-    }
 }

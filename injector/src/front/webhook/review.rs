@@ -2,14 +2,14 @@
 //! Pod CREATE in, the same review with a response out — always `allowed:
 //! true`. The pod gets exactly what the command line gives the same pod: its
 //! JSON goes through the same planning, editing and verification
-//! ([`crate::inject`]), and the JSON Patch (RFC 6902) is the difference
+//! ([`crate::stream`]), and the JSON Patch (RFC 6902) is the difference
 //! between the pod and that output, checked by applying it before it is
 //! sent. Anything the webhook cannot do safely (a malformed review, a pod it
 //! does not understand, a config problem, an internal error) gives no patch
 //! and a warning: the webhook never stands between a team and its pods.
 
 use crate::config::{self, Config, ContainerRule, Hook, Rule};
-use crate::patch::{Note, Options};
+use crate::plan::{Note, Options};
 use serde_json::{json, Value};
 
 /// The pod annotations a team sets in its own pod template.
@@ -18,7 +18,7 @@ pub const CONTAINER_ANNOTATION: &str = "graceful-wait.io/container";
 /// A pod (or its template) labelled `graceful-wait.io/inject: "false"` is
 /// never touched; the webhook's own pods carry it.
 pub const OPT_OUT_LABEL: &str = "graceful-wait.io/inject";
-const DEFAULT_CONTAINER: &str = "istio-proxy";
+const DEFAULT_CONTAINER: &str = crate::plan::istio::PROXY;
 
 /// What was decided, for the log line and the metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -231,7 +231,7 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
         && rule
             .containers
             .iter()
-            .any(|c| c.name == crate::istio::PROXY);
+            .any(|c| c.name == crate::plan::istio::PROXY);
     if !stub && !rule.containers.iter().any(|c| present(&c.name)) {
         let names: Vec<&str> = rule.containers.iter().map(|c| c.name.as_str()).collect();
         return (
@@ -258,7 +258,7 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
         object["apiVersion"] = json!("v1");
     }
     let text = object.to_string();
-    let injected = match crate::inject::inject(&text, config, &options) {
+    let injected = match crate::stream::inject(&text, config, &options) {
         Ok(i) => i,
         Err(e) => return (Decision::Error(e.message), subject, None),
     };
@@ -350,7 +350,7 @@ fn rule_for(
             containers: vec![ContainerRule {
                 name: container.to_string(),
                 hook,
-                pos: crate::yaml_tree::Pos { line: 1, col: 1 },
+                pos: crate::yaml::Pos { line: 1, col: 1 },
             }],
         }));
     }

@@ -1,8 +1,8 @@
 //! The summary on stderr (which workloads and containers changed, which were
 //! skipped and why), and the unified diff of `--diff`.
 
-use crate::inject::Outcome;
-use crate::patch::Note;
+use crate::plan::Note;
+use crate::plan::Outcome;
 
 /// A note's word in the summary, and its text.
 pub fn tag(note: &Note) -> (&'static str, &str) {

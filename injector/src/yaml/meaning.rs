@@ -1,0 +1,251 @@
+//! What a node says, apart from how it is written: the structure, the text
+//! and the type of every scalar, without positions, styles or comments. The
+//! proof of the output compares documents as meanings, and the edits ask
+//! whether an item already says what would be written.
+
+use super::emit::{Value, NOT_STRINGS};
+use super::tree::Step;
+use super::tree::{Kind, Node};
+use saphyr_parser::ScalarStyle;
+
+/// A document as the check compares it: structure, text and type of every
+/// scalar, without positions or styles that do not change what it says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Meaning {
+    Map(Vec<(Meaning, Meaning)>),
+    Seq(Vec<Meaning>),
+    /// A string (quoted, block, or plain text no YAML reader takes for anything else).
+    Str(String),
+    /// A plain scalar that reads as a boolean, number or null.
+    Typed(String),
+    Alias,
+}
+
+impl Meaning {
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Meaning::Str(s) | Meaning::Typed(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Meaning> {
+        match self {
+            Meaning::Map(entries) => entries
+                .iter_mut()
+                .find(|(k, _)| k.text() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Meaning> {
+        match self {
+            Meaning::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.text() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Replaces `key`'s value where it stands, or adds it last: what the
+    /// editor's `set_key` does.
+    pub fn set_key(&mut self, key: &str, value: Meaning) -> Result<(), String> {
+        let Meaning::Map(entries) = self else {
+            return Err(format!("cannot set {key}: not a mapping"));
+        };
+        match entries.iter_mut().find(|(k, _)| k.text() == Some(key)) {
+            Some((_, v)) => *v = value,
+            None => entries.push((Meaning::Str(key.to_string()), value)),
+        }
+        Ok(())
+    }
+
+    /// The list under `key` holds `item`: in place of the item named
+    /// `replaces`, or else of the one named `name`; added first or last when
+    /// there is neither; the list created when there is none (the patch's
+    /// find-or-replace-or-create).
+    pub fn ensure_item(
+        &mut self,
+        key: &str,
+        name: &str,
+        replaces: Option<&str>,
+        item: Meaning,
+        first: bool,
+    ) -> Result<(), String> {
+        match self.get_mut(key) {
+            Some(Meaning::Seq(items)) => {
+                let named = |n: &str| {
+                    items
+                        .iter()
+                        .position(|i| i.get("name").and_then(Meaning::text) == Some(n))
+                };
+                match replaces.and_then(named).or_else(|| named(name)) {
+                    Some(i) => items[i] = item,
+                    None if first => items.insert(0, item),
+                    None => items.push(item),
+                }
+                Ok(())
+            }
+            _ => self.set_key(key, Meaning::Seq(vec![item])),
+        }
+    }
+}
+
+pub fn of_node(node: &Node) -> Meaning {
+    match &node.kind {
+        Kind::Map(entries) => Meaning::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (of_node(k), of_node(v)))
+                .collect(),
+        ),
+        Kind::Seq(items) => Meaning::Seq(items.iter().map(of_node).collect()),
+        Kind::Scalar(text, ScalarStyle::Plain) if reads_as_non_string(text) => {
+            Meaning::Typed(text.to_string())
+        }
+        Kind::Scalar(text, _) => Meaning::Str(text.to_string()),
+        Kind::Alias(_) => Meaning::Alias,
+    }
+}
+
+/// Whether `node` already says exactly what `value` says. The order of a
+/// mapping's keys says nothing (JSON from `kubectl get -o json`, or a
+/// webhook's patched pod, has them sorted): an item that differs only there
+/// is left as it is, so a second run changes nothing.
+pub fn same(node: &Node, value: &Value) -> bool {
+    same_meaning(&of_node(node), &of_value(value))
+}
+
+fn same_meaning(a: &Meaning, b: &Meaning) -> bool {
+    match (a, b) {
+        (Meaning::Map(x), Meaning::Map(y)) => {
+            x.len() == y.len()
+                && x.iter().all(|(k, v)| {
+                    y.iter()
+                        .find(|(k2, _)| k2 == k)
+                        .is_some_and(|(_, v2)| same_meaning(v, v2))
+                })
+        }
+        (Meaning::Seq(x), Meaning::Seq(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_meaning(p, q))
+        }
+        _ => a == b,
+    }
+}
+
+pub fn of_value(value: &Value) -> Meaning {
+    match value {
+        Value::Str(s) => Meaning::Str(s.clone()),
+        Value::Literal(s) => Meaning::Typed(s.clone()),
+        Value::Seq(items) => Meaning::Seq(items.iter().map(of_value).collect()),
+        Value::Map(entries) => Meaning::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (Meaning::Str(k.clone()), of_value(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Whether a plain scalar is a boolean, null or number to a YAML 1.1 or 1.2
+/// reader (go-yaml, which Kubernetes uses, reads both).
+pub fn reads_as_non_string(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    if lower.is_empty() || NOT_STRINGS.contains(&lower.as_str()) {
+        return true;
+    }
+    let digits = lower.trim_start_matches(['-', '+']);
+    if let Some(hex) = digits.strip_prefix("0x") {
+        return !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit() || c == '_');
+    }
+    if let Some(oct) = digits.strip_prefix("0o") {
+        return !oct.is_empty() && oct.chars().all(|c| c.is_digit(8) || c == '_');
+    }
+    digits.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && digits.chars().any(|c| c.is_ascii_digit())
+        && digits
+            .chars()
+            .all(|c| c.is_ascii_digit() || "._e+-:".contains(c))
+}
+
+pub fn at_path<'m>(root: &'m mut Meaning, path: &[Step]) -> Option<&'m mut Meaning> {
+    path.iter().try_fold(root, |node, seg| match (seg, node) {
+        (Step::Key(k), node) => node.get_mut(k),
+        (Step::Index(i), Meaning::Seq(items)) => items.get_mut(*i),
+        _ => None,
+    })
+}
+
+/// The first place where `want` and `got` differ, as a path.
+pub fn first_difference(want: &Meaning, got: &Meaning, path: &mut String) -> Option<String> {
+    match (want, got) {
+        (Meaning::Map(a), Meaning::Map(b)) => {
+            for (i, ((ka, va), (kb, vb))) in a.iter().zip(b).enumerate() {
+                if ka != kb {
+                    return Some(format!("{path}: key {i} is {kb:?}, planned {ka:?}"));
+                }
+                let len = path.len();
+                path.push('.');
+                path.push_str(ka.text().unwrap_or("?"));
+                if let Some(d) = first_difference(va, vb, path) {
+                    return Some(d);
+                }
+                path.truncate(len);
+            }
+            let key = |e: &(Meaning, Meaning)| e.0.text().unwrap_or("?").to_string();
+            match a.len().cmp(&b.len()) {
+                std::cmp::Ordering::Equal => None,
+                std::cmp::Ordering::Greater => Some(format!(
+                    "{path}: the planned key {} is missing",
+                    key(&a[b.len()])
+                )),
+                std::cmp::Ordering::Less => Some(format!(
+                    "{path}: the key {} was not planned",
+                    key(&b[a.len()])
+                )),
+            }
+        }
+        (Meaning::Seq(a), Meaning::Seq(b)) => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                if let Some(d) = first_difference(x, y, path) {
+                    return Some(d);
+                }
+                path.truncate(len);
+            }
+            (a.len() != b.len()).then(|| format!("{path}: {} items, planned {}", b.len(), a.len()))
+        }
+        (a, b) if a == b => None,
+        (a, b) => Some(format!("{path}: {b:?}, planned {a:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reads_as_non_string as typed;
+
+    #[test]
+    fn plain_scalars_that_are_not_strings() {
+        for t in [
+            "true", "No", "~", "", "20000", "-1", "0.5", "1e3", "0x1F", ".inf", "1:20",
+        ] {
+            assert!(typed(t), "{t:?}");
+        }
+        for t in [
+            "tcp",
+            "inf",
+            "nan",
+            "10m",
+            "--port=1",
+            "/graceful-wait",
+            "v1",
+            "e1",
+            "1.2.3.4a",
+        ] {
+            assert!(!typed(t), "{t:?}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The YAML engine: reading a stream into span-keeping trees, go-yaml's
+//! tolerances, the meaning of a node, writing new YAML text and placing it at
+//! the right offsets. It knows nothing of Kubernetes and does no I/O; every
+//! other room uses it, and it uses none of them.
+
+pub mod edits;
+pub mod emit;
+pub mod meaning;
+pub mod tolerate;
+pub mod tree;
+
+pub use tolerate::{tolerant, tolerated};
+pub use tree::{for_each_document, Documents, Kind, Node, Pos, Step, YamlError};

@@ -1,0 +1,83 @@
+//! **Wider than YAML 1.2, as kubectl is.** Kubernetes reads YAML with go-yaml
+//! (sigs.k8s.io/yaml), which, like libyaml, accepts a flow collection whose
+//! closing `]` or `}` stands on its own line at a lower indentation than its
+//! items (`args: [\n    "-a",\n]`, as in some of Istio's own docs). A strict
+//! YAML 1.2 reader refuses that. [`tolerant`] makes the same stream readable
+//! without moving a byte: the line break before such a bracket is read as a
+//! space (inside a flow collection a line break is only white space). Nothing
+//! else is relaxed.
+
+use super::tree::{Documents, YamlError};
+use std::borrow::Cow;
+
+/// The stream as go-yaml reads it, for the strict reader: each line break
+/// before a closing bracket that stands at too low an indentation is turned
+/// into a space (a `\r` before it too), so every byte stays where it was.
+/// Returns the text unchanged when it reads as it is, or when the failure is
+/// of another kind (which the caller then reports).
+pub fn tolerant(src: &str) -> Cow<'_, str> {
+    // Without a line that starts with a closing bracket there is nothing to
+    // tolerate, and no reason to read the stream an extra time.
+    let closing_line = src
+        .lines()
+        .any(|l| matches!(l.trim_start().as_bytes().first(), Some(b']' | b'}')));
+    if !closing_line {
+        return Cow::Borrowed(src);
+    }
+    let mut text = Cow::Borrowed(src);
+    tolerate(&mut text);
+    text
+}
+
+/// [`tolerant`], for a caller whose strict read of `src` failed with `err`:
+/// the tolerant text when that failure is go-yaml's wider tolerance, None
+/// when it is a real error (to be reported as it is).
+pub fn tolerated<'s>(src: &'s str, err: &YamlError) -> Option<Cow<'s, str>> {
+    low_closing_bracket(src, err)?;
+    Some(tolerant(src))
+}
+
+fn tolerate(text: &mut Cow<'_, str>) {
+    // Each round fixes one bracket; a stream has few of them.
+    for _ in 0..1000 {
+        let Some(err) = Documents::new(text).find_map(Result::err) else {
+            return;
+        };
+        match low_closing_bracket(text, &err) {
+            Some(newline) => {
+                // ASCII for ASCII: every offset stays where it was.
+                let owned = text.to_mut();
+                owned.replace_range(newline..newline + 1, " ");
+                if newline > 0 && owned.as_bytes()[newline - 1] == b'\r' {
+                    owned.replace_range(newline - 1..newline, " ");
+                }
+            }
+            None => return,
+        }
+    }
+}
+
+/// The line break before the closing bracket the error is about, if the
+/// error is go-yaml's wider tolerance: a line holding only white space and
+/// `]` or `}` (and what follows it), inside an open flow collection, with no
+/// comment on the line before (a comment would swallow the bracket).
+fn low_closing_bracket(text: &str, err: &YamlError) -> Option<usize> {
+    let line_start = text
+        .split_inclusive('\n')
+        .take(err.pos.line.checked_sub(1)?)
+        .map(str::len)
+        .sum::<usize>();
+    let line = text[line_start..].lines().next()?;
+    let trimmed = line.trim_start();
+    if !(trimmed.starts_with(']') || trimmed.starts_with('}')) || line_start == 0 {
+        return None;
+    }
+    if !err.message.contains("not closed before this point") {
+        return None;
+    }
+    let previous = text[..line_start - 1].rsplit('\n').next().unwrap_or("");
+    if previous.contains('#') {
+        return None;
+    }
+    Some(line_start - 1)
+}
