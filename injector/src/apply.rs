@@ -8,11 +8,12 @@
 //! is not changed at all (the edit would change both places), and its
 //! outcome says so.
 
+use crate::error::Error;
 use crate::plan::objects::{literal, pre_stop};
 use crate::plan::{Change, ContainerRef, Note, Outcome, Planned, PodPlan};
 use crate::yaml::edits::{line_start, Edit, Editor};
 use crate::yaml::emit::{map, string, Style, Value};
-use crate::yaml::{meaning, tree::shared_nodes, Node, YamlError};
+use crate::yaml::{meaning, tree::shared_nodes, Node};
 
 /// One document, planned and turned into edits.
 pub struct Applied {
@@ -23,7 +24,7 @@ pub struct Applied {
 }
 
 /// The edits that carry out `planned` on the document `root` of `src`.
-pub fn document(src: &str, root: &Node, planned: Planned) -> Result<Applied, YamlError> {
+pub fn document(src: &str, root: &Node, planned: Planned) -> Result<Applied, Error> {
     let Planned { mut outcomes, pods } = planned;
     if pods.is_empty() {
         return Ok(Applied {
@@ -42,10 +43,7 @@ pub fn document(src: &str, root: &Node, planned: Planned) -> Result<Applied, Yam
     let mut kept = Vec::with_capacity(pods.len());
     for plan in pods {
         let internal = |message: String| {
-            YamlError {
-            pos: root.pos,
-            message: format!("internal error: {}: {message}; nothing was written — please report this with the input and config", plan.object),
-        }
+            Error::internal(Some(root.pos), format!("{}: {message}", plan.object))
         };
         let spec = root
             .at(&plan.spec)

@@ -7,9 +7,9 @@ fn main() {
     let cli = cli::Cli::parse();
     match run::run(&cli) {
         Ok(code) => std::process::exit(code),
-        Err(message) => {
-            eprintln!("graceful-inject: error: {message}");
-            std::process::exit(2);
+        Err(error) => {
+            eprintln!("graceful-inject: error: {error}");
+            std::process::exit(error.status());
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::apply::{self, Applied};
 use crate::config::Config;
+use crate::error::Error;
 use crate::plan::{self, Options, Outcome};
 use crate::verify;
 use crate::yaml::edits::{line_after, Editor};
@@ -28,25 +29,25 @@ pub struct Report {
 
 /// Where the verified output goes, a piece at a time.
 pub trait Sink {
-    fn write(&mut self, text: &str) -> Result<(), String>;
+    fn write(&mut self, text: &str) -> Result<(), Error>;
     /// Forgets everything written (to start over another way).
-    fn reset(&mut self) -> Result<(), String>;
+    fn reset(&mut self) -> Result<(), Error>;
 }
 
 impl Sink for String {
-    fn write(&mut self, text: &str) -> Result<(), String> {
+    fn write(&mut self, text: &str) -> Result<(), Error> {
         self.push_str(text);
         Ok(())
     }
 
-    fn reset(&mut self) -> Result<(), String> {
+    fn reset(&mut self) -> Result<(), Error> {
         self.clear();
         Ok(())
     }
 }
 
 /// Plans, edits and verifies, into memory: see [`inject_into`].
-pub fn inject(src: &str, config: &Config, options: &Options) -> Result<Injected, YamlError> {
+pub fn inject(src: &str, config: &Config, options: &Options) -> Result<Injected, Error> {
     inject_with(src, config, options, Faults::default())
 }
 
@@ -69,7 +70,7 @@ pub fn inject_with(
     config: &Config,
     options: &Options,
     faults: Faults,
-) -> Result<Injected, YamlError> {
+) -> Result<Injected, Error> {
     let mut text = String::new();
     let run = Run {
         config,
@@ -101,7 +102,7 @@ pub fn inject_into(
     config: &Config,
     options: &Options,
     sink: &mut dyn Sink,
-) -> Result<Report, YamlError> {
+) -> Result<Report, Error> {
     let run = Run {
         config,
         options,
@@ -118,15 +119,15 @@ struct Run<'r> {
 }
 
 impl Run<'_> {
-    fn write_to(&self, src: &str, sink: &mut dyn Sink) -> Result<Report, YamlError> {
+    fn write_to(&self, src: &str, sink: &mut dyn Sink) -> Result<Report, Error> {
         lone_carriage_returns(src)?;
         // Read strictly first; when that fails where go-yaml (kubectl) is
         // more tolerant, read as go-yaml does — the text itself is edited as
         // it is.
         match self.read_as(src, src, sink) {
-            Err(e) => match tolerated(src, &e) {
+            Err(e) => match go_yaml_reads(src, &e) {
                 Some(readable) => {
-                    sink.reset().map_err(sink_error)?;
+                    sink.reset()?;
                     self.read_as(src, &readable, sink)
                 }
                 None => Err(e),
@@ -137,7 +138,7 @@ impl Run<'_> {
 
     /// [`inject_into`] with `src` read as `readable` (the same bytes but for
     /// line breaks read as spaces).
-    fn read_as(&self, src: &str, readable: &str, sink: &mut dyn Sink) -> Result<Report, YamlError> {
+    fn read_as(&self, src: &str, readable: &str, sink: &mut dyn Sink) -> Result<Report, Error> {
         let first_try = if self.faults.whole_stream {
             Err(Failed::NotStandalone)
         } else {
@@ -147,13 +148,13 @@ impl Run<'_> {
             Ok(report) => Ok(report),
             Err(Failed::Error(e)) => Err(e),
             Err(Failed::NotStandalone) => {
-                sink.reset().map_err(sink_error)?;
+                sink.reset()?;
                 self.whole_stream(src, readable, sink)
             }
         }
     }
 
-    fn plan(&self, src: &str, root: &Node) -> Result<Applied, YamlError> {
+    fn plan(&self, src: &str, root: &Node) -> Result<Applied, Error> {
         plan_and_apply(src, root, self.config, self.options)
     }
 
@@ -167,7 +168,7 @@ impl Run<'_> {
 
 /// A carriage return not followed by a line feed is a line break to YAML but
 /// not to the edits (which go by LF): such a file is refused, clearly.
-fn lone_carriage_returns(src: &str) -> Result<(), YamlError> {
+fn lone_carriage_returns(src: &str) -> Result<(), Error> {
     let Some(at) = src
         .match_indices('\r')
         .map(|(i, _)| i)
@@ -177,28 +178,38 @@ fn lone_carriage_returns(src: &str) -> Result<(), YamlError> {
     };
     let line = src[..at].matches('\n').count() + 1;
     let col = src[..at].rsplit('\n').next().unwrap_or("").chars().count() + 1;
-    Err(YamlError {
-        pos: Pos { line, col },
-        message: "a carriage return (CR) without a line feed: YAML reads it as a line break, and graceful-inject does not edit files with such line ends; convert them (e.g. with dos2unix or tr '\\r' '\\n')".into(),
-    })
+    Err(Error::input(
+        Pos { line, col },
+        "a carriage return (CR) without a line feed: YAML reads it as a line break, and graceful-inject does not edit files with such line ends; convert them (e.g. with dos2unix or tr '\\r' '\\n')",
+    ))
+}
+
+/// The stream as go-yaml reads it, when the strict read failed with `e`
+/// where go-yaml is more tolerant.
+fn go_yaml_reads<'s>(src: &'s str, e: &Error) -> Option<std::borrow::Cow<'s, str>> {
+    let pos = e.pos.filter(|_| e.kind == crate::error::Kind::Input)?;
+    let as_read = YamlError {
+        pos,
+        message: e.message.clone(),
+    };
+    tolerated(src, &as_read)
 }
 
 enum Failed {
-    Error(YamlError),
+    Error(Error),
     /// A document's region was not proved on its own.
     NotStandalone,
 }
 
-impl From<YamlError> for Failed {
-    fn from(e: YamlError) -> Failed {
+impl From<Error> for Failed {
+    fn from(e: Error) -> Failed {
         Failed::Error(e)
     }
 }
 
-fn sink_error(message: String) -> YamlError {
-    YamlError {
-        pos: Pos { line: 1, col: 1 },
-        message,
+impl From<YamlError> for Failed {
+    fn from(e: YamlError) -> Failed {
+        Failed::Error(e.into())
     }
 }
 
@@ -224,25 +235,20 @@ impl Run<'_> {
             region_line += src[region_start..region_end].matches('\n').count();
             if planned.edits.is_empty() {
                 // Nothing planned: the region is written as it was.
-                sink.write(&src[region_start..region_end])
-                    .map_err(sink_error)?;
+                sink.write(&src[region_start..region_end])?;
                 region_start = region_end;
                 continue;
             }
             changed = true;
             let in_region = &src[region_start..region_end];
             let mut out = String::with_capacity(in_region.len() * 2);
-            let end = Editor::apply_into(src, region_start, planned.edits, &mut out).map_err(
-                |message| YamlError {
-                    pos: root.pos,
-                    message,
-                },
-            )?;
+            let end = Editor::apply_into(src, region_start, planned.edits, &mut out)
+                .map_err(|what| Error::internal(Some(root.pos), what))?;
             if end > region_end {
-                return Err(Failed::Error(YamlError {
-                pos: root.pos,
-                message: "internal error: an edit reaches past its document; nothing was written — please report this with the input and config".into(),
-            }));
+                return Err(Failed::Error(Error::internal(
+                    Some(root.pos),
+                    "an edit reaches past its document",
+                )));
             }
             out.push_str(&src[end..region_end]);
             let out = self.damaged(out);
@@ -262,10 +268,10 @@ impl Run<'_> {
             if let verify::Region::Unproved = region {
                 return Err(Failed::NotStandalone);
             }
-            sink.write(&out).map_err(sink_error)?;
+            sink.write(&out)?;
             region_start = region_end;
         }
-        sink.write(&src[region_start..]).map_err(sink_error)?;
+        sink.write(&src[region_start..])?;
         Ok(Report { outcomes, changed })
     }
 
@@ -275,7 +281,7 @@ impl Run<'_> {
         src: &str,
         readable: &str,
         sink: &mut dyn Sink,
-    ) -> Result<Report, YamlError> {
+    ) -> Result<Report, Error> {
         let mut text = String::with_capacity(src.len() + src.len() / 4);
         let mut outcomes = Vec::new();
         let mut applied = 0;
@@ -285,13 +291,8 @@ impl Run<'_> {
             let planned = self.plan(src, &root)?;
             outcomes.extend(planned.outcomes);
             changed |= !planned.edits.is_empty();
-            applied =
-                Editor::apply_into(src, applied, planned.edits, &mut text).map_err(|message| {
-                    YamlError {
-                        pos: root.pos,
-                        message,
-                    }
-                })?;
+            applied = Editor::apply_into(src, applied, planned.edits, &mut text)
+                .map_err(|what| Error::internal(Some(root.pos), what))?;
         }
         text.push_str(&src[applied..]);
         let text = self.damaged(text);
@@ -302,7 +303,7 @@ impl Run<'_> {
         verify::check(src, readable, &text, origin, |text, root| {
             self.plan(text, root)
         })?;
-        sink.write(&text).map_err(sink_error)?;
+        sink.write(&text)?;
         Ok(Report { outcomes, changed })
     }
 }
@@ -314,6 +315,6 @@ pub fn plan_and_apply(
     root: &Node,
     config: &Config,
     options: &Options,
-) -> Result<Applied, YamlError> {
+) -> Result<Applied, Error> {
     apply::document(src, root, plan::document(src, root, config, options)?)
 }

@@ -19,9 +19,10 @@
 //! nothing is written, and the message names the document and the path.
 
 use crate::apply::Applied;
+use crate::error::Error;
 use crate::plan::{Change, ContainerRef, PodPlan};
 use crate::yaml::meaning::{at_path, first_difference, of_node, of_value, Meaning};
-use crate::yaml::{tolerant, Documents, Node, Pos, YamlError};
+use crate::yaml::{tolerant, Documents, Node, Pos};
 use std::collections::HashMap;
 
 fn exec_pre_stop(command: &[String]) -> Meaning {
@@ -109,13 +110,11 @@ fn apply(spec: &mut Meaning, change: &Change) -> Result<(), String> {
     }
 }
 
-fn internal(pos: Pos, what: String) -> YamlError {
-    YamlError {
-        pos,
-        message: format!(
-            "internal error: the output would not be what was planned: {what}; nothing was written — please report this with the input and config"
-        ),
-    }
+fn internal(pos: Pos, what: String) -> Error {
+    Error::internal(
+        Some(pos),
+        format!("the output would not be what was planned: {what}"),
+    )
 }
 
 /// Proves `out` is `src` plus what planning each document of `src` plans,
@@ -127,8 +126,8 @@ pub fn check(
     readable: &str,
     out: &str,
     origin: Origin,
-    plan: impl FnMut(&str, &Node) -> Result<Applied, YamlError>,
-) -> Result<(), YamlError> {
+    plan: impl FnMut(&str, &Node) -> Result<Applied, Error>,
+) -> Result<(), Error> {
     check_here(src, readable, out, origin, plan).map_err(|e| origin.place(e))
 }
 
@@ -142,8 +141,10 @@ pub struct Origin {
 
 impl Origin {
     /// An error found in the region, placed in the stream.
-    fn place(self, mut e: YamlError) -> YamlError {
-        e.pos.line += self.line - 1;
+    fn place(self, mut e: Error) -> Error {
+        if let Some(pos) = &mut e.pos {
+            pos.line += self.line - 1;
+        }
         e
     }
 }
@@ -169,9 +170,9 @@ pub fn check_region(
     plans: &[PodPlan],
     tolerant_read: bool,
     origin: Origin,
-    plan_out: impl FnOnce(&str, &Node) -> Result<Applied, YamlError>,
+    plan_out: impl FnOnce(&str, &Node) -> Result<Applied, Error>,
 ) -> Region {
-    let proved = (|| -> Result<(), YamlError> {
+    let proved = (|| -> Result<(), Error> {
         let out_readable = readable_as_input(out, tolerant_read);
         let mut roots = Vec::new();
         for doc in Documents::new(&out_readable) {
@@ -196,8 +197,8 @@ fn check_here(
     readable: &str,
     out: &str,
     origin: Origin,
-    mut plan: impl FnMut(&str, &Node) -> Result<Applied, YamlError>,
-) -> Result<(), YamlError> {
+    mut plan: impl FnMut(&str, &Node) -> Result<Applied, Error>,
+) -> Result<(), Error> {
     let start = Pos { line: 1, col: 1 };
     let out_readable = readable_as_input(out, !std::ptr::eq(readable, src));
     let mut outputs = Documents::new(&out_readable);
@@ -266,13 +267,13 @@ fn readable_as_input(out: &str, tolerant_read: bool) -> std::borrow::Cow<'_, str
 /// Planning the output document `b` again (`again`) must plan nothing:
 /// otherwise a second run (a re-apply in CI, an Argo CD sync) would change it.
 fn second_run_changes_nothing(
-    again: Result<Applied, YamlError>,
+    again: Result<Applied, Error>,
     b: &Node,
     document: usize,
-) -> Result<(), YamlError> {
+) -> Result<(), Error> {
     let again = again.map_err(|e| {
         internal(
-            e.pos,
+            e.pos.unwrap_or(b.pos),
             format!("the output cannot be planned again ({})", e.message),
         )
     })?;
@@ -298,7 +299,7 @@ fn document_is_input_plus_plan(
     a: &Node,
     b: &Node,
     plans: &[PodPlan],
-) -> Result<(), YamlError> {
+) -> Result<(), Error> {
     if plans.is_empty() {
         if src[a.start..a.end] != out[b.start..b.end] {
             return Err(internal(
@@ -338,7 +339,7 @@ fn document_is_input_plus_plan(
 }
 
 /// Every comment line of the input is in the output, as often.
-fn comments_kept(src: &str, out: &str) -> Result<(), YamlError> {
+fn comments_kept(src: &str, out: &str) -> Result<(), Error> {
     let mut missing: HashMap<&str, i64> = HashMap::new();
     for line in src.lines().filter(|l| l.trim_start().starts_with('#')) {
         *missing.entry(line.trim_end()).or_default() += 1;
@@ -364,7 +365,7 @@ fn comments_kept(src: &str, out: &str) -> Result<(), YamlError> {
 }
 
 /// A file with CRLF line ends keeps them everywhere; one without gets none.
-fn line_endings_kept(src: &str, out: &str) -> Result<(), YamlError> {
+fn line_endings_kept(src: &str, out: &str) -> Result<(), Error> {
     let crlf = |t: &str| t.matches("\r\n").count();
     let lf = |t: &str| t.matches('\n').count();
     let (src_crlf, src_lf) = (crlf(src), lf(src));

@@ -101,7 +101,7 @@ fn families() -> Vec<Vec<(&'static str, String)>> {
 fn run(src: &str, config: &str) -> String {
     let config = config::parse(config).unwrap();
     inject(src, &config, &Options::default())
-        .unwrap_or_else(|e| panic!("{}: {}", e.pos, e.message))
+        .unwrap_or_else(|e| panic!("{e}"))
         .text
 }
 

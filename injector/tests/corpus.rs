@@ -116,8 +116,7 @@ fn every_corpus_file_goes_through() {
         for file in &files {
             let name = file.file_name().unwrap().to_string_lossy();
             let input = fs::read_to_string(file).unwrap();
-            let once = inject(&input, &config, &options)
-                .unwrap_or_else(|e| panic!("{name}:{}: {}", e.pos, e.message));
+            let once = inject(&input, &config, &options).unwrap_or_else(|e| panic!("{name}:{e}"));
             assert_eq!(
                 shapes(&input),
                 shapes(&once.text),

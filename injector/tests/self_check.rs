@@ -55,7 +55,7 @@ fn run_on(sabotage: Option<fn(&str) -> String>, whole_stream: bool) -> Result<St
     };
     inject_with(MANIFEST, &config, &Options::default(), faults)
         .map(|i| i.text)
-        .map_err(|e| format!("{}: {}", e.pos, e.message))
+        .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -199,7 +199,7 @@ pod:
 ";
     let config = config::parse(config).unwrap();
     let out = inject(&manifest, &config, &Options::default())
-        .unwrap_or_else(|e| panic!("{}: {}", e.pos, e.message))
+        .unwrap_or_else(|e| panic!("{e}"))
         .text;
     fn commands(node: &Node, out: &mut Vec<Vec<String>>) {
         for (k, v) in node.as_map().unwrap_or_default() {
@@ -255,7 +255,7 @@ spec:
 ";
     let config = config::parse("pod:\n  p:\n    istio-proxy: {tcp: 1}\n").unwrap();
     let out = inject(manifest, &config, &Options::default())
-        .unwrap_or_else(|e| panic!("{}: {}", e.pos, e.message))
+        .unwrap_or_else(|e| panic!("{e}"))
         .text;
     assert!(
         out.contains("    -\n      - odd\n    - name: graceful-wait\n"),
@@ -281,8 +281,7 @@ spec:
       name: data
 ";
     let config = config::parse("pod:\n  p:\n    istio-proxy: {tcp: 1}\n").unwrap();
-    let out = inject(manifest, &config, &Options::default())
-        .unwrap_or_else(|e| panic!("{}: {}", e.pos, e.message));
+    let out = inject(manifest, &config, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.text, manifest);
     assert!(
         graceful_inject::front::report::summary(&out.outcomes).contains("neither a list nor empty"),

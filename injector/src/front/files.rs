@@ -4,7 +4,9 @@
 //! mode. An error at any step leaves the target as it was, and no temporary
 //! file behind.
 
+use crate::error::Error;
 use crate::stream::Sink;
+use crate::yaml::Pos;
 use graceful_wait_shared::atomic_file;
 use std::{
     fs,
@@ -18,20 +20,25 @@ pub fn is_stdio(p: &Path) -> bool {
 }
 
 /// The file's text; invalid UTF-8 is reported with its line and column.
-pub fn read_text(path: &Path) -> Result<String, String> {
+pub fn read_text(path: &Path) -> Result<String, Error> {
     let mut bytes = Vec::new();
     if is_stdio(path) {
         io::stdin()
             .read_to_end(&mut bytes)
-            .map_err(|e| format!("<stdin>: cannot read: {e}"))?;
+            .map_err(|e| Error::io(format!("<stdin>: cannot read: {e}")))?;
     } else {
-        bytes = fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        bytes = fs::read(path)
+            .map_err(|e| Error::io(format!("{}: cannot read: {e}", path.display())))?;
     }
     String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
         let col = good.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-        format!("{}:{line}:{col}: not UTF-8 text (Kubernetes manifests are UTF-8); convert the file, e.g. with iconv", display(path))
+        Error::input(
+            Pos { line, col },
+            "not UTF-8 text (Kubernetes manifests are UTF-8); convert the file, e.g. with iconv",
+        )
+        .in_file(display(path))
     })
 }
 
@@ -44,13 +51,13 @@ pub fn display(path: &Path) -> String {
 }
 
 /// The file a write to `path` replaces: a symlink is written through.
-fn resolve(path: &Path) -> Result<PathBuf, String> {
+fn resolve(path: &Path) -> Result<PathBuf, Error> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).map_err(|e| {
-            format!(
+            Error::io(format!(
                 "{}: a symlink whose target cannot be resolved ({e}); the file is unchanged",
                 path.display()
-            )
+            ))
         }),
         _ => Ok(path.to_path_buf()),
     }
@@ -70,7 +77,7 @@ pub struct Replacement {
 }
 
 impl Replacement {
-    pub fn new(path: &Path) -> Result<Replacement, String> {
+    pub fn new(path: &Path) -> Result<Replacement, Error> {
         let target = resolve(path)?;
         let old = fs::metadata(&target).ok();
         let mode = old.as_ref().map_or(0o644, |m| m.permissions().mode());
@@ -84,29 +91,29 @@ impl Replacement {
         })
     }
 
-    pub fn commit(self) -> Result<(), String> {
+    pub fn commit(self) -> Result<(), Error> {
         let path = self.path;
         self.writer.commit().map_err(|e| unchanged(&path, &e))
     }
 }
 
 impl Sink for Replacement {
-    fn write(&mut self, text: &str) -> Result<(), String> {
+    fn write(&mut self, text: &str) -> Result<(), Error> {
         self.writer
             .write(text.as_bytes())
             .map_err(|e| unchanged(&self.path, &e))
     }
 
-    fn reset(&mut self) -> Result<(), String> {
+    fn reset(&mut self) -> Result<(), Error> {
         self.writer.reset().map_err(|e| unchanged(&self.path, &e))
     }
 }
 
-fn unchanged(path: &Path, e: &dyn std::fmt::Display) -> String {
-    format!(
+fn unchanged(path: &Path, e: &dyn std::fmt::Display) -> Error {
+    Error::io(format!(
         "{}: {e}; the file is unchanged — check the folder's permissions and free space",
         path.display()
-    )
+    ))
 }
 
 /// Output for stdout, held back in an unnamed temporary file until the
@@ -114,18 +121,20 @@ fn unchanged(path: &Path, e: &dyn std::fmt::Display) -> String {
 pub struct HeldBack(io::BufWriter<fs::File>);
 
 impl HeldBack {
-    pub fn new() -> Result<HeldBack, String> {
+    pub fn new() -> Result<HeldBack, Error> {
         tempfile::tempfile()
             .map(|f| HeldBack(io::BufWriter::new(f)))
             .map_err(|e| {
-                format!("cannot create a temporary file for the output: {e}; check TMPDIR")
+                Error::io(format!(
+                    "cannot create a temporary file for the output: {e}; check TMPDIR"
+                ))
             })
     }
 
     /// Everything verified: to stdout.
-    pub fn release(self) -> Result<(), String> {
+    pub fn release(self) -> Result<(), Error> {
         use std::io::Seek;
-        let fail = |e: io::Error| format!("<stdout>: cannot write: {e}");
+        let fail = |e: io::Error| Error::io(format!("<stdout>: cannot write: {e}"));
         let mut file = self.0.into_inner().map_err(|e| fail(e.into_error()))?;
         file.rewind().map_err(fail)?;
         let mut out = io::stdout().lock();
@@ -135,15 +144,17 @@ impl HeldBack {
 }
 
 impl Sink for HeldBack {
-    fn write(&mut self, text: &str) -> Result<(), String> {
+    fn write(&mut self, text: &str) -> Result<(), Error> {
         self.0.write_all(text.as_bytes()).map_err(|e| {
-            format!("cannot write the held-back output: {e}; check TMPDIR's free space")
+            Error::io(format!(
+                "cannot write the held-back output: {e}; check TMPDIR's free space"
+            ))
         })
     }
 
-    fn reset(&mut self) -> Result<(), String> {
+    fn reset(&mut self) -> Result<(), Error> {
         use std::io::Seek;
-        let fail = |e: io::Error| format!("cannot reset the held-back output: {e}");
+        let fail = |e: io::Error| Error::io(format!("cannot reset the held-back output: {e}"));
         self.0.flush().map_err(fail)?;
         self.0.get_mut().set_len(0).map_err(fail)?;
         self.0.get_mut().rewind().map_err(fail)
@@ -154,9 +165,9 @@ fn is_root() -> bool {
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-pub fn write_stdout(text: &str) -> Result<(), String> {
+pub fn write_stdout(text: &str) -> Result<(), Error> {
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
-        .map_err(|e| format!("<stdout>: cannot write: {e}"))
+        .map_err(|e| Error::io(format!("<stdout>: cannot write: {e}")))
 }

@@ -4,6 +4,7 @@
 //! [`crate::plan::istio`].
 
 use crate::config::Settings;
+use crate::error::Error;
 use crate::plan::istio::{PROXY, PROXY_UID};
 use crate::plan::objects::{binary_mount_item, init_container};
 use crate::yaml::emit::{self, Style, Value};
@@ -24,7 +25,7 @@ pub enum TemplateFormat {
 }
 
 /// The custom injection template, printed as `format` says.
-pub fn template_as(settings: &Settings, format: TemplateFormat) -> Result<String, String> {
+pub fn template_as(settings: &Settings, format: TemplateFormat) -> Result<String, Error> {
     let text = template(settings)?;
     let nested = |indent: usize| {
         let pad = " ".repeat(indent);
@@ -63,7 +64,7 @@ pub fn template_as(settings: &Settings, format: TemplateFormat) -> Result<String
 /// annotations and spec, `.NativeSidecars`, `.Values.global.proxy`,
 /// Istio's `annotation` and sprig's `default`, `sub`, `max`, `toJson` and
 /// `quote`.
-pub fn template(settings: &Settings) -> Result<String, String> {
+pub fn template(settings: &Settings) -> Result<String, Error> {
     // The settings are checked, but a Go template action inside one would
     // still be executed by istiod.
     let texts = [
@@ -78,7 +79,7 @@ pub fn template(settings: &Settings) -> Result<String, String> {
         .flatten()
         .find(|t| t.contains("{{") || t.contains("}}"))
     {
-        return Err(format!("the setting '{t}' holds '{{{{' or '}}}}', which istiod would read as a template action; change it"));
+        return Err(Error::config(None, format!("the setting '{t}' holds '{{{{' or '}}}}', which istiod would read as a template action; change it")));
     }
     let style = Style {
         indentless_seq: true,

@@ -13,6 +13,7 @@
 //!   `results` (warnings as `severity: warning`, the rest as `info`);
 //! - on any error, a message on stderr, nothing on stdout, a non-zero exit.
 
+use crate::error::{Error, Kind};
 use crate::plan::{Note, Options, Outcome};
 use crate::{config, stream, yaml};
 
@@ -20,33 +21,40 @@ use crate::{config, stream, yaml};
 pub const CONFIG_KEY: &str = "config";
 
 /// The output ResourceList for `input`, or the error for stderr.
-pub fn run(input: &str, options: &Options) -> Result<String, String> {
+pub fn run(input: &str, options: &Options) -> Result<String, Error> {
+    let stdin = |e: Error| e.in_file("<stdin>");
+    // About stdin as a whole: no place to name.
+    let not_a_list = |what: &str| Error {
+        kind: Kind::Input,
+        file: None,
+        pos: None,
+        message: what.into(),
+    };
     let readable = yaml::tolerant(input);
     let mut documents = yaml::Documents::new(&readable);
     let first = documents
         .next()
-        .ok_or("stdin holds no ResourceList")?
-        .map_err(|e| format!("<stdin>:{}: {}", e.pos, e.message))?;
+        .ok_or_else(|| not_a_list("stdin holds no ResourceList"))?
+        .map_err(|e| stdin(e.into()))?;
     for later in documents {
-        let later = later.map_err(|e| format!("<stdin>:{}: {}", e.pos, e.message))?;
+        let later = later.map_err(|e| stdin(e.into()))?;
         if later.root.is_some_and(|r| r.as_map().is_some()) {
-            return Err(
-                "stdin holds more than one document; a KRM function reads one ResourceList".into(),
-            );
+            return Err(not_a_list(
+                "stdin holds more than one document; a KRM function reads one ResourceList",
+            ));
         }
     }
     let root = first
         .root
-        .ok_or("stdin holds an empty document, not a ResourceList")?;
+        .ok_or_else(|| not_a_list("stdin holds an empty document, not a ResourceList"))?;
     if root.get("kind").and_then(|k| k.as_str()) != Some("ResourceList") {
-        return Err("stdin is not a ResourceList (kind: ResourceList); run graceful-inject SOURCE CONFIG for plain manifests".into());
+        return Err(not_a_list("stdin is not a ResourceList (kind: ResourceList); run graceful-inject SOURCE CONFIG for plain manifests"));
     }
     let config = function_config(&root)?;
     let had_results = root.get("results").is_some();
     // JSON (YAML's flow style) is valid input too; its results are added in kind.
     let flow = readable[root.start..].starts_with('{');
-    let injected = stream::inject(input, &config, options)
-        .map_err(|e| format!("<stdin>:{}: {}", e.pos, e.message))?;
+    let injected = stream::inject(input, &config, options).map_err(stdin)?;
     let mut out = injected.text;
     let closing = out
         .trim_end()
@@ -74,7 +82,10 @@ pub fn run(input: &str, options: &Options) -> Result<String, String> {
     // The items were checked by the injector; the results were added after
     // that check, so the whole is read back before it is written.
     reads_back(&out, findings.len()).map_err(|why| {
-        format!("internal error: the ResourceList with its results would not read back ({why}); nothing was written — please report this with the input")
+        Error::internal(
+            None,
+            format!("the ResourceList with its results would not read back ({why})"),
+        )
     })?;
     Ok(out)
 }
@@ -103,28 +114,24 @@ fn reads_back(out: &str, expected: usize) -> std::result::Result<(), String> {
 }
 
 /// graceful-inject's config, from the functionConfig ConfigMap's `data.config`.
-fn function_config(root: &yaml::Node) -> Result<config::Config, String> {
+fn function_config(root: &yaml::Node) -> Result<config::Config, Error> {
     let how = "give the config as a ConfigMap functionConfig with data.config holding graceful-inject's config";
-    let function_config = root
-        .get("functionConfig")
-        .ok_or_else(|| format!("the ResourceList has no functionConfig; {how}"))?;
+    let function_config = root.get("functionConfig").ok_or_else(|| {
+        Error::config(
+            None,
+            format!("the ResourceList has no functionConfig; {how}"),
+        )
+    })?;
+    let at = |what: String| Error::config(Some(function_config.pos), what).in_file("<stdin>");
     if function_config.get("kind").and_then(|k| k.as_str()) != Some("ConfigMap") {
-        return Err(format!(
-            "<stdin>:{}: functionConfig is not a ConfigMap; {how}",
-            function_config.pos
-        ));
+        return Err(at(format!("functionConfig is not a ConfigMap; {how}")));
     }
     let text = function_config
         .path(&["data", CONFIG_KEY])
         .and_then(|c| c.as_str())
-        .ok_or_else(|| {
-            format!(
-                "<stdin>:{}: functionConfig has no data.{CONFIG_KEY}; {how}",
-                function_config.pos
-            )
-        })?;
+        .ok_or_else(|| at(format!("functionConfig has no data.{CONFIG_KEY}; {how}")))?;
     config::parse(text)
-        .map_err(|e| format!("functionConfig data.{CONFIG_KEY}:{}: {}", e.pos, e.message))
+        .map_err(|e| Error::of_config(e).in_file(format!("functionConfig data.{CONFIG_KEY}")))
 }
 
 /// One result: the summary line, and its severity.

@@ -3,16 +3,18 @@
 
 use super::cli::{Cli, Tool};
 use super::{files, report};
+use crate::error::Error;
 use crate::{config, plan::Options, stream};
 
-/// Returns the exit status (0 done, 1 --check found changes); errors are exit 2.
-pub fn run(cli: &Cli) -> Result<i32, String> {
+/// Returns the exit status ([`crate::error::STATUSES`]): 0 done, 1 `--check`
+/// found changes; an error has its own.
+pub fn run(cli: &Cli) -> Result<i32, Error> {
     if let Some(tool) = &cli.tool {
         return other_tool(tool);
     }
     // clap requires both without a subcommand.
     let (Some(source_path), Some(config_path)) = (&cli.source, &cli.config) else {
-        return Err("SOURCE and CONFIG are required".into());
+        return Err(Error::config(None, "SOURCE and CONFIG are required"));
     };
     // The config is read and checked before any manifest is touched.
     let config = read_config(config_path)?;
@@ -23,9 +25,7 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
         istio_stub: cli.istio_stub,
         ..Options::default()
     };
-    let place = |e: crate::yaml::YamlError| {
-        format!("{}:{}: {}", files::display(source_path), e.pos, e.message)
-    };
+    let place = |e: Error| e.in_file(files::display(source_path));
     // The output goes where it is asked for, a verified document at a time:
     // to a temporary file that replaces the target only once everything is
     // verified, or held back from stdout until then. --diff needs it whole.
@@ -64,12 +64,15 @@ pub fn run(cli: &Cli) -> Result<i32, String> {
 }
 
 /// The config file, read and checked; errors name the file, line and column.
-fn read_config(path: &std::path::Path) -> Result<config::Config, String> {
+fn read_config(path: &std::path::Path) -> Result<config::Config, Error> {
     if files::is_stdio(path) {
-        return Err("CONFIG cannot be standard input; give the config file's path".into());
+        return Err(Error::config(
+            None,
+            "CONFIG cannot be standard input; give the config file's path",
+        ));
     }
     let text = files::read_text(path)?;
-    config::parse(&text).map_err(|e| format!("{}:{}: {}", path.display(), e.pos, e.message))
+    config::parse(&text).map_err(|e| Error::of_config(e).in_file(path.display().to_string()))
 }
 
 fn summarise(cli: &Cli, outcomes: &[crate::plan::Outcome]) {
@@ -80,7 +83,7 @@ fn summarise(cli: &Cli, outcomes: &[crate::plan::Outcome]) {
 
 /// `krm`, `completions` and `man`: what graceful-inject does besides
 /// rewriting manifest files.
-fn other_tool(tool: &Tool) -> Result<i32, String> {
+fn other_tool(tool: &Tool) -> Result<i32, Error> {
     let bytes = match tool {
         Tool::Krm => {
             let input = files::read_text(std::path::Path::new("-"))?;
@@ -113,7 +116,7 @@ fn other_tool(tool: &Tool) -> Result<i32, String> {
             graceful_wait_shared::docs::completions(program.command(), *shell)
         }
         Tool::Man { program } => graceful_wait_shared::docs::man(program.command())
-            .map_err(|e| format!("cannot render the man page: {e}"))?,
+            .map_err(|e| Error::io(format!("cannot render the man page: {e}")))?,
     };
     files::write_stdout(&String::from_utf8_lossy(&bytes))?;
     Ok(0)

@@ -4,6 +4,7 @@
 //! written.
 
 use crate::config::{Callback, Wait, WaitFor, Wrap};
+use crate::error::Error;
 use std::time::Duration;
 
 /// What one graceful-wait call in a preStop is.
@@ -31,7 +32,7 @@ pub fn hook(
     call: &Call,
     timeout: Duration,
     chained: &[String],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Error> {
     let mut argv = vec![binary];
     // A hook's output is not in `kubectl logs`; a copy on the container's
     // own stdout is. Opened without blocking; if it cannot be opened the
@@ -60,7 +61,7 @@ pub fn hook(
 
 /// `BINARY exec [--wait-ready=…] [--on-term=…] [--on-exit=…] [--done-file=…]
 /// [--quit-proxy=…] -- ORIGINAL`, accepted by the binary.
-pub fn wrapper(binary: String, w: &Wrap, original: Vec<String>) -> Result<Vec<String>, String> {
+pub fn wrapper(binary: String, w: &Wrap, original: Vec<String>) -> Result<Vec<String>, Error> {
     let mut argv = vec![binary, "exec".to_string()];
     argv.extend(w.wait_ready.iter().map(|u| format!("--wait-ready={u}")));
     argv.extend(w.on_term.iter().map(|u| format!("--on-term={u}")));
@@ -80,7 +81,7 @@ pub fn wrapper(binary: String, w: &Wrap, original: Vec<String>) -> Result<Vec<St
 /// Building the parser costs far more than parsing, and a stream of many
 /// workloads writes the same few commands again and again: commands already
 /// accepted are remembered (a bounded number of them).
-fn accepted_by_the_binary(argv: &[String]) -> Result<(), String> {
+fn accepted_by_the_binary(argv: &[String]) -> Result<(), Error> {
     use std::{cell::RefCell, collections::HashSet};
     thread_local! {
         static ACCEPTED: RefCell<HashSet<Vec<String>>> = RefCell::new(HashSet::new());
@@ -98,10 +99,13 @@ fn accepted_by_the_binary(argv: &[String]) -> Result<(), String> {
             })
         })
         .map_err(|e| {
-            format!(
-                "internal error: graceful-inject planned a command graceful-wait rejects ({}): {}; nothing was written — please report this with the config",
-                argv.join(" "),
-                e.to_string().lines().next().unwrap_or_default()
+            Error::internal(
+                None,
+                format!(
+                    "graceful-inject planned a command graceful-wait rejects ({}): {}",
+                    argv.join(" "),
+                    e.to_string().lines().next().unwrap_or_default()
+                ),
             )
         })
 }
@@ -218,7 +222,7 @@ mod tests {
             &[gw, "tcp", "--port=0"],
             &[gw, "wait", "--port=1"],
         ] {
-            let e = accepted_by_the_binary(&argv(bad)).unwrap_err();
+            let e = accepted_by_the_binary(&argv(bad)).unwrap_err().to_string();
             assert!(
                 e.contains("internal error") && e.contains("nothing was written"),
                 "{e}"

@@ -8,6 +8,7 @@ use super::istio::{self, PROXY as ISTIO_PROXY};
 use super::objects::{self, INSTALL_DIR};
 use super::{shell_loop, Change, ContainerRef, Note, Options};
 use crate::config::{Hook, Rule, Settings, Wait, WaitFor, Wrap};
+use crate::error::Error;
 use crate::yaml::{emit::Value, tree::holds_comment_line, Node};
 use std::time::Duration;
 
@@ -87,7 +88,7 @@ pub fn plan(
     settings: &Settings,
     options: &Options,
     notes: &mut Vec<Note>,
-) -> Result<Vec<Change>, String> {
+) -> Result<Vec<Change>, Error> {
     if let Some(why) = not_plannable(spec) {
         notes.push(Note::Skipped(why));
         return Ok(Vec::new());
@@ -248,7 +249,7 @@ impl<'p, 'a> Pod<'p, 'a> {
     /// Sets the container's preStop as `hook` says: the configured command,
     /// or a graceful-wait call with the existing exec hook chained after it.
     /// A command that is a shell loop graceful-wait replaces becomes its wait.
-    fn set_hook(&mut self, container: &Container, hook: &Hook) -> Result<(), String> {
+    fn set_hook(&mut self, container: &Container, hook: &Hook) -> Result<(), Error> {
         let (call, how) = self.call_for(&container.at.name, hook);
         self.write_pre_stop(container, hook, call, &how)
     }
@@ -301,7 +302,7 @@ impl<'p, 'a> Pod<'p, 'a> {
     /// request is chained after the wait: in native mode that is the
     /// template's preStop, and in the classic layout it starts the drain the
     /// proxy's SIGTERM would start a moment later anyway.
-    fn add_stub(&mut self, hook: &Hook) -> Result<(), String> {
+    fn add_stub(&mut self, hook: &Hook) -> Result<(), Error> {
         let name = ISTIO_PROXY;
         if let Some(whose) = istio::injection_refused(self.meta) {
             self.notes.push(Note::Skipped(format!(
@@ -343,7 +344,7 @@ impl<'p, 'a> Pod<'p, 'a> {
         hook: &Hook,
         call: Option<Call>,
         how: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let name = container.at.name.as_str();
         let existing = container.node.path(&["lifecycle", "preStop"]);
         // Replacing a hook that holds a comment line would lose the comment.
@@ -415,7 +416,7 @@ impl<'p, 'a> Pod<'p, 'a> {
         name: &str,
         call: &Call,
         chained: &[String],
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, Error> {
         let timeout = call.timeout();
         if let Some(t) = timeout.filter(|t| *t > self.budget) {
             self.notes.push(Note::Warning(format!(
@@ -445,7 +446,7 @@ impl<'p, 'a> Pod<'p, 'a> {
     /// Wraps the container's `command` in `graceful-wait exec`; skipped with
     /// a note when it cannot (no `command` in the manifest: the image's
     /// entrypoint is unknown).
-    fn wrap(&mut self, container: &Container, w: &Wrap) -> Result<(), String> {
+    fn wrap(&mut self, container: &Container, w: &Wrap) -> Result<(), Error> {
         let name = container.at.name.as_str();
         if container
             .node

@@ -4,7 +4,8 @@
 
 use super::{pod, Note, Options, Outcome, Planned, PodPlan};
 use crate::config::{Config, KINDS};
-use crate::yaml::{tree::shared_nodes, Kind, Node, Step, YamlError};
+use crate::error::Error;
+use crate::yaml::{tree::shared_nodes, Kind, Node, Step};
 
 /// Where each workload kind keeps its pod spec.
 fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
@@ -23,7 +24,7 @@ pub fn document(
     root: &Node,
     config: &Config,
     options: &Options,
-) -> Result<Planned, YamlError> {
+) -> Result<Planned, Error> {
     let mut walk = Walk {
         src,
         root,
@@ -54,13 +55,13 @@ impl Walk<'_, '_> {
     }
 
     /// `at` is the path from the document's root to `node`.
-    fn object(&mut self, node: &Node, at: Vec<Step>) -> Result<(), YamlError> {
+    fn object(&mut self, node: &Node, at: Vec<Step>) -> Result<(), Error> {
         if node.as_map().is_none() {
             if node.as_str().is_some_and(|s| !s.trim().is_empty()) || node.as_seq().is_some() {
-                return Err(YamlError {
-                    pos: node.pos,
-                    message: "this document is not a Kubernetes object (a mapping with kind and metadata); fix or remove it".into(),
-                });
+                return Err(Error::input(
+                    node.pos,
+                    "this document is not a Kubernetes object (a mapping with kind and metadata); fix or remove it",
+                ));
             }
             return Ok(()); // an empty document
         }
@@ -129,9 +130,9 @@ impl Walk<'_, '_> {
             self.options,
             &mut notes,
         )
-        .map_err(|message| YamlError {
-            pos: spec.pos,
-            message,
+        .map_err(|e| Error {
+            pos: e.pos.or(Some(spec.pos)),
+            ..e
         })?;
         let outcome = self.outcome(&label, notes);
         if !changes.is_empty() {

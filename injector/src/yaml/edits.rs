@@ -289,10 +289,7 @@ impl<'s> Editor<'s> {
         let mut at = from;
         for e in &edits {
             if e.start < at {
-                return Err(format!(
-                    "internal error: overlapping edits at byte {}; nothing was written — please report this with the input and config",
-                    e.start
-                ));
+                return Err(format!("overlapping edits at byte {}", e.start));
             }
             out.push_str(&src[at..e.start]);
             out.push_str(&e.text);

@@ -23,6 +23,7 @@ pub mod server;
 pub mod tls;
 
 use crate::config::{self, Config};
+use crate::error::Error;
 use std::{
     net::SocketAddr,
     path::PathBuf,
@@ -57,8 +58,8 @@ pub struct Shared {
     pub ready: AtomicBool,
     pub metrics: metrics::Metrics,
     /// What the files held at the last look, to act only on a change.
-    config_seen: Seen<String>,
-    certificate_seen: Seen<(Vec<u8>, Vec<u8>)>,
+    config_seen: Seen<String, Error>,
+    certificate_seen: Seen<(Vec<u8>, Vec<u8>), String>,
 }
 
 impl Shared {
@@ -89,15 +90,15 @@ impl Shared {
 /// could not be read. A look that reads the same as the last one is not
 /// acted on (nor logged again): a broken file is reported once, not at
 /// every look.
-struct Seen<T>(Mutex<Option<Result<T, String>>>);
+struct Seen<T, E>(Mutex<Option<Result<T, E>>>);
 
-impl<T: Clone + PartialEq> Seen<T> {
-    fn new(read: &Result<T, String>) -> Seen<T> {
+impl<T: Clone + PartialEq, E: Clone + PartialEq> Seen<T, E> {
+    fn new(read: &Result<T, E>) -> Seen<T, E> {
         Seen(Mutex::new(Some(read.clone())))
     }
 
     /// Whether `read` differs from the last look (which it becomes).
-    fn changed(&self, read: &Result<T, String>) -> bool {
+    fn changed(&self, read: &Result<T, E>) -> bool {
         let mut seen = match self.0.lock() {
             Ok(s) => s,
             Err(poisoned) => poisoned.into_inner(),
@@ -110,8 +111,8 @@ impl<T: Clone + PartialEq> Seen<T> {
     }
 }
 
-fn parse_config(path: &std::path::Path, text: &str) -> Result<Config, String> {
-    config::parse(text).map_err(|e| format!("{}:{}: {}", path.display(), e.pos, e.message))
+fn parse_config(path: &std::path::Path, text: &str) -> Result<Config, Error> {
+    config::parse(text).map_err(|e| Error::of_config(e).in_file(path.display().to_string()))
 }
 
 /// Reads the config again; when it changed and parses, it is in force.
@@ -157,7 +158,7 @@ fn reload_certificate(certs: &tls::Reloading, shared: &Shared) {
 }
 
 /// Runs the webhook until SIGTERM; returns the exit status.
-pub fn run(args: Args) -> Result<i32, String> {
+pub fn run(args: Args) -> Result<i32, Error> {
     let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -167,8 +168,9 @@ pub fn run(args: Args) -> Result<i32, String> {
     // Without a certificate there is nothing to serve: the pod restarts
     // (and the API server, with failurePolicy: Ignore, admits pods meanwhile).
     let certificate_read = tls::read(&args.tls);
-    let (cert, key) = certificate_read.clone()?;
-    let certs = tls::Reloading::new(args.tls.clone(), tls::parse(&args.tls, &cert, &key)?);
+    let (cert, key) = certificate_read.clone().map_err(Error::io)?;
+    let key = tls::parse(&args.tls, &cert, &key).map_err(|e| Error::config(None, e))?;
+    let certs = tls::Reloading::new(args.tls.clone(), key);
     let config_read = crate::front::files::read_text(&args.config);
     let state = match config_read
         .clone()
@@ -182,7 +184,7 @@ pub fn run(args: Args) -> Result<i32, String> {
             tracing::error!(error = %e, "no config: every review is answered unchanged until it can be read");
             State {
                 config: Config::default(),
-                config_error: Some(e),
+                config_error: Some(e.to_string()),
             }
         }
     };
@@ -196,23 +198,25 @@ pub fn run(args: Args) -> Result<i32, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async {
-        let reloader = {
-            let (args, shared, certs) = (args.clone(), shared.clone(), certs.clone());
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(args.reload_every);
-                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    every.tick().await;
-                    reload_certificate(&certs, &shared);
-                    reload_config(&args, &shared);
-                }
-            })
-        };
-        let served = server::serve(&args, shared, certs).await;
-        reloader.abort();
-        served
-    })?;
+        .map_err(|e| Error::io(format!("cannot start the runtime: {e}")))?;
+    runtime
+        .block_on(async {
+            let reloader = {
+                let (args, shared, certs) = (args.clone(), shared.clone(), certs.clone());
+                tokio::spawn(async move {
+                    let mut every = tokio::time::interval(args.reload_every);
+                    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        every.tick().await;
+                        reload_certificate(&certs, &shared);
+                        reload_config(&args, &shared);
+                    }
+                })
+            };
+            let served = server::serve(&args, shared, certs).await;
+            reloader.abort();
+            served
+        })
+        .map_err(Error::io)?;
     Ok(0)
 }

@@ -260,7 +260,7 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
     let text = object.to_string();
     let injected = match crate::stream::inject(&text, config, &options) {
         Ok(i) => i,
-        Err(e) => return (Decision::Error(e.message), subject, None),
+        Err(e) => return (Decision::Error(e.to_string()), subject, None),
     };
     let notes = || injected.outcomes.iter().flat_map(|o| &o.notes);
     if !injected.changed {
