@@ -21,7 +21,7 @@ pub const STATUSES: &[(i32, &str)] = &[
     (CHANGES, "--check: the output would differ from the input"),
     (
         ERROR,
-        "an error in the input, the config, reading or writing, or an internal error; nothing was written (clap's status for bad arguments too)",
+        "an error in the input, the config, a read or a write, or an internal one (and bad arguments): nothing was written, the input is untouched",
     ),
 ];
 

@@ -368,3 +368,80 @@ fn a_hooked_pod_with_sorted_keys_is_not_rewritten() {
     );
     drop(dir);
 }
+
+/// Every exit status `--help` documents (graceful_inject::error::STATUSES)
+/// is produced by a run that should produce it, and every kind of error
+/// a user can cause ends in its status, with the input untouched.
+#[test]
+fn every_documented_exit_status_is_what_such_a_run_exits_with() {
+    use graceful_inject::error::{CHANGES, ERROR, OK, STATUSES};
+    let (dir, source, config) = setup(MANIFEST.as_bytes());
+    let missing = dir.path().join("absent.yaml");
+    let bad_config = dir.path().join("bad.yml");
+    let bad_yaml = dir.path().join("bad.yaml");
+    let cases: Vec<(&str, Vec<String>, i32)> = vec![
+        (
+            "--check, nothing to change",
+            vec!["--check".into(), "-".into(), s(&config).into()],
+            OK,
+        ),
+        (
+            "--check, changes",
+            vec!["--check".into(), s(&source).into(), s(&config).into()],
+            CHANGES,
+        ),
+        (
+            "an input error",
+            vec![s(&bad_yaml).into(), s(&config).into()],
+            ERROR,
+        ),
+        (
+            "a config error",
+            vec![s(&source).into(), s(&bad_config).into()],
+            ERROR,
+        ),
+        (
+            "a read error",
+            vec![s(&missing).into(), s(&config).into()],
+            ERROR,
+        ),
+        ("bad arguments", vec!["--no-such-flag".into()], ERROR),
+        (
+            "done",
+            vec![
+                s(&source).into(),
+                s(&config).into(),
+                dir.path().join("out.yaml").to_str().unwrap().into(),
+            ],
+            OK,
+        ),
+    ];
+    fs::write(
+        &bad_config,
+        "deployment:\n  web:\n    istio-proxy: {tcp: 0}\n",
+    )
+    .unwrap();
+    fs::write(&bad_yaml, "kind: [unclosed\n").unwrap();
+    for (status, _) in STATUSES {
+        assert!(
+            cases.iter().any(|(_, _, want)| want == status),
+            "exit status {status} is documented but no case here produces it"
+        );
+    }
+    for (what, args, want) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = inject(
+            &args,
+            Some(b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"),
+        );
+        assert_eq!(run.code, *want, "{what}: {}", run.stderr);
+        if *want == ERROR {
+            assert!(run.stderr.contains("error"), "{what}: {}", run.stderr);
+        }
+    }
+    assert_eq!(
+        fs::read_to_string(&source).unwrap(),
+        MANIFEST,
+        "the input changed"
+    );
+}

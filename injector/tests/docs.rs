@@ -91,3 +91,21 @@ fn every_subcommand_s_help_shows_examples() {
         );
     }
 }
+
+/// docs/injector.md's options, tools and exit statuses are generated from the
+/// command line and the exit-status table; `GOLDEN_BLESS=1` rewrites them.
+#[test]
+fn the_reference_s_generated_part_matches_the_command_line() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/injector.md");
+    let have = std::fs::read_to_string(&path).unwrap();
+    let want = graceful_inject::front::reference::replace_in(&have)
+        .expect("docs/injector.md has the generated part's markers");
+    if std::env::var_os("GOLDEN_BLESS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+        return;
+    }
+    assert!(
+        have == want,
+        "docs/injector.md disagrees with the command line; run GOLDEN_BLESS=1 cargo test -p graceful-inject --test docs and review the diff"
+    );
+}

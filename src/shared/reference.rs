@@ -23,13 +23,17 @@ pub fn markdown() -> String {
          Durations read as `500ms`, `30s`, `2m`, `1m30s` or plain seconds.\n\n",
     );
     out.push_str("## Options of every mode\n\n");
-    table(&mut out, cmd.get_arguments());
+    table(&mut out, cmd.get_arguments(), true);
     for sub in cmd.get_subcommands() {
         let _ = write!(out, "\n## `graceful-wait {}`\n\n", sub.get_name());
         if let Some(about) = sub.get_about() {
             let _ = writeln!(out, "{}\n", one_line(&about.to_string()));
         }
-        table(&mut out, sub.get_arguments().filter(|a| !a.is_global_set()));
+        table(
+            &mut out,
+            sub.get_arguments().filter(|a| !a.is_global_set()),
+            true,
+        );
         let positionals: Vec<&Arg> = sub.get_positionals().collect();
         for p in positionals {
             let name = p
@@ -51,8 +55,14 @@ pub fn markdown() -> String {
     out
 }
 
-fn table<'a>(out: &mut String, args: impl Iterator<Item = &'a Arg>) {
-    out.push_str("| option | environment variable | default | meaning |\n|---|---|---|---|\n");
+/// A Markdown table of `args`: option, environment variable (`with_env`),
+/// default, meaning. graceful-inject's reference uses it too.
+pub fn table<'a>(out: &mut String, args: impl Iterator<Item = &'a Arg>, with_env: bool) {
+    if with_env {
+        out.push_str("| option | environment variable | default | meaning |\n|---|---|---|---|\n");
+    } else {
+        out.push_str("| option | default | meaning |\n|---|---|---|\n");
+    }
     for arg in args {
         let Some(long) = arg.get_long() else { continue };
         if ["help", "version"].contains(&long) {
@@ -86,9 +96,14 @@ fn table<'a>(out: &mut String, args: impl Iterator<Item = &'a Arg>) {
                 .collect();
             let _ = write!(help, " One of: {}.", listed.join(", "));
         }
+        let env = if with_env {
+            format!(" {env} |")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "| {flag} | {env} | {} | {} |",
+            "| {flag} |{env} {} | {} |",
             default.join(", "),
             help.replace('|', "\\|")
         );
@@ -96,7 +111,7 @@ fn table<'a>(out: &mut String, args: impl Iterator<Item = &'a Arg>) {
 }
 
 /// Help text on one line, as a sentence (clap drops a lone sentence's period).
-fn one_line(text: &str) -> String {
+pub fn one_line(text: &str) -> String {
     let mut line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if !line.is_empty() && !line.ends_with(['.', ')']) {
         line.push('.');

@@ -4,10 +4,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use graceful_wait_shared::cli::Shell;
 use std::path::PathBuf;
 
-const AFTER: &str = "\
-Exit status: 0 done (or nothing to change), 1 --check found changes, 2 any error.
-On any error the input is untouched and no temporary file is left behind.
+/// The help's epilogue: the exit statuses ([`crate::error::STATUSES`]), then
+/// the examples.
+fn after_help() -> String {
+    format!("{}\n{EXAMPLES}", crate::error::statuses_help())
+}
 
+const EXAMPLES: &str = "\
 Examples:
   graceful-inject deploy.yaml config/pre_stop.conf.yml            # rewrite in place
   graceful-inject deploy.yaml config/pre_stop.conf.yml out.yaml   # write elsewhere
@@ -23,7 +26,7 @@ Examples:
 #[command(
     name = "graceful-inject",
     version = graceful_wait_shared::VERSION,
-    after_help = AFTER,
+    after_help = after_help(),
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
