@@ -105,7 +105,7 @@ fn main() {
     let (mut hooked, mut skipped) = (Vec::new(), Vec::new());
     for b in bodies.iter() {
         match graceful_inject::front::webhook::review::answer(b, &config).decision {
-            graceful_inject::front::webhook::review::Decision::Patched => hooked.push(b),
+            graceful_inject::front::webhook::review::Decision::Patched(_) => hooked.push(b),
             _ => skipped.push(b),
         }
     }

@@ -1,6 +1,6 @@
 //! The command line: the original tool's positional contract, kept.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, ValueEnum};
 use graceful_wait_shared::cli::Shell;
 use std::path::PathBuf;
 
@@ -34,7 +34,7 @@ pub struct Cli {
     /// Instead of rewriting manifests (a file named like one of these is
     /// given as ./NAME).
     #[command(subcommand)]
-    pub tool: Option<Tool>,
+    pub subcommand: Option<Subcommand>,
     /// Manifest file (any number of YAML documents); - reads standard input.
     #[arg(required = true)]
     pub source: Option<PathBuf>,
@@ -69,8 +69,8 @@ pub struct Cli {
     pub quiet: bool,
 }
 
-#[derive(Subcommand, Debug)]
-pub enum Tool {
+#[derive(clap::Subcommand, Debug)]
+pub enum Subcommand {
     /// Run as a KRM function (kustomize, kpt): a ResourceList on stdin, the
     /// config in its functionConfig (a ConfigMap's data.config), the same
     /// ResourceList with the hooks and the summary as results on stdout.

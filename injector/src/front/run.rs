@@ -1,7 +1,7 @@
 //! One run: read the config, then the manifests, decide, and write — or, with
 //! --check and --diff, only say what would change.
 
-use super::cli::{Cli, Tool};
+use super::cli::{Cli, Subcommand};
 use super::{files, report};
 use crate::error::Error;
 use crate::{config, plan::Options, stream};
@@ -9,8 +9,8 @@ use crate::{config, plan::Options, stream};
 /// Returns the exit status ([`crate::error::STATUSES`]): 0 done, 1 `--check`
 /// found changes; an error has its own.
 pub fn run(cli: &Cli) -> Result<i32, Error> {
-    if let Some(tool) = &cli.tool {
-        return other_tool(tool);
+    if let Some(subcommand) = &cli.subcommand {
+        return run_subcommand(subcommand);
     }
     // clap requires both without a subcommand.
     let (Some(source_path), Some(config_path)) = (&cli.source, &cli.config) else {
@@ -81,16 +81,16 @@ fn summarise(cli: &Cli, outcomes: &[crate::plan::Outcome]) {
     }
 }
 
-/// `krm`, `completions` and `man`: what graceful-inject does besides
-/// rewriting manifest files.
-fn other_tool(tool: &Tool) -> Result<i32, Error> {
-    let bytes = match tool {
-        Tool::Krm => {
+/// `krm`, `serve`, `istio-template`, `completions` and `man`: what graceful-inject
+/// does besides rewriting manifest files.
+fn run_subcommand(subcommand: &Subcommand) -> Result<i32, Error> {
+    let bytes = match subcommand {
+        Subcommand::Krm => {
             let input = files::read_text(std::path::Path::new("-"))?;
             let options = Options::default();
             crate::front::krm::run(&input, &options)?.into_bytes()
         }
-        Tool::Serve(a) => {
+        Subcommand::Serve(a) => {
             return crate::front::webhook::run(crate::front::webhook::Args {
                 config: a.config.clone(),
                 tls: crate::front::webhook::tls::Files {
@@ -105,17 +105,17 @@ fn other_tool(tool: &Tool) -> Result<i32, Error> {
                 max_connections: a.max_connections,
             });
         }
-        Tool::IstioTemplate { config, format } => {
+        Subcommand::IstioTemplate { config, format } => {
             let settings = match config {
                 Some(path) => read_config(path)?.settings,
                 None => config::Settings::default(),
             };
             crate::front::istio_template::template_as(&settings, *format)?.into_bytes()
         }
-        Tool::Completions { shell, program } => {
+        Subcommand::Completions { shell, program } => {
             graceful_wait_shared::docs::completions(program.command(), *shell)
         }
-        Tool::Man { program } => graceful_wait_shared::docs::man(program.command())
+        Subcommand::Man { program } => graceful_wait_shared::docs::man(program.command())
             .map_err(|e| Error::io(format!("cannot render the man page: {e}")))?,
     };
     files::write_stdout(&String::from_utf8_lossy(&bytes))?;

@@ -23,8 +23,8 @@ const DEFAULT_CONTAINER: &str = crate::plan::istio::PROXY;
 /// What was decided, for the log line and the metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// A patch was sent.
-    Patched,
+    /// This patch was sent.
+    Patched(Patch),
     /// The pod already had what it should (a re-invocation): empty patch.
     Unchanged,
     /// Nothing asks for this pod, or it opted out; the reason.
@@ -36,7 +36,7 @@ pub enum Decision {
 impl Decision {
     pub fn label(&self) -> &'static str {
         match self {
-            Decision::Patched => "patched",
+            Decision::Patched(_) => "patched",
             Decision::Unchanged => "unchanged",
             Decision::Skipped(_) => "skipped",
             Decision::Error(_) => "error",
@@ -65,20 +65,15 @@ pub struct Answer {
 /// unpatched answer with a warning.
 pub fn answer(body: &[u8], config: &Config) -> Answer {
     let request: Option<Value> = serde_json::from_slice(body).ok();
-    let (decision, subject, patch) = match &request {
+    let (decision, subject) = match &request {
         None => (
             Decision::Error("the body is not JSON".into()),
             Subject::default(),
-            None,
         ),
         Some(review) => decide(review, config),
     };
-    let (patch, notes) = match patch {
-        Some(Patch { ops, warnings }) => (Some(ops), warnings),
-        None => (None, Vec::new()),
-    };
     Answer {
-        body: response(&uid_of(request.as_ref()), patch.as_ref(), &decision, &notes),
+        body: response(&uid_of(request.as_ref()), &decision),
         decision,
         subject,
     }
@@ -90,7 +85,7 @@ pub fn unconfigured(body: &[u8], why: &str) -> Answer {
     let request: Option<Value> = serde_json::from_slice(body).ok();
     let decision = Decision::Error(format!("the webhook's config is broken ({why})"));
     Answer {
-        body: response(&uid_of(request.as_ref()), None, &decision, &[]),
+        body: response(&uid_of(request.as_ref()), &decision),
         decision,
         subject: Subject::default(),
     }
@@ -100,7 +95,7 @@ pub fn unconfigured(body: &[u8], why: &str) -> Answer {
 pub fn unreadable(why: &str) -> Answer {
     let decision = Decision::Error(why.to_string());
     Answer {
-        body: response("", None, &decision, &[]),
+        body: response("", &decision),
         decision,
         subject: Subject::default(),
     }
@@ -114,16 +109,26 @@ fn uid_of(request: Option<&Value>) -> String {
         .to_string()
 }
 
-fn response(uid: &str, patch: Option<&Value>, decision: &Decision, notes: &[String]) -> Vec<u8> {
+/// The AdmissionReview answering `uid`: always allowed; the patch and the
+/// planning's warnings when there is a patch, the reason when it failed.
+fn response(uid: &str, decision: &Decision) -> Vec<u8> {
     let mut response = json!({"uid": uid, "allowed": true});
-    if let Some(patch) = patch {
-        response["patchType"] = json!("JSONPatch");
-        response["patch"] = json!(base64(patch.to_string().as_bytes()));
-    }
-    if let Decision::Error(why) = decision {
-        response["warnings"] = json!([warning(&format!("no hook added: {why}"))]);
-    } else if !notes.is_empty() {
-        response["warnings"] = json!(notes.iter().map(|n| warning(n)).collect::<Vec<_>>());
+    match decision {
+        Decision::Patched(patch) => {
+            response["patchType"] = json!("JSONPatch");
+            response["patch"] = json!(base64(patch.ops.to_string().as_bytes()));
+            if !patch.warnings.is_empty() {
+                response["warnings"] = json!(patch
+                    .warnings
+                    .iter()
+                    .map(|n| warning(n))
+                    .collect::<Vec<_>>());
+            }
+        }
+        Decision::Error(why) => {
+            response["warnings"] = json!([warning(&format!("no hook added: {why}"))]);
+        }
+        Decision::Unchanged | Decision::Skipped(_) => {}
     }
     json!({
         "apiVersion": "admission.k8s.io/v1",
@@ -151,13 +156,14 @@ fn warning(why: &str) -> String {
 
 /// A patch, and what the planning warned about (a grace period too short
 /// for the wait, …), passed on to whoever creates the pod.
-struct Patch {
-    ops: Value,
-    warnings: Vec<String>,
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Patch {
+    pub ops: Value,
+    pub warnings: Vec<String>,
 }
 
-fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>) {
-    let fail = |why: &str| (Decision::Error(why.into()), Subject::default(), None);
+fn decide(review: &Value, config: &Config) -> (Decision, Subject) {
+    let fail = |why: &str| (Decision::Error(why.into()), Subject::default());
     if review["apiVersion"] != "admission.k8s.io/v1" || review["kind"] != "AdmissionReview" {
         return fail("not an admission.k8s.io/v1 AdmissionReview");
     }
@@ -166,11 +172,7 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
         return fail("not a Pod: the webhook configuration should send only pods");
     }
     if request["operation"] != "CREATE" {
-        return (
-            Decision::Skipped("not a CREATE".into()),
-            Subject::default(),
-            None,
-        );
+        return (Decision::Skipped("not a CREATE".into()), Subject::default());
     }
     let pod = &request["object"];
     if !pod.is_object() || !pod["spec"].is_object() {
@@ -194,7 +196,6 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
         return (
             Decision::Skipped(format!("labelled {OPT_OUT_LABEL}: \"false\"")),
             subject_of(String::new()),
-            None,
         );
     }
     let (kind, name) = super::owner::workload(pod, config);
@@ -205,10 +206,9 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
             return (
                 Decision::Skipped("not in the config and no annotation".into()),
                 subject,
-                None,
             )
         }
-        Err(why) => return (Decision::Error(why), subject, None),
+        Err(why) => return (Decision::Error(why), subject),
     };
     // Istio's sidecar not in the pod yet: a stub for Istio to merge, but
     // only where the pod itself asks Istio for a sidecar — a stub where no
@@ -240,7 +240,6 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
                 names.join(", ")
             )),
             subject,
-            None,
         );
     }
     let options = Options {
@@ -260,7 +259,7 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
     let text = object.to_string();
     let injected = match crate::stream::inject(&text, config, &options) {
         Ok(i) => i,
-        Err(e) => return (Decision::Error(e.to_string()), subject, None),
+        Err(e) => return (Decision::Error(e.to_string()), subject),
     };
     let notes = || injected.outcomes.iter().flat_map(|o| &o.notes);
     if !injected.changed {
@@ -269,7 +268,7 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
             _ => None,
         });
         let decision = why.map_or(Decision::Unchanged, Decision::Skipped);
-        return (decision, subject, None);
+        return (decision, subject);
     }
     let after: Value = match serde_json::from_str(&injected.text) {
         Ok(v) => v,
@@ -277,7 +276,6 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
             return (
                 Decision::Error(format!("internal error: the planned pod is not JSON ({e})")),
                 subject,
-                None,
             )
         }
     };
@@ -285,7 +283,7 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
     // A change of the text alone (how it is written, not what it says):
     // nothing to send.
     if patch.as_array().is_some_and(Vec::is_empty) {
-        return (Decision::Unchanged, subject, None);
+        return (Decision::Unchanged, subject);
     }
     // The patch must make exactly the verified pod; checked before it goes.
     let reproduces = serde_json::from_value::<json_patch::Patch>(patch.clone())
@@ -300,7 +298,6 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
                 "internal error: the JSON Patch does not reproduce the planned pod".into(),
             ),
             subject,
-            None,
         );
     }
     let warnings = notes()
@@ -310,12 +307,11 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject, Option<Patch>)
         })
         .collect();
     (
-        Decision::Patched,
-        subject,
-        Some(Patch {
+        Decision::Patched(Patch {
             ops: patch,
             warnings,
         }),
+        subject,
     )
 }
 
