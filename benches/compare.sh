@@ -2,7 +2,8 @@
 # The release binaries of this tree beside earlier ones, in one run: their
 # sizes, and graceful-inject's wall time and peak memory on the streams of
 # benches/inject.sh (the corpus x10, many small Deployments), each run
-# RUNS times, alternating old and new, the median kept.
+# RUNS times, old and new in alternating order, the median kept; INPUTS picks
+# the streams ("big many").
 #   benches/compare.sh DIR   (DIR holds an earlier graceful-wait and graceful-inject)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,10 +34,13 @@ with open(sys.argv[1], "w") as f:
 PY
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-for input in big many; do
+for input in ${INPUTS:-big many}; do
   : > "$work/old.t"; : > "$work/new.t"; : > "$work/old.m"; : > "$work/new.m"
   for r in $(seq "$runs"); do
-    for who in old new; do
+    # ABBA: the order alternates, so whatever the second run of a pair pays
+    # (a warm page cache, a throttled CPU) is paid by both.
+    order="old new"; [ $((r % 2)) = 0 ] && order="new old"
+    for who in $order; do
       bin=$old/graceful-inject; [ "$who" = new ] && bin=$new/graceful-inject
       /usr/bin/time -f '%e %M' -o "$work/time" "$bin" -q "$work/$input.yaml" "$work/cfg.yml" "$work/out-$who.yaml"
       read -r secs kib < "$work/time"

@@ -17,12 +17,11 @@
 use crate::error::{Error, Kind};
 use crate::retry::Outcome;
 
-pub const OK: i32 = 0;
-pub const FAILED: i32 = 1;
-pub const USAGE: i32 = 2;
-pub const DEADLINE: i32 = 124;
-pub const CANNOT_RUN: i32 = 126;
-pub const NOT_FOUND: i32 = 127;
+// The numbers, and what each mode's --help says of them, are defined once in
+// the shared crate, where the command line that prints them lives.
+pub use graceful_wait_shared::exit_status::{
+    CANNOT_RUN, DEADLINE, FAILED, NOT_FOUND, OK, TERMINATED, USAGE,
+};
 
 /// The status for an error that ends a mode.
 pub fn of_error(error: &Error) -> i32 {

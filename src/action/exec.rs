@@ -185,7 +185,7 @@ fn hold_until_proxy_ready(
         tokio::select! {
             r = wait_ready(url, opts.ready_timeout) => r.map_err(|e| (e, exit::FAILED)),
             Some(Event::Term) = events.recv() => {
-                Err(("SIGTERM arrived first".into(), 128 + libc::SIGTERM))
+                Err(("SIGTERM arrived first".into(), exit::TERMINATED))
             }
         }
     });

@@ -16,6 +16,7 @@
 //! the variable. Options whose values may hold commas (URLs, headers) take one
 //! value per flag and per variable; repeat the flag for more.
 
+use crate::exit_status::{self, epilogue};
 use crate::status_set::StatusSet;
 use clap::{Arg, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::{ffi::OsString, path::PathBuf, time::Duration};
@@ -40,67 +41,6 @@ pub const MODES: &[&str] = &[
 
 /// Prefix of every environment variable the binary reads.
 pub const ENV_PREFIX: &str = "GRACEFUL_WAIT";
-
-/// A subcommand's help epilogue: its examples, then its exit statuses.
-macro_rules! epilogue {
-    ($codes:ident, $($example:literal),+ $(,)?) => {
-        concat!("Examples:\n", $("  ", $example, "\n",)+ "\n", $codes!())
-    };
-}
-
-macro_rules! wait_exit_codes {
-    () => {
-        "\
-Exit status:
-  0    the condition was observed: the app is gone
-  1    the deadline passed while looks were failing (the reason is logged),
-       or a look failed for good; never 0 for a condition not observed
-  2    usage error (at once)
-  124  --timeout passed while the looks worked but the condition did not hold
-  With -- CMD: after a wait that ended 0, CMD's own status (128+N if it died
-  of signal N; 126 it cannot run, 127 not found); otherwise the wait's status.
-  CMD runs in every case."
-    };
-}
-
-macro_rules! callback_exit_codes {
-    () => {
-        "\
-Exit status:
-  0    every callback was delivered (2xx)
-  1    a callback was refused for good (a 4xx other than 408/429, an https
-       certificate that does not verify) or can never be sent from here (no
-       DNS configuration, https in the slim build)
-  2    usage error (a bad flag, header or method; an unsupported scheme, an
-       unreadable @file, an unset $VARIABLE)
-  124  --timeout passed before every callback was delivered
-  With -- CMD: CMD runs after the callbacks, whatever their outcome; the
-  status is CMD's when every callback was delivered, the callbacks' otherwise."
-    };
-}
-
-macro_rules! exec_exit_codes {
-    () => {
-        "\
-Exit status:
-  CMD's own status, 128+N if it died of signal N
-  1    --wait-ready gave up (CMD not started)
-  126  CMD could not be run (not executable)
-  127  CMD was not found
-  2    usage error
-  143  SIGTERM arrived during --wait-ready (CMD not started)"
-    };
-}
-
-macro_rules! install_exit_codes {
-    () => {
-        "\
-Exit status:
-  0    installed, or the same binary was already there
-  1    refused (a symlink or a non-file at the target) or failed
-  2    usage error"
-    };
-}
 
 /// Waits until the app in this pod has really finished, then returns, so the
 /// sidecar proxy's preStop hook holds the proxy up for the app's last calls.
@@ -131,49 +71,40 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Return when no TCP socket in this network namespace LISTENs on the port(s).
-    #[command(after_help = epilogue!(wait_exit_codes, "graceful-wait tcp --port 20000 --timeout 25s", "graceful-wait tcp --port 8080,8443 -- pilot-agent request --debug-port=15020 POST drain"))]
+    #[command(after_help = epilogue(&exit_status::WAIT, &["graceful-wait tcp --port 20000 --timeout 25s", "graceful-wait tcp --port 8080,8443 -- pilot-agent request --debug-port=15020 POST drain"]))]
     Tcp(TcpArgs),
     /// Return when no TCP socket listens in this network namespace except the
     /// excluded users' (by default Istio's proxy, uid 1337): the app's
     /// listeners are gone, whatever its ports. Needs no configuration.
-    #[command(after_help = epilogue!(wait_exit_codes, "graceful-wait listeners --timeout 25s", "graceful-wait listeners --exclude-uid 1337,100   # also a sidecar running as uid 100"))]
+    #[command(after_help = epilogue(&exit_status::WAIT, &["graceful-wait listeners --timeout 25s", "graceful-wait listeners --exclude-uid 1337,100   # also a sidecar running as uid 100"]))]
     Listeners(ListenersArgs),
     /// Return when the HTTP endpoint stops answering (refused, reset, closed).
-    #[command(after_help = epilogue!(wait_exit_codes, "graceful-wait http --url localhost:3000/health --timeout 25s", "graceful-wait http --url 127.0.0.1:8080/ready --down-status 500-599"))]
+    #[command(after_help = epilogue(&exit_status::WAIT, &["graceful-wait http --url localhost:3000/health --timeout 25s", "graceful-wait http --url 127.0.0.1:8080/ready --down-status 500-599"]))]
     Http(HttpArgs),
     /// Return when no connection the app still serves remains on the local
     /// port(s) (ESTABLISHED, SYN_RECV, CLOSE_WAIT, FIN_WAIT1, CLOSING,
     /// LAST_ACK): the inbound drain has finished.
-    #[command(after_help = epilogue!(wait_exit_codes, "graceful-wait connections --port 8080 --timeout 25s", "graceful-wait connections --port 8080 -- graceful-wait file --exists /graceful-wait-done/app.done"))]
+    #[command(after_help = epilogue(&exit_status::WAIT, &["graceful-wait connections --port 8080 --timeout 25s", "graceful-wait connections --port 8080 -- graceful-wait file --exists /graceful-wait-done/app.done"]))]
     Connections(ConnectionsArgs),
     /// Return when PATH exists: a marker the app (or `exec --done-file`) writes
     /// on the shared volume when it has finished.
-    #[command(after_help = epilogue!(wait_exit_codes, "graceful-wait file --exists /graceful-wait-done/app.done --timeout 25s"))]
+    #[command(after_help = epilogue(&exit_status::WAIT, &["graceful-wait file --exists /graceful-wait-done/app.done --timeout 25s"]))]
     File(FileArgs),
     /// Return when the app's processes are gone (needs shareProcessNamespace).
-    #[command(after_help = epilogue!(wait_exit_codes, "graceful-wait process --exclude-uid 1337 --timeout 25s", "graceful-wait process --name java --timeout 25s"))]
+    #[command(after_help = epilogue(&exit_status::WAIT, &["graceful-wait process --exclude-uid 1337 --timeout 25s", "graceful-wait process --name java --timeout 25s"]))]
     Process(ProcessArgs),
     /// Send termination callbacks, retried until delivered (2xx) or --timeout.
-    #[command(after_help = epilogue!(
-        callback_exit_codes,
-        "graceful-wait callback --url \"https://locks.shop.svc/release/$POD_NAME\" --timeout 20s",
-        "graceful-wait callback --url http://127.0.0.1:8080/drain --method PUT --data @/etc/drain.json",
-    ))]
+    #[command(after_help = epilogue(&exit_status::CALLBACK, &["graceful-wait callback --url \"https://locks.shop.svc/release/$POD_NAME\" --timeout 20s",
+        "graceful-wait callback --url http://127.0.0.1:8080/drain --method PUT --data @/etc/drain.json"]))]
     Callback(CallbackArgs),
     /// Run CMD as the app's entrypoint: forward signals, reap zombies, fire
     /// callbacks on SIGTERM and exit, write a done file, exit with CMD's status.
-    #[command(after_help = epilogue!(
-        exec_exit_codes,
-        "graceful-wait exec --done-file /graceful-wait-done/app.done -- /app/server",
-        "graceful-wait exec --wait-ready --on-exit \"https://registry.svc/gone/$POD_NAME\" -- java -jar app.jar",
-    ))]
+    #[command(after_help = epilogue(&exit_status::EXEC, &["graceful-wait exec --done-file /graceful-wait-done/app.done -- /app/server",
+        "graceful-wait exec --wait-ready --on-exit \"https://registry.svc/gone/$POD_NAME\" -- java -jar app.jar"]))]
     Exec(ExecArgs),
     /// Copy this binary to DIR/graceful-wait (the init container's job):
     /// atomically, mode 0555; succeeds if the same binary is already there.
-    #[command(after_help = epilogue!(
-        install_exit_codes,
-        "graceful-wait install /install   # the init container, with the shared volume at /install",
-    ))]
+    #[command(after_help = epilogue(&exit_status::INSTALL, &["graceful-wait install /install   # the init container, with the shared volume at /install"]))]
     Install(InstallArgs),
     /// Print a shell completion script.
     #[command(

@@ -4,7 +4,8 @@
 //! - [`cli`]: the binary's command line, defined once. The binary parses its
 //!   arguments with it; the injector parses every command it writes with it,
 //!   so a manifest never carries a hook the binary would reject.
-//! - the values those flags read: [`duration`], [`status_set`], [`url`].
+//! - the values those flags read: [`duration`], [`status_set`], [`url`];
+//!   the exit statuses and what each mode documents of them: [`exit_status`].
 //! - [`reference`]: the flag and environment-variable reference in `docs/`,
 //!   generated from [`cli`] (a test fails when the two disagree).
 //! - [`atomic_file`]: the one way either program replaces a file.
@@ -19,6 +20,7 @@ pub mod cli;
 #[cfg(feature = "docs")]
 pub mod docs;
 pub mod duration;
+pub mod exit_status;
 pub mod reference;
 pub mod status_set;
 pub mod url;
