@@ -1,7 +1,7 @@
 //! What graceful-inject knows of Istio's injector, in one place: the proxy's
-//! name, the customization stub's image, the pod's opt-out, the agent's drain
-//! request, and the custom injection template that holds every annotated
-//! pod's proxy with no manifest change.
+//! name and uid, the customization stub's image, the pod's opt-out and the
+//! agent's drain request. The custom injection template that uses them is a
+//! front end ([`crate::front::istio_template`]).
 //!
 //! Facts relied on (istio/istio, `manifests/charts/istio-control/
 //! istio-discovery/files/injection-template.yaml` and `pkg/kube/inject/`):
