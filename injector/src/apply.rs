@@ -86,9 +86,23 @@ fn pod(editor: &mut Editor, spec: &Node, changes: &[Change]) -> Result<(), Strin
                 set_pre_stop(editor, find(spec, container)?, command);
                 1
             }
-            Change::Command { container, argv } => {
-                let argv = Value::Seq(argv.iter().map(|a| string(a.as_str())).collect());
-                editor.set_key(find(spec, container)?, "command", argv);
+            Change::PreStopPrefix {
+                container,
+                items,
+                replaced,
+            } => {
+                let c = find(spec, container)?;
+                let list = c.path(&["lifecycle", "preStop", "exec", "command"]);
+                splice_front(editor, list, *replaced, items)?;
+                1
+            }
+            Change::CommandPrefix {
+                container,
+                items,
+                replaced,
+            } => {
+                let list = find(spec, container)?.get("command");
+                splice_front(editor, list, *replaced, items)?;
                 1
             }
             Change::Mount { container, .. } => {
@@ -167,6 +181,22 @@ fn pod(editor: &mut Editor, spec: &Node, changes: &[Change]) -> Result<(), Strin
         };
         rest = &rest[taken..];
     }
+    Ok(())
+}
+
+/// `items` in place of a list's first `replaced` items; the rest, which
+/// the plan found there, stay as written.
+fn splice_front(
+    editor: &mut Editor,
+    list: Option<&Node>,
+    replaced: usize,
+    items: &[String],
+) -> Result<(), String> {
+    let list = list
+        .filter(|l| l.as_seq().is_some_and(|i| i.len() > replaced))
+        .ok_or("the planned command is not a list holding the items to keep")?;
+    let items: Vec<Value> = items.iter().map(|i| string(i.as_str())).collect();
+    editor.splice_front(list, replaced, &items);
     Ok(())
 }
 

@@ -66,13 +66,23 @@ fn apply(spec: &mut Meaning, change: &Change) -> Result<(), String> {
                 ),
             }
         }
-        Change::Command {
+        Change::PreStopPrefix {
             container: at,
-            argv,
-        } => container(spec, at)?.set_key(
-            "command",
-            Meaning::Seq(argv.iter().map(|a| Meaning::Str(a.clone())).collect()),
-        ),
+            items,
+            replaced,
+        } => {
+            let command = container(spec, at)?
+                .get_mut("lifecycle")
+                .and_then(|l| l.get_mut("preStop"))
+                .and_then(|p| p.get_mut("exec"))
+                .and_then(|e| e.get_mut("command"));
+            prefixed(command, items, *replaced)
+        }
+        Change::CommandPrefix {
+            container: at,
+            items,
+            replaced,
+        } => prefixed(container(spec, at)?.get_mut("command"), items, *replaced),
         Change::Mount {
             container: at,
             name,
@@ -107,6 +117,17 @@ fn apply(spec: &mut Meaning, change: &Change) -> Result<(), String> {
         Change::ShareProcessNamespace => {
             spec.set_key("shareProcessNamespace", Meaning::Typed("true".into()))
         }
+    }
+}
+
+/// A list with `items` in place of its first `replaced` items.
+fn prefixed(list: Option<&mut Meaning>, items: &[String], replaced: usize) -> Result<(), String> {
+    match list {
+        Some(Meaning::Seq(existing)) if existing.len() > replaced => {
+            existing.splice(0..replaced, items.iter().map(|i| Meaning::Str(i.clone())));
+            Ok(())
+        }
+        _ => Err("the list planned to take items in front is not there".into()),
     }
 }
 

@@ -46,10 +46,22 @@ pub enum Change {
         container: ContainerRef,
         command: Vec<String>,
     },
-    /// The container's `command` becomes this (a wrapped entrypoint).
-    Command {
+    /// The container's `lifecycle.preStop.exec.command` gets `items` in
+    /// place of its first `replaced` items (an earlier run's call; none for
+    /// a first run): a call that chains the rest, kept as written, after its
+    /// `--`.
+    PreStopPrefix {
         container: ContainerRef,
-        argv: Vec<String>,
+        items: Vec<String>,
+        replaced: usize,
+    },
+    /// The container's `command` gets `items` in place of its first
+    /// `replaced` items (the same rule): the wrapper, with the entrypoint
+    /// kept as written after its `--`.
+    CommandPrefix {
+        container: ContainerRef,
+        items: Vec<String>,
+        replaced: usize,
     },
     /// The container's `volumeMounts` holds `item`, named `name`: it takes
     /// the place of the item named `replaces` (what an earlier run wrote

@@ -9,7 +9,7 @@ use super::objects::{self, INSTALL_DIR};
 use super::{shell_loop, Change, ContainerRef, Note, Options};
 use crate::config::{Hook, Rule, Settings, Wait, WaitFor, Wrap};
 use crate::error::Error;
-use crate::yaml::{emit::Value, tree::holds_comment_line, Node};
+use crate::yaml::{emit::Value, tree::holds_comment_line, Kind, Node};
 use std::time::Duration;
 
 const DEFAULT_GRACE: u64 = 30;
@@ -333,7 +333,7 @@ impl<'p, 'a> Pod<'p, 'a> {
         self.notes.push(Note::Changed(format!(
             "{name}: stub added for Istio's injector to merge onto its sidecar (image: {}); preStop ← {}{how}",
             istio::STUB_IMAGE,
-            command.join(" ")
+            shown(&command)
         )));
         Ok(())
     }
@@ -347,45 +347,90 @@ impl<'p, 'a> Pod<'p, 'a> {
     ) -> Result<(), Error> {
         let name = container.at.name.as_str();
         let existing = container.node.path(&["lifecycle", "preStop"]);
-        // Replacing a hook that holds a comment line would lose the comment.
-        if existing.is_some_and(|p| holds_comment_line(self.src, p)) {
-            self.notes.push(Note::Skipped(format!(
-                "{name}: its preStop holds a comment line, which replacing it would lose; move the comment out of the hook"
-            )));
-            return Ok(());
-        }
-        let command = match (&call, hook) {
-            (Some(call), _) => {
-                let chained = match existing {
-                    None => Vec::new(),
-                    Some(p) => match exec_command(p) {
-                        Some(old) => after_our_dashes(&old, None).unwrap_or(old),
-                        None => {
-                            self.notes.push(Note::Skipped(format!(
-                                "{name}: has a preStop that is not an exec command, which a wait cannot chain; left alone — give a command in the config to replace it"
-                            )));
-                            return Ok(());
+        let written = existing.and_then(exec_command);
+        // What the preStop becomes: the graceful-wait call in front of the
+        // existing command's items, which stay as they are written (block
+        // scalars, quoting, comments); or a whole new hook where there is
+        // none to keep, where an earlier run's call is updated, or where the
+        // config gives a command of its own.
+        let edit = match (&call, hook) {
+            (Some(call), _) => match (existing, &written) {
+                (None, _) => Edit::Replace(self.graceful_command(name, call, &[])?),
+                (Some(p), None) => {
+                    self.notes.push(Note::Skipped(format!(
+                        "{name}: {}; left alone — give a command in the config to replace it",
+                        not_chainable(p)
+                    )));
+                    return Ok(());
+                }
+                (Some(_), Some(old)) => {
+                    // An earlier run's call is updated in place; a hook of
+                    // the manifest's own gets the call in front.
+                    let original = after_our_dashes(old, None).unwrap_or_else(|| old.clone());
+                    let whole = self.graceful_command(name, call, &original)?;
+                    if original.is_empty() {
+                        Edit::Replace(whole)
+                    } else {
+                        Edit::Prefix {
+                            replaced: old.len() - original.len(),
+                            items: whole[..whole.len() - original.len()].to_vec(),
+                            whole,
                         }
-                    },
-                };
-                self.graceful_command(name, call, &chained)?
-            }
-            (None, Hook::Command(argv)) => argv.clone(),
+                    }
+                }
+            },
+            (None, Hook::Command(argv)) => Edit::Replace(argv.clone()),
             (None, _) => unreachable!("typed values are calls; wraps are handled apart"),
         };
-        if existing.and_then(exec_command).as_deref() == Some(command.as_slice()) {
-            self.notes.push(Note::Unchanged(format!(
-                "{name}: preStop already as configured"
-            )));
-        } else {
-            self.changes.push(Change::PreStop {
-                container: container.at.clone(),
-                command: command.clone(),
-            });
-            self.notes.push(Note::Changed(format!(
-                "{name}: preStop ← {}{how}",
-                command.join(" ")
-            )));
+        match edit {
+            Edit::Replace(command) | Edit::Prefix { whole: command, .. }
+                if written.as_deref() == Some(command.as_slice()) =>
+            {
+                self.notes.push(Note::Unchanged(format!(
+                    "{name}: preStop already as configured"
+                )));
+            }
+            Edit::Replace(command) => {
+                // Replacing a hook that holds a comment line would lose it.
+                if existing.is_some_and(|p| holds_comment_line(self.src, p)) {
+                    self.notes.push(Note::Skipped(format!(
+                        "{name}: its preStop holds a comment line, which replacing it would lose; move the comment out of the hook"
+                    )));
+                    return Ok(());
+                }
+                self.notes.push(Note::Changed(format!(
+                    "{name}: preStop ← {}{how}",
+                    shown(&command)
+                )));
+                self.changes.push(Change::PreStop {
+                    container: container.at.clone(),
+                    command,
+                });
+            }
+            Edit::Prefix {
+                items,
+                replaced,
+                whole,
+            } => {
+                let list = container
+                    .node
+                    .path(&["lifecycle", "preStop", "exec", "command"]);
+                if list.is_some_and(|l| comment_among_first(self.src, l, replaced)) {
+                    self.notes.push(Note::Skipped(format!(
+                        "{name}: a comment line stands among the preStop items an earlier run wrote, which updating them would lose; move the comment out of the hook"
+                    )));
+                    return Ok(());
+                }
+                self.notes.push(Note::Changed(format!(
+                    "{name}: preStop ← {}{how}",
+                    shown(&whole)
+                )));
+                self.changes.push(Change::PreStopPrefix {
+                    container: container.at.clone(),
+                    items,
+                    replaced,
+                });
+            }
         }
         let mounts = match &call {
             Some(call) => self.call_mounts(call),
@@ -396,8 +441,18 @@ impl<'p, 'a> Pod<'p, 'a> {
     }
 
     /// What a container whose preStop is `call` mounts: the binary, and for
-    /// a file wait the marker's own volume, read-only.
+    /// a file wait the marker's own volume, read-only. The pod then gets the
+    /// binary's volume and installer, and for a process wait a shared PID
+    /// namespace.
     fn call_mounts(&mut self, call: &Call) -> Vec<Wanted> {
+        self.uses_binary = true;
+        if let Call::Wait(Wait {
+            what: WaitFor::Process { .. },
+            ..
+        }) = call
+        {
+            self.shares_processes = true;
+        }
         let mut mounts = vec![self.binary_mount()];
         if let Call::Wait(Wait {
             what: WaitFor::File(path),
@@ -426,14 +481,6 @@ impl<'p, 'a> Pod<'p, 'a> {
                 self.grace
             )));
         }
-        self.uses_binary = true;
-        if let Call::Wait(Wait {
-            what: WaitFor::Process { .. },
-            ..
-        }) = call
-        {
-            self.shares_processes = true;
-        }
         command::hook(
             self.settings.binary(),
             self.log_copy.as_deref(),
@@ -448,49 +495,65 @@ impl<'p, 'a> Pod<'p, 'a> {
     /// entrypoint is unknown).
     fn wrap(&mut self, container: &Container, w: &Wrap) -> Result<(), Error> {
         let name = container.at.name.as_str();
-        if container
-            .node
-            .get("command")
-            .is_some_and(|c| holds_comment_line(self.src, c))
-        {
-            self.notes.push(Note::Skipped(format!(
-                "{name}: its command holds a comment line, which wrapping it would lose; move the comment out of the command"
-            )));
-            return Ok(());
-        }
-        let Some(current) = container.node.get("command").and_then(Node::as_seq) else {
+        let Some(list) = container.node.get("command") else {
             self.notes.push(Note::Skipped(format!(
                 "{name}: no command in the manifest, so the entrypoint to wrap is unknown — set command to the image's entrypoint, or use graceful-wait exec in the image (see the README)"
             )));
             return Ok(());
         };
-        let Some(current) = current
-            .iter()
-            .map(|w| w.as_str().map(str::to_string))
-            .collect::<Option<Vec<String>>>()
-        else {
+        if matches!(list.kind, Kind::Alias(_)) {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: its command is an alias (*) of a node anchored elsewhere, which cannot take the wrapper's items in front without changing every place that uses it; write it out here"
+            )));
+            return Ok(());
+        }
+        let Some(current) = list.as_seq().and_then(|items| {
+            items
+                .iter()
+                .map(|w| w.as_str().map(str::to_string))
+                .collect::<Option<Vec<String>>>()
+        }) else {
             self.notes.push(Note::Skipped(format!(
                 "{name}: command is not a list of strings"
             )));
             return Ok(());
         };
-        // Wrapped before: wrap the original again, so the result is the same.
-        let binary = self.settings.binary();
-        let original = after_our_dashes(&current, Some("exec")).unwrap_or(current.clone());
-        let argv = command::wrapper(binary, w, original)?;
+        if current.is_empty() {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: its command is empty, so there is no entrypoint to wrap — set command to the image's entrypoint"
+            )));
+            return Ok(());
+        }
+        // Wrapped before: the original is wrapped again, so the result is
+        // the same; the wrapper's items are put in front of (or in place of
+        // an earlier run's, before) the entrypoint's, which stay as written.
+        let original = after_our_dashes(&current, Some("exec")).unwrap_or_else(|| current.clone());
+        if original.is_empty() {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: its command is graceful-wait exec with nothing after --, so there is no entrypoint to wrap — set command to the image's entrypoint"
+            )));
+            return Ok(());
+        }
+        let argv = command::wrapper(self.settings.binary(), w, original.clone())?;
+        let replaced = current.len() - original.len();
         if argv == current {
             self.notes.push(Note::Unchanged(format!(
                 "{name}: command already wrapped as configured"
             )));
-        } else {
-            self.changes.push(Change::Command {
-                container: container.at.clone(),
-                argv: argv.clone(),
-            });
-            self.notes.push(Note::Changed(format!(
-                "{name}: command ← {}",
-                argv.join(" ")
+        } else if comment_among_first(self.src, list, replaced) {
+            self.notes.push(Note::Skipped(format!(
+                "{name}: a comment line stands among the command items an earlier run wrote, which updating them would lose; move the comment out of the command"
             )));
+            return Ok(());
+        } else {
+            let items = argv[..argv.len() - original.len()].to_vec();
+            self.notes
+                .push(Note::Changed(format!("{name}: command ← {}", shown(&argv))));
+            self.changes.push(Change::CommandPrefix {
+                container: container.at.clone(),
+                items,
+                replaced,
+            });
         }
         self.uses_binary = true;
         let mut mounts = vec![self.binary_mount()];
@@ -592,6 +655,50 @@ struct Wanted {
     name: String,
     replaces: Option<String>,
     item: Value,
+}
+
+/// How a command list is written: whole, or by putting `items` in place of
+/// its first `replaced` items (an earlier run's; none the first time), so
+/// that the rest stay byte for byte. `whole` is the list that gives.
+enum Edit {
+    Replace(Vec<String>),
+    Prefix {
+        items: Vec<String>,
+        replaced: usize,
+        whole: Vec<String>,
+    },
+}
+
+/// A command line for the summary, on one line (a script's line breaks as
+/// `\n`).
+fn shown(argv: &[String]) -> String {
+    argv.join(" ").replace('\n', "\\n")
+}
+
+/// Whether a comment line stands in the text of a sequence's first `n`
+/// items (up to the item after them), which replacing them would lose.
+fn comment_among_first(src: &str, list: &Node, n: usize) -> bool {
+    let items = list.as_seq().unwrap_or_default();
+    match (items.first(), items.get(n)) {
+        (Some(first), Some(kept)) if n > 0 => src[first.start..kept.start]
+            .lines()
+            .skip(1)
+            .any(|l| l.trim_start().starts_with('#')),
+        _ => false,
+    }
+}
+
+/// Why a preStop cannot have a call put in front of it.
+fn not_chainable(pre_stop: &Node) -> String {
+    let alias = [&["exec"][..], &["exec", "command"]].iter().any(|path| {
+        pre_stop
+            .path(path)
+            .is_some_and(|n| matches!(n.kind, Kind::Alias(_)))
+    }) || matches!(pre_stop.kind, Kind::Alias(_));
+    if alias {
+        return "its preStop command is an alias (*) of a node anchored elsewhere, which cannot take the wait's items in front without changing every place that uses it; write it out here".into();
+    }
+    "has a preStop that is not an exec command, which a wait cannot chain".into()
 }
 
 /// What an earlier run of graceful-inject wrote into this pod, read off the

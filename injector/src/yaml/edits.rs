@@ -247,6 +247,30 @@ impl<'s> Editor<'s> {
         self.push(at, at, text, dash + 1);
     }
 
+    /// Puts `items` in place of a sequence's first `replaced` items (in
+    /// front of them all when `replaced` is 0), in one edit: in a block
+    /// sequence as `- item` lines at the first item's column, in a flow one
+    /// as `item, ` text before the first item kept. The items from
+    /// `replaced` on are not touched; the sequence holds more than
+    /// `replaced` items.
+    pub fn splice_front(&mut self, sequence: &Node, replaced: usize, items: &[Value]) {
+        let old = sequence.as_seq().expect("splice_front on a sequence");
+        let kept = &old[replaced];
+        if sequence.flow {
+            let text: String = items
+                .iter()
+                .map(|i| format!("{}, ", emit::json(i)))
+                .collect();
+            self.push(old[0].start, kept.start, text, usize::MAX);
+            return;
+        }
+        let (start, dash) = self.dash_of(&old[0]);
+        let (end, _) = self.dash_of(kept);
+        let mut text = String::new();
+        emit::sequence(&mut text, items, dash, self.style);
+        self.push(start, end, text, dash + 1);
+    }
+
     /// The `- ` that introduces a block sequence's item: the start of its line
     /// and its column. It is the first thing before the item that is not
     /// white space (the item may start on a later line).
