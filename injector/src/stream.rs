@@ -25,6 +25,8 @@ pub struct Injected {
 pub struct Report {
     pub outcomes: Vec<Outcome>,
     pub changed: bool,
+    /// How many documents the stream held (empty ones too).
+    pub documents: usize,
 }
 
 /// Where the verified output goes, a piece at a time.
@@ -76,6 +78,8 @@ pub fn inject_with(
         config,
         options,
         faults,
+        first_document: 0,
+        first_line: 1,
     };
     let report = run.write_to(src, &mut text)?;
     Ok(Injected {
@@ -107,6 +111,8 @@ pub fn inject_into(
         config,
         options,
         faults: Faults::default(),
+        first_document: 0,
+        first_line: 1,
     };
     run.write_to(src, sink)
 }
@@ -116,16 +122,21 @@ struct Run<'r> {
     config: &'r Config,
     options: &'r Options,
     faults: Faults,
+    /// The index in the whole stream of the text's first document, and the
+    /// stream line the text starts on (a text read a document at a time is
+    /// one piece of a longer stream): positions are the stream's.
+    first_document: usize,
+    first_line: usize,
 }
 
 impl Run<'_> {
     fn write_to(&self, src: &str, sink: &mut dyn Sink) -> Result<Report, Error> {
-        lone_carriage_returns(src)?;
+        lone_carriage_returns(src, self.first_line)?;
         // Read strictly first; when that fails where go-yaml (kubectl) is
         // more tolerant, read as go-yaml does — the text itself is edited as
         // it is.
         match self.read_as(src, src, sink) {
-            Err(e) => match go_yaml_reads(src, &e) {
+            Err(e) => match go_yaml_reads(src, &e, self.first_line) {
                 Some(readable) => {
                     sink.reset()?;
                     self.read_as(src, &readable, sink)
@@ -168,7 +179,7 @@ impl Run<'_> {
 
 /// A carriage return not followed by a line feed is a line break to YAML but
 /// not to the edits (which go by LF): such a file is refused, clearly.
-fn lone_carriage_returns(src: &str) -> Result<(), Error> {
+fn lone_carriage_returns(src: &str, first_line: usize) -> Result<(), Error> {
     let Some(at) = src
         .match_indices('\r')
         .map(|(i, _)| i)
@@ -176,7 +187,7 @@ fn lone_carriage_returns(src: &str) -> Result<(), Error> {
     else {
         return Ok(());
     };
-    let line = src[..at].matches('\n').count() + 1;
+    let line = src[..at].matches('\n').count() + first_line;
     let col = src[..at].rsplit('\n').next().unwrap_or("").chars().count() + 1;
     Err(Error::input(
         Pos { line, col },
@@ -186,8 +197,14 @@ fn lone_carriage_returns(src: &str) -> Result<(), Error> {
 
 /// The stream as go-yaml reads it, when the strict read failed with `e`
 /// where go-yaml is more tolerant.
-fn go_yaml_reads<'s>(src: &'s str, e: &Error) -> Option<std::borrow::Cow<'s, str>> {
-    let pos = e.pos.filter(|_| e.kind == crate::error::Kind::Input)?;
+fn go_yaml_reads<'s>(
+    src: &'s str,
+    e: &Error,
+    first_line: usize,
+) -> Option<std::borrow::Cow<'s, str>> {
+    let mut pos = e.pos.filter(|_| e.kind == crate::error::Kind::Input)?;
+    // The tolerance reads lines of `src`.
+    pos.line = pos.line.checked_sub(first_line - 1)?;
     let as_read = YamlError {
         pos,
         message: e.message.clone(),
@@ -225,8 +242,10 @@ impl Run<'_> {
         let mut changed = false;
         let mut region_start = 0;
         // The line the region starts on, counted as the regions go by.
-        let mut region_line = 1;
-        for (index, doc) in Documents::new(readable).enumerate() {
+        let mut region_line = self.first_line;
+        let mut documents = 0;
+        for (index, doc) in Documents::starting_at(readable, self.first_line).enumerate() {
+            documents = index + 1;
             let Some(root) = doc?.root else { continue };
             let planned = self.plan(src, &root)?;
             outcomes.extend(planned.outcomes);
@@ -253,7 +272,7 @@ impl Run<'_> {
             out.push_str(&src[end..region_end]);
             let out = self.damaged(out);
             let origin = verify::Origin {
-                document: index,
+                document: self.first_document + index,
                 line: first_line,
             };
             let region = verify::check_region(
@@ -272,7 +291,11 @@ impl Run<'_> {
             region_start = region_end;
         }
         sink.write(&src[region_start..])?;
-        Ok(Report { outcomes, changed })
+        Ok(Report {
+            outcomes,
+            changed,
+            documents,
+        })
     }
 
     /// The slower path: the whole output in memory, checked whole.
@@ -286,7 +309,9 @@ impl Run<'_> {
         let mut outcomes = Vec::new();
         let mut applied = 0;
         let mut changed = false;
-        for doc in Documents::new(readable) {
+        let mut documents = 0;
+        for doc in Documents::starting_at(readable, self.first_line) {
+            documents += 1;
             let Some(root) = doc?.root else { continue };
             let planned = self.plan(src, &root)?;
             outcomes.extend(planned.outcomes);
@@ -297,14 +322,18 @@ impl Run<'_> {
         text.push_str(&src[applied..]);
         let text = self.damaged(text);
         let origin = verify::Origin {
-            document: 0,
-            line: 1,
+            document: self.first_document,
+            line: self.first_line,
         };
         verify::check(src, readable, &text, origin, |text, root| {
             self.plan(text, root)
         })?;
         sink.write(&text)?;
-        Ok(Report { outcomes, changed })
+        Ok(Report {
+            outcomes,
+            changed,
+            documents,
+        })
     }
 }
 
@@ -317,4 +346,193 @@ pub fn plan_and_apply(
     options: &Options,
 ) -> Result<Applied, Error> {
     apply::document(src, root, plan::document(src, root, config, options)?)
+}
+
+/// Where a streamed run's outcomes go as it goes (the summary, folded when
+/// long, or a list).
+pub trait Outcomes {
+    fn push(&mut self, outcome: Outcome);
+    /// Forgets everything pushed (the run starts over another way).
+    fn reset(&mut self);
+}
+
+impl Outcomes for Vec<Outcome> {
+    fn push(&mut self, outcome: Outcome) {
+        Vec::push(self, outcome);
+    }
+
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
+/// [`inject_into`] for a stream read from `input` a document at a time, so
+/// that memory follows the largest document however long the stream is:
+/// the input is cut before each line that starts a document (`---` at the
+/// start of a line, which YAML forbids inside any scalar or collection),
+/// and each piece is planned, edited, proved and written on its own, its
+/// outcomes handed to `outcomes` as it goes. Returns whether anything
+/// changed.
+///
+/// A directive (`%YAML`, `%TAG`) applies to the document after it, across
+/// such a cut: a stream that holds one is read whole and handled by
+/// [`inject_into`] (what was read so far is kept in an unnamed temporary
+/// file for that, never in memory).
+pub fn inject_from(
+    input: &mut dyn std::io::BufRead,
+    config: &Config,
+    options: &Options,
+    sink: &mut dyn Sink,
+    outcomes: &mut dyn Outcomes,
+) -> Result<bool, Error> {
+    use std::io::Write;
+    let read_error = |e: std::io::Error| Error::io(format!("cannot read the input: {e}"));
+    let spool_error = |e: std::io::Error| {
+        Error::io(format!(
+            "cannot keep the input in a temporary file: {e}; check TMPDIR"
+        ))
+    };
+    let mut spool = std::io::BufWriter::new(tempfile::tempfile().map_err(spool_error)?);
+    let mut piece = Piece::default();
+    let mut pieces = Pieces {
+        config,
+        options,
+        documents: 0,
+        changed: false,
+    };
+    let mut line = Vec::new();
+    let mut line_no = 1;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line).map_err(read_error)? == 0 {
+            break;
+        }
+        spool.write_all(&line).map_err(spool_error)?;
+        let text = std::str::from_utf8(&line).map_err(|e| not_utf8(line_no, e.valid_up_to()))?;
+        if text.starts_with('%') {
+            let mut whole = spool
+                .into_inner()
+                .map_err(|e| spool_error(e.into_error()))?;
+            return read_whole(&mut whole, input, config, options, sink, outcomes);
+        }
+        if starts_a_document(text) && piece.has_content {
+            pieces.handle(&piece, sink, outcomes)?;
+            piece = Piece {
+                first_line: line_no,
+                ..Piece::default()
+            };
+        }
+        piece.has_content |= !is_blank_or_comment(text);
+        piece.text.push_str(text);
+        line_no += 1;
+    }
+    pieces.handle(&piece, sink, outcomes)?;
+    Ok(pieces.changed)
+}
+
+/// A piece of the input: its text (whole lines) and the line it starts on.
+struct Piece {
+    text: String,
+    first_line: usize,
+    /// It holds something besides blank and comment lines.
+    has_content: bool,
+}
+
+impl Default for Piece {
+    fn default() -> Piece {
+        Piece {
+            text: String::new(),
+            first_line: 1,
+            has_content: false,
+        }
+    }
+}
+
+/// The pieces handled so far.
+struct Pieces<'r> {
+    config: &'r Config,
+    options: &'r Options,
+    documents: usize,
+    changed: bool,
+}
+
+impl Pieces<'_> {
+    /// One piece, as a stream of its own: its output proved and then
+    /// written, its errors placed in the whole stream.
+    fn handle(
+        &mut self,
+        piece: &Piece,
+        sink: &mut dyn Sink,
+        outcomes: &mut dyn Outcomes,
+    ) -> Result<(), Error> {
+        let run = Run {
+            config: self.config,
+            options: self.options,
+            faults: Faults::default(),
+            first_document: self.documents,
+            first_line: piece.first_line,
+        };
+        // The piece's output is held until it is proved: a retry (go-yaml's
+        // reading, the proof of the piece whole) starts it over.
+        let mut out = String::with_capacity(piece.text.len() + piece.text.len() / 2);
+        let report = run.write_to(&piece.text, &mut out)?;
+        sink.write(&out)?;
+        self.documents += report.documents;
+        self.changed |= report.changed;
+        for outcome in report.outcomes {
+            outcomes.push(outcome);
+        }
+        Ok(())
+    }
+}
+
+/// A stream with a directive: everything read so far (in `spool`) and the
+/// rest of `input`, whole, through [`inject_into`].
+fn read_whole(
+    spool: &mut std::fs::File,
+    input: &mut dyn std::io::BufRead,
+    config: &Config,
+    options: &Options,
+    sink: &mut dyn Sink,
+    outcomes: &mut dyn Outcomes,
+) -> Result<bool, Error> {
+    use std::io::{Read, Seek};
+    let io = |e: std::io::Error| Error::io(format!("cannot read the input: {e}"));
+    let mut bytes = Vec::new();
+    spool.rewind().map_err(io)?;
+    spool.read_to_end(&mut bytes).map_err(io)?;
+    input.read_to_end(&mut bytes).map_err(io)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let col = good.iter().rev().take_while(|&&b| b != b'\n').count();
+        not_utf8(line, col)
+    })?;
+    sink.reset()?;
+    outcomes.reset();
+    let report = inject_into(&text, config, options, sink)?;
+    for outcome in report.outcomes {
+        outcomes.push(outcome);
+    }
+    Ok(report.changed)
+}
+
+/// Invalid UTF-8 at `line`, after `col` good bytes of it.
+fn not_utf8(line: usize, col: usize) -> Error {
+    Error::input(
+        Pos { line, col: col + 1 },
+        "not UTF-8 text (Kubernetes manifests are UTF-8); convert the file, e.g. with iconv",
+    )
+}
+
+/// `---` at the start of a line, alone or before white space: a document
+/// starts there, whatever came before (YAML forbids the marker as content).
+fn starts_a_document(line: &str) -> bool {
+    line.strip_prefix("---")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+}
+
+fn is_blank_or_comment(line: &str) -> bool {
+    let t = line.trim_start();
+    t.is_empty() || t.starts_with('#')
 }

@@ -42,6 +42,29 @@ pub fn read_text(path: &Path) -> Result<String, Error> {
     })
 }
 
+/// The input, to be read a line at a time: the file, or standard input.
+pub fn open(path: &Path) -> Result<Box<dyn io::BufRead>, Error> {
+    if is_stdio(path) {
+        return Ok(Box::new(io::stdin().lock()));
+    }
+    let file = fs::File::open(path)
+        .map_err(|e| Error::io(format!("{}: cannot read: {e}", path.display())))?;
+    Ok(Box::new(io::BufReader::with_capacity(1 << 16, file)))
+}
+
+/// Output that goes nowhere (`--check`).
+pub struct Discard;
+
+impl Sink for Discard {
+    fn write(&mut self, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn reset(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
 pub fn display(path: &Path) -> String {
     if is_stdio(path) {
         "<stdin>".into()

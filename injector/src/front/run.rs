@@ -19,22 +19,17 @@ pub fn run(cli: &Cli) -> Result<i32, Error> {
     // The config is read and checked before any manifest is touched.
     let config = read_config(config_path)?;
 
-    let source = files::read_text(source_path)?;
     let options = Options {
         keep_commands: cli.keep_commands,
         istio_stub: cli.istio_stub,
         ..Options::default()
     };
     let place = |e: Error| e.in_file(files::display(source_path));
-    // The output goes where it is asked for, a verified document at a time:
-    // to a temporary file that replaces the target only once everything is
-    // verified, or held back from stdout until then. --diff needs it whole.
-    if cli.check || cli.diff {
+    // --diff needs the input and the output whole.
+    if cli.diff {
+        let source = files::read_text(source_path)?;
         let injected = stream::inject(&source, &config, &options).map_err(place)?;
-        summarise(cli, &injected.outcomes);
-        if cli.check {
-            return Ok(i32::from(injected.changed));
-        }
+        summarise(cli, &report::summary(&injected.outcomes));
         files::write_stdout(&report::diff(
             &files::display(source_path),
             &source,
@@ -42,22 +37,42 @@ pub fn run(cli: &Cli) -> Result<i32, Error> {
         ))?;
         return Ok(0);
     }
+    // Otherwise the input is read a document at a time, and the output goes
+    // where it is asked for, a proved document at a time: to a temporary
+    // file that replaces the target only once everything is proved, or held
+    // back from stdout until then; with --check, nowhere.
+    let mut input = files::open(source_path)?;
+    let mut summary = report::Summary::default();
+    if cli.check {
+        let changed = stream::inject_from(
+            &mut input,
+            &config,
+            &options,
+            &mut files::Discard,
+            &mut summary,
+        )
+        .map_err(place)?;
+        summarise(cli, &summary.text());
+        return Ok(i32::from(changed));
+    }
     let to_stdout = match &cli.output {
         Some(out) => files::is_stdio(out),
         None => files::is_stdio(source_path),
     };
     if to_stdout {
         let mut sink = files::HeldBack::new()?;
-        let report = stream::inject_into(&source, &config, &options, &mut sink).map_err(place)?;
-        summarise(cli, &report.outcomes);
+        stream::inject_from(&mut input, &config, &options, &mut sink, &mut summary)
+            .map_err(place)?;
+        summarise(cli, &summary.text());
         return sink.release().map(|()| 0);
     }
     let target = cli.output.as_ref().unwrap_or(source_path);
     let mut sink = files::Replacement::new(target)?;
-    let report = stream::inject_into(&source, &config, &options, &mut sink).map_err(place)?;
-    summarise(cli, &report.outcomes);
+    let changed = stream::inject_from(&mut input, &config, &options, &mut sink, &mut summary)
+        .map_err(place)?;
+    summarise(cli, &summary.text());
     // In place: an unchanged file is not rewritten (its mtime stays).
-    if cli.output.is_some() || report.changed {
+    if cli.output.is_some() || changed {
         sink.commit()?;
     }
     Ok(0)
@@ -75,9 +90,9 @@ fn read_config(path: &std::path::Path) -> Result<config::Config, Error> {
     config::parse(&text).map_err(|e| Error::of_config(e).in_file(path.display().to_string()))
 }
 
-fn summarise(cli: &Cli, outcomes: &[crate::plan::Outcome]) {
+fn summarise(cli: &Cli, summary: &str) {
     if !cli.quiet {
-        eprint!("{}", report::summary(outcomes));
+        eprint!("{summary}");
     }
 }
 

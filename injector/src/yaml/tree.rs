@@ -237,6 +237,8 @@ pub struct Documents<'a> {
     src: &'a str,
     offsets: Offsets<'a>,
     lines: Vec<usize>,
+    /// The stream line `src` starts on (1 unless it is a piece of one).
+    first_line: usize,
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     stack: Vec<Open<'a>>,
     root: Option<Node<'a>>,
@@ -247,6 +249,13 @@ impl<'a> Documents<'a> {
     /// `src` as [`tolerant`] returns it; positions are reported as lines
     /// and columns of `src`, which the tolerant reading does not move.
     pub fn new(src: &'a str) -> Self {
+        Documents::starting_at(src, 1)
+    }
+
+    /// [`Documents::new`] for a piece of a longer stream that starts on the
+    /// stream's line `first_line`: every position (of nodes, in errors and
+    /// in their messages) is a line of the stream.
+    pub fn starting_at(src: &'a str, first_line: usize) -> Self {
         let lines = std::iter::once(0)
             .chain(src.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
@@ -254,6 +263,7 @@ impl<'a> Documents<'a> {
             src,
             offsets: Offsets::new(src),
             lines,
+            first_line,
             parser: Parser::new_from_str(src),
             stack: Vec::new(),
             root: None,
@@ -266,6 +276,7 @@ impl<'a> Documents<'a> {
     fn fail(&mut self, e: &ScanError) -> YamlError {
         self.failed = true;
         let mut err = scan_error(e);
+        err.pos.line += self.first_line - 1;
         let open_flow = self.stack.iter().rev().find_map(|o| match o {
             Open::Map { node, .. } | Open::Seq { node, .. } if node.flow => Some(node),
             _ => None,
@@ -306,6 +317,7 @@ impl<'a> Iterator for Documents<'a> {
                         src: self.src,
                         offsets: &self.offsets,
                         lines: &self.lines,
+                        first_line: self.first_line,
                         stack: &mut self.stack,
                     };
                     match builder.event(other, span) {
@@ -358,6 +370,8 @@ struct Builder<'a, 'o> {
     offsets: &'o Offsets<'a>,
     /// Byte offset of each line's start, for positions.
     lines: &'o [usize],
+    /// The stream line `src` starts on.
+    first_line: usize,
     stack: &'o mut Vec<Open<'a>>,
 }
 
@@ -412,7 +426,10 @@ impl<'a> Builder<'a, '_> {
         } else {
             self.src[start..at].chars().count()
         };
-        Pos { line, col: col + 1 }
+        Pos {
+            line: line + self.first_line - 1,
+            col: col + 1,
+        }
     }
 
     /// Feeds one event; returns the document's root when it is complete.
