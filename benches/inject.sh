@@ -3,8 +3,9 @@
 # - the 120 kube-inject outputs concatenated ten times (~8 MB), against the
 #   original Python tool's approach (PyYAML load, patch, dump:
 #   benches/seed_pyyaml.py) in the same run;
-# - many small objects: 270,000 small Deployments (~62 MB), where memory must
-#   follow the largest document, not the stream.
+# - many small objects: 270,000 small Deployments (~62 MB; MANY sets the count)
+#   and half as many, where memory must follow the largest document, not the
+#   stream, and time must grow linearly.
 #   benches/inject.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,13 +42,23 @@ measure graceful-inject-stdout sh -c "\"$bin\" -q \"$work/big.yaml\" \"$work/cfg
 measure seed-pyyaml python3 benches/seed_pyyaml.py "$work/big.yaml" "$work/seed-out.yaml"
 echo "== speed-up: $(awk -v a="$(cat "$work/seed-pyyaml.secs")" -v b="$(cat "$work/graceful-inject.secs")" 'BEGIN {printf "%.0fx", a/(b>0?b:0.001)}')"
 
-python3 - "$work/many.yaml" <<'PY'
+# Many small objects: N and N/2, for memory that follows the largest document
+# (not the stream) and time that grows linearly.
+many() { # count, file
+  python3 - "$1" "$2" <<'PY'
 import sys
-with open(sys.argv[1], "w") as f:
-    for i in range(270000):
+n, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as f:
+    for i in range(n):
         f.write(f"---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: example/app:{i}\n      - name: istio-proxy\n        image: istio/proxyv2:1.24.0\n")
 PY
+}
+n=${MANY:-270000}
+many "$n" "$work/many.yaml"
+many $((n / 2)) "$work/half.yaml"
 size=$(stat -c %s "$work/many.yaml")
-echo "== input: $size bytes, 270000 small Deployments, a wait on istio-proxy in each"
+echo "== input: $size bytes, $n small Deployments, a wait on istio-proxy in each (and $((n / 2)))"
 measure graceful-inject-many "$bin" -q "$work/many.yaml" "$work/cfg.yml" "$work/many-out.yaml"
+measure graceful-inject-half "$bin" -q "$work/half.yaml" "$work/cfg.yml" "$work/half-out.yaml"
 echo "== output: $(stat -c %s "$work/many-out.yaml") bytes"
+echo "== time for $n over time for $((n / 2)): $(awk -v a="$(cat "$work/graceful-inject-many.secs")" -v b="$(cat "$work/graceful-inject-half.secs")" 'BEGIN {printf "%.2f", a/(b>0?b:0.001)}')"
