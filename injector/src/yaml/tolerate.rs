@@ -4,8 +4,17 @@
 //! items (`args: [\n    "-a",\n]`, as in some of Istio's own docs). A strict
 //! YAML 1.2 reader refuses that. [`tolerant`] makes the same stream readable
 //! without moving a byte: the line break before such a bracket is read as a
-//! space (inside a flow collection a line break is only white space). Nothing
-//! else is relaxed.
+//! space (inside a flow collection a line break is only white space).
+//!
+//! go-yaml also reads a quoted scalar whose continuation lines stand at (or
+//! below) the indentation of the key it belongs to (`description: 'a long\n
+//! text'` at the key's own column, as some operators' release manifests
+//! write it); a strict reader refuses it. There, the line breaks inside that
+//! scalar are read as spaces: the text reads, every byte stays where it was,
+//! and only that scalar's white space reads differently (the fold of a line
+//! break and the next line's indentation is one space to go-yaml) — a text
+//! the injector never edits or plans from. Nothing else is relaxed; the
+//! table in docs/injector.md lists each widening with the case that shows it.
 
 use super::tree::{Documents, YamlError};
 use std::borrow::Cow;
@@ -16,12 +25,17 @@ use std::borrow::Cow;
 /// Returns the text unchanged when it reads as it is, or when the failure is
 /// of another kind (which the caller then reports).
 pub fn tolerant(src: &str) -> Cow<'_, str> {
-    // Without a line that starts with a closing bracket there is nothing to
-    // tolerate, and no reason to read the stream an extra time.
+    // Without a line that starts with a closing bracket or a quote that
+    // spans lines there is nothing to tolerate, and no reason to read the
+    // stream an extra time.
     let closing_line = src
         .lines()
         .any(|l| matches!(l.trim_start().as_bytes().first(), Some(b']' | b'}')));
-    if !closing_line {
+    let open_quote = src.lines().any(|l| {
+        l.bytes().filter(|b| *b == b'\'').count() % 2 == 1
+            || l.bytes().filter(|b| *b == b'"').count() % 2 == 1
+    });
+    if !closing_line && !open_quote {
         return Cow::Borrowed(src);
     }
     let mut text = Cow::Borrowed(src);
@@ -33,7 +47,9 @@ pub fn tolerant(src: &str) -> Cow<'_, str> {
 /// the tolerant text when that failure is go-yaml's wider tolerance, None
 /// when it is a real error (to be reported as it is).
 pub fn tolerated<'s>(src: &'s str, err: &YamlError) -> Option<Cow<'s, str>> {
-    low_closing_bracket(src, err)?;
+    if low_closing_bracket(src, err).is_none() && under_indented_quote(src, err).is_none() {
+        return None;
+    }
     Some(tolerant(src))
 }
 
@@ -43,16 +59,20 @@ fn tolerate(text: &mut Cow<'_, str>) {
         let Some(err) = Documents::new(text).find_map(Result::err) else {
             return;
         };
-        match low_closing_bracket(text, &err) {
-            Some(newline) => {
-                // ASCII for ASCII: every offset stays where it was.
-                let owned = text.to_mut();
-                owned.replace_range(newline..newline + 1, " ");
-                if newline > 0 && owned.as_bytes()[newline - 1] == b'\r' {
-                    owned.replace_range(newline - 1..newline, " ");
-                }
+        let newlines = match low_closing_bracket(text, &err) {
+            Some(newline) => vec![newline],
+            None => match under_indented_quote(text, &err) {
+                Some(newlines) => newlines,
+                None => return,
+            },
+        };
+        // ASCII for ASCII: every offset stays where it was.
+        let owned = text.to_mut();
+        for newline in newlines {
+            owned.replace_range(newline..newline + 1, " ");
+            if newline > 0 && owned.as_bytes()[newline - 1] == b'\r' {
+                owned.replace_range(newline - 1..newline, " ");
             }
-            None => return,
         }
     }
 }
@@ -80,4 +100,39 @@ fn low_closing_bracket(text: &str, err: &YamlError) -> Option<usize> {
         return None;
     }
     Some(line_start - 1)
+}
+
+/// The line breaks inside the quoted scalar the error is about, if the
+/// error is go-yaml's wider tolerance: a quoted scalar whose continuation
+/// lines are not indented more than its block. The error stands at the
+/// scalar's opening quote; its line breaks run to the closing quote.
+fn under_indented_quote(text: &str, err: &YamlError) -> Option<Vec<usize>> {
+    if !err.message.contains("invalid indentation in quoted scalar") {
+        return None;
+    }
+    let line_start = text
+        .split_inclusive('\n')
+        .take(err.pos.line.checked_sub(1)?)
+        .map(str::len)
+        .sum::<usize>();
+    let (offset, quote) = text[line_start..]
+        .char_indices()
+        .nth(err.pos.col.checked_sub(1)?)
+        .filter(|(_, c)| matches!(c, '\'' | '"'))?;
+    let bytes = text.as_bytes();
+    let mut at = line_start + offset + 1;
+    let mut newlines = Vec::new();
+    loop {
+        match (*bytes.get(at)?, quote) {
+            (b'\'', '\'') if bytes.get(at + 1) == Some(&b'\'') => at += 2,
+            (b'\\', '"') => at += 2,
+            (b'\'', '\'') | (b'"', '"') => break,
+            (b'\n', _) => {
+                newlines.push(at);
+                at += 1;
+            }
+            _ => at += 1,
+        }
+    }
+    (!newlines.is_empty()).then_some(newlines)
 }
