@@ -151,8 +151,8 @@ fn main() {
         ("graceful-wait process", RUNS),
         ("graceful-wait http", RUNS),
         ("graceful-wait tcp --source proc (polls)", RUNS),
-        ("seed loop: netstat | grep; sleep 1", loops_runs),
-        ("seed loop: curl; sleep 1", loops_runs),
+        ("original loop: netstat | grep; sleep 1", loops_runs),
+        ("original loop: curl; sleep 1", loops_runs),
     ]) {
         // GW_BENCH_WAITS=connections,file runs only the rows naming one of them.
         if std::env::var("GW_BENCH_WAITS").is_ok_and(|w| !w.split(',').any(|w| name.contains(w))) {
@@ -423,13 +423,13 @@ fn ours(args: &[&str]) -> Command {
     cmd
 }
 
-fn seed_netstat_loop(port: u16) -> Command {
+fn original_netstat_loop(port: u16) -> Command {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", &format!("while [ 1==1 ]; do netstat -tulpn | grep LISTEN | grep :{port}; if [ $? -gt 0 ]; then  break; fi; sleep 1; done")]);
     cmd
 }
 
-fn seed_curl_loop(port: u16) -> Command {
+fn original_curl_loop(port: u16) -> Command {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", &format!("while [ 1==1 ]; do curl localhost:{port}/health; if [ $? -gt 0 ]; then  break; fi; sleep 1; done")]);
     cmd
@@ -461,8 +461,8 @@ fn cpu_cases() -> Vec<(&'static str, (PortCommand, FirstSign))> {
             ),
         ),
         (
-            "seed loop: netstat | grep; sleep 1",
-            (Box::new(seed_netstat_loop), FirstSign::Stdout),
+            "original loop: netstat | grep; sleep 1",
+            (Box::new(original_netstat_loop), FirstSign::Stdout),
         ),
     ]
 }
@@ -643,14 +643,14 @@ fn reaction(name: &str, after: Duration) -> Duration {
                 Box::new(move || app.close()),
             )
         }
-        "seed loop: netstat | grep; sleep 1" => {
+        "original loop: netstat | grep; sleep 1" => {
             let app = listen();
-            let child = spawn(&mut seed_netstat_loop(port_of(&app)));
+            let child = spawn(&mut original_netstat_loop(port_of(&app)));
             (child, FirstSign::Stdout, Box::new(move || drop(app)))
         }
-        "seed loop: curl; sleep 1" => {
+        "original loop: curl; sleep 1" => {
             let app = HttpApp::start();
-            let child = spawn(&mut seed_curl_loop(app.port()));
+            let child = spawn(&mut original_curl_loop(app.port()));
             (child, FirstSign::Stdout, Box::new(move || app.close()))
         }
         other => panic!("no such case {other}"),

@@ -2,7 +2,7 @@
 # graceful-inject's wall time and peak memory on two streams:
 # - the 120 kube-inject outputs concatenated ten times (~8 MB), against the
 #   original Python tool's approach (PyYAML load, patch, dump:
-#   benches/seed_pyyaml.py) in the same run;
+#   benches/original_pyyaml.py) in the same run;
 # - many small objects: 270,000 small Deployments (~62 MB; MANY sets the count)
 #   and half as many, where memory must follow the largest document, not the
 #   stream, and time must grow linearly.
@@ -39,8 +39,8 @@ measure() { # label, command...
 }
 measure graceful-inject "$bin" -q "$work/big.yaml" "$work/cfg.yml" "$work/out.yaml"
 measure graceful-inject-stdout sh -c "\"$bin\" -q \"$work/big.yaml\" \"$work/cfg.yml\" - > \"$work/out2.yaml\""
-measure seed-pyyaml python3 benches/seed_pyyaml.py "$work/big.yaml" "$work/seed-out.yaml"
-echo "== speed-up: $(awk -v a="$(cat "$work/seed-pyyaml.secs")" -v b="$(cat "$work/graceful-inject.secs")" 'BEGIN {printf "%.0fx", a/(b>0?b:0.001)}')"
+measure original-pyyaml python3 benches/original_pyyaml.py "$work/big.yaml" "$work/original-out.yaml"
+echo "== speed-up: $(awk -v a="$(cat "$work/original-pyyaml.secs")" -v b="$(cat "$work/graceful-inject.secs")" 'BEGIN {printf "%.0fx", a/(b>0?b:0.001)}')"
 
 # Many small objects: N and N/2, for memory that follows the largest document
 # (not the stream) and time that grows linearly.

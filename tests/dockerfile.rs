@@ -73,7 +73,7 @@ fn the_injected_init_container_fits_the_image() {
     // `install /install` and mounts the volume there — never at /graceful-wait,
     // which would hide the image's own binary.
     let expected = fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/test/seed-tcp/expected.yaml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/test/original-tcp/expected.yaml"),
     )
     .unwrap();
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&expected).unwrap();

@@ -81,7 +81,7 @@ fn without_a_hook_the_callback_is_lost() {
     if !lab_or_skip("without_a_hook_the_callback_is_lost") {
         return;
     }
-    let (lab, proxy, app) = pod("nohook", "seed-tcp", 20000, false);
+    let (lab, proxy, app) = pod("nohook", "original-tcp", 20000, false);
     let timeline = stop_pod(&app, &proxy, None, false, GRACE);
     let said = app.said();
     // If this ever delivers, the lab no longer reproduces the bug.
@@ -104,7 +104,7 @@ fn every_container_and_hook_runs_as_a_restricted_pod_would() {
     if !lab_or_skip("every_container_and_hook_runs_as_a_restricted_pod_would") {
         return;
     }
-    let (_lab, _proxy, app) = pod("restr", "seed-tcp", 20000, false);
+    let (_lab, _proxy, app) = pod("restr", "original-tcp", 20000, false);
     let probe = app.probe();
     let no_caps = "0000000000000000";
     let want = [
@@ -183,7 +183,7 @@ fn injected_hook_delivers(test: &str, case: &str, mode: &str, port: u16) {
 fn the_injected_tcp_hook_keeps_the_proxy_until_the_app_is_done() {
     injected_hook_delivers(
         "the_injected_tcp_hook_keeps_the_proxy_until_the_app_is_done",
-        "seed-tcp",
+        "original-tcp",
         "tcp",
         20000,
     );
@@ -193,7 +193,7 @@ fn the_injected_tcp_hook_keeps_the_proxy_until_the_app_is_done() {
 fn the_injected_http_hook_keeps_the_proxy_until_the_app_is_done() {
     injected_hook_delivers(
         "the_injected_http_hook_keeps_the_proxy_until_the_app_is_done",
-        "seed-http",
+        "original-http",
         "http",
         3000,
     );
@@ -235,7 +235,7 @@ fn a_native_sidecar_needs_no_wait() {
         !hook.iter().any(|w| w.contains("graceful-wait")),
         "{hook:?}"
     );
-    let (lab, proxy, app) = pod("native", "seed-tcp", 20000, false);
+    let (lab, proxy, app) = pod("native", "original-tcp", 20000, false);
     let timeline = stop_pod(&app, &proxy, None, true, GRACE);
     println!("{timeline}");
     assert_eq!(
@@ -293,13 +293,13 @@ fn repeat_50_terminations() {
     if !lab_or_skip("repeat_50_terminations") {
         return;
     }
-    let hook = pre_stop_from(&golden("seed-tcp"), "istio-proxy").unwrap();
+    let hook = pre_stop_from(&golden("original-tcp"), "istio-proxy").unwrap();
     let mut delivered = 0;
     let mut gaps = Vec::new();
     for i in 0..50u64 {
         let (lab, proxy, app) = pod_working(
             "rep",
-            "seed-tcp",
+            "original-tcp",
             20000,
             false,
             Duration::from_millis(250 + 2 * i),
@@ -340,10 +340,10 @@ fn an_app_that_closes_its_port_first_loses_its_callback_with_a_tcp_hook() {
         return;
     }
     let lab = Lab::new("first");
-    lab.run_init_container(&init_args_from(&golden("seed-tcp")));
+    lab.run_init_container(&init_args_from(&golden("original-tcp")));
     let proxy = lab.start_proxy();
     let app = lab.start_app(&close_first());
-    let hook = pre_stop_from(&golden("seed-tcp"), "istio-proxy").unwrap();
+    let hook = pre_stop_from(&golden("original-tcp"), "istio-proxy").unwrap();
     let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
     println!("{timeline}");
     assert!(
@@ -447,8 +447,8 @@ fn without_socket_events_the_tcp_hook_polls_and_still_waits() {
     if !lab_or_skip("without_socket_events_the_tcp_hook_polls_and_still_waits") {
         return;
     }
-    let hook = pre_stop_from(&golden("seed-tcp"), "istio-proxy").unwrap();
-    let (lab, mut proxy, app) = pod("noev", "seed-tcp", 20000, false);
+    let hook = pre_stop_from(&golden("original-tcp"), "istio-proxy").unwrap();
+    let (lab, mut proxy, app) = pod("noev", "original-tcp", 20000, false);
     proxy.hook_seccomp = lab::filter_without(&["netlink-membership"]);
     let timeline = stop_pod(&app, &proxy, Some(hook), false, GRACE);
     held_while_polling(

@@ -314,7 +314,7 @@ fn istio_template(app: App, upstream: &str) -> Value {
 /// proxy's preStop set to `hook` (its shell loop), in `proxy_image`.
 fn original(hook: Vec<String>, proxy_image: &str, upstream: &str) -> Value {
     original_of(
-        "seed-tcp",
+        "original-tcp",
         "test-tcp-svc",
         20000,
         hook,
@@ -388,7 +388,9 @@ fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario {
             name: "tcp (injected)",
-            spec: Box::new(move |up| injected("seed-tcp", "test-tcp-svc", "test-tcp-svc", tcp, up)),
+            spec: Box::new(move |up| {
+                injected("original-tcp", "test-tcp-svc", "test-tcp-svc", tcp, up)
+            }),
             runs: runs(50),
             expect: Expect::All,
             callbacks: 1,
@@ -413,7 +415,7 @@ fn scenarios() -> Vec<Scenario> {
             name: "http (injected)",
             spec: Box::new(|up| {
                 injected(
-                    "seed-http",
+                    "original-http",
                     "http-svc",
                     "http-svc",
                     App {
@@ -473,7 +475,13 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "tcp, app closes its port first (injected; the wrong wait for it)",
             spec: Box::new(move |up| {
-                injected("seed-tcp", "test-tcp-svc", "test-tcp-svc", close_first, up)
+                injected(
+                    "original-tcp",
+                    "test-tcp-svc",
+                    "test-tcp-svc",
+                    close_first,
+                    up,
+                )
             }),
             runs: runs(20),
             expect: Expect::Any,
@@ -490,7 +498,7 @@ fn scenarios() -> Vec<Scenario> {
             name: "original curl loop as written (busybox: sh, no curl)",
             spec: Box::new(|up| {
                 original_of(
-                    "seed-http",
+                    "original-http",
                     "http-svc",
                     3000,
                     original_loop("http-svc"),
@@ -514,7 +522,7 @@ fn scenarios() -> Vec<Scenario> {
                         )
                     })
                     .collect();
-                original_of("seed-http", "http-svc", 3000, hook, LAB_SHELL_IMAGE, up)
+                original_of("original-http", "http-svc", 3000, hook, LAB_SHELL_IMAGE, up)
             }),
             runs: runs(20),
             expect: Expect::Any,

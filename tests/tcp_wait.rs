@@ -1,6 +1,6 @@
 //! `graceful-wait tcp` against real sockets on loopback, through both sources.
 //!
-//! Each seed-loop failure mode has a test: the shell loop
+//! Each original-loop failure mode has a test: the shell loop
 //! `netstat -tulpn | grep LISTEN | grep :20000` matches text, so it waits
 //! forever on a process named `app:20000`, on ports that share digits, and
 //! exits 0 at once when netstat is missing. The binary matches the local port
@@ -87,7 +87,7 @@ fn any_of_several_ports_keeps_it_waiting() {
 
 #[test]
 fn a_process_named_like_the_port_does_not_count() {
-    // The seed loop greps netstat -p output, where this process's name shows.
+    // The original loop greps netstat -p output, where this process's name shows.
     let other = HelperProcess::listen("app:20000", 0, &[]);
     let watched = free_port();
     for source in SOURCES {

@@ -14,5 +14,5 @@ if [ -d ../../../shared/corpus/istio-kube-inject ]; then
     cp "$f" corpus/rewrite/; cp "$f" corpus/yaml_reader/
   done
 fi
-printf '%s' 'while [ 1==1 ]; do netstat -tulpn | grep LISTEN | grep :20000; if [ $? -gt 0 ]; then  break; fi; sleep 1; done' > corpus/shell_loop/seed-tcp
+printf '%s' 'while [ 1==1 ]; do netstat -tulpn | grep LISTEN | grep :20000; if [ $? -gt 0 ]; then  break; fi; sleep 1; done' > corpus/shell_loop/original-tcp
 printf '%s' 'while true; do curl -sf localhost:3000/health || break; sleep 1; done' > corpus/shell_loop/curl

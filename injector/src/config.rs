@@ -743,7 +743,7 @@ mod tests {
 "#;
 
     #[test]
-    fn reads_the_seed_format_unchanged() {
+    fn reads_the_original_format_unchanged() {
         let c = parse(SEED).unwrap();
         assert_eq!(c.rules.len(), 2);
         let r = c.rule_for("deployment", "test-tcp-svc").unwrap();

@@ -15,12 +15,12 @@
 //!
 //! [`error`] is every room's error type, with its exit status.
 
-pub mod apply;
+pub(crate) mod apply;
 pub mod config;
 pub mod error;
 pub mod front;
 pub mod fuzzing;
 pub mod plan;
 pub mod stream;
-pub mod verify;
+pub(crate) mod verify;
 pub mod yaml;

@@ -339,7 +339,7 @@ impl Run<'_> {
 
 /// Plans one document (`root`, read from `src`) and turns the plan into
 /// edits: what the run does, and what the proof does again on the output.
-pub fn plan_and_apply(
+pub(crate) fn plan_and_apply(
     src: &str,
     root: &Node,
     config: &Config,

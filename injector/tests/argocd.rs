@@ -62,7 +62,7 @@ fn generate(dir: &Path, env: &[(&str, &str)]) -> Output {
 /// An Application folder of plain manifests and a graceful-inject.yml.
 fn app_folder(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let case = root().join("config/test/seed-tcp");
+    let case = root().join("config/test/original-tcp");
     std::fs::copy(case.join("input.yaml"), dir.path().join("deployment.yaml")).unwrap();
     std::fs::copy(case.join(config), dir.path().join("graceful-inject.yml")).unwrap();
     dir
@@ -88,7 +88,7 @@ fn generate_prints_the_injected_manifests() {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     let expected =
-        std::fs::read_to_string(root().join("config/test/seed-tcp/expected.yaml")).unwrap();
+        std::fs::read_to_string(root().join("config/test/original-tcp/expected.yaml")).unwrap();
     // The same manifests as the golden case, after the separator the script
     // puts before each file.
     assert_eq!(text.trim_start_matches("---\n"), expected);

@@ -69,10 +69,10 @@ fn the_plugin_manifest_is_a_helm_4_post_renderer() {
 
 #[test]
 fn manifests_in_the_result_out_and_nothing_else_on_stdout() {
-    let input = std::fs::read(case("seed-tcp", "input.yaml")).unwrap();
-    let expected = std::fs::read_to_string(case("seed-tcp", "expected.yaml")).unwrap();
+    let input = std::fs::read(case("original-tcp", "input.yaml")).unwrap();
+    let expected = std::fs::read_to_string(case("original-tcp", "expected.yaml")).unwrap();
     // --post-renderer-args cfg.yml
-    let out = post_render(&input, &[&case("seed-tcp", "config.yml")], &[]);
+    let out = post_render(&input, &[&case("original-tcp", "config.yml")], &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -80,7 +80,7 @@ fn manifests_in_the_result_out_and_nothing_else_on_stdout() {
     );
     assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
     // The config from the environment instead.
-    let config = case("seed-tcp", "config.yml");
+    let config = case("original-tcp", "config.yml");
     let out = post_render(&input, &[], &[("GRACEFUL_INJECT_CONFIG", config.as_str())]);
     assert!(
         out.status.success(),
@@ -92,7 +92,7 @@ fn manifests_in_the_result_out_and_nothing_else_on_stdout() {
 
 #[test]
 fn a_failure_exits_non_zero_with_its_message_on_stderr_only() {
-    let input = std::fs::read(case("seed-tcp", "input.yaml")).unwrap();
+    let input = std::fs::read(case("original-tcp", "input.yaml")).unwrap();
     for (args, want) in [
         (vec![], "no config"),
         (vec!["/nonexistent/cfg.yml"], "/nonexistent/cfg.yml"),
@@ -104,7 +104,11 @@ fn a_failure_exits_non_zero_with_its_message_on_stderr_only() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
     // Manifests that cannot be read: the same.
-    let out = post_render(b"a: [unclosed\n", &[&case("seed-tcp", "config.yml")], &[]);
+    let out = post_render(
+        b"a: [unclosed\n",
+        &[&case("original-tcp", "config.yml")],
+        &[],
+    );
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -121,8 +125,8 @@ fn the_messages_are_kept_where_helm_4_does_not_show_them() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("post-render.log");
     let log_text = log.to_str().unwrap();
-    let input = std::fs::read(case("seed-tcp", "input.yaml")).unwrap();
-    let config = case("seed-tcp", "config.yml");
+    let input = std::fs::read(case("original-tcp", "input.yaml")).unwrap();
+    let config = case("original-tcp", "config.yml");
     let out = post_render(&input, &[&config], &[("GRACEFUL_INJECT_LOG", log_text)]);
     assert!(out.status.success());
     let kept = std::fs::read_to_string(&log).unwrap();
@@ -218,7 +222,7 @@ fn objects(yaml: &str) -> Vec<serde_json::Value> {
 /// leading and doubled `---`, a document that is only a comment, a template
 /// that renders to nothing, a file of separators alone.
 fn separators_chart(dir: &Path) -> PathBuf {
-    let workload = std::fs::read_to_string(case("seed-tcp", "input.yaml")).unwrap();
+    let workload = std::fs::read_to_string(case("original-tcp", "input.yaml")).unwrap();
     let all = format!(
         "---\n# a comment alone\n---\n{workload}---\n---\n{{{{- if false }}}}\nx: 1\n{{{{- end }}}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: \"1\"\n---\n"
     );
@@ -243,7 +247,7 @@ fn real_helm_renders_through_the_post_renderer() {
         helm.install_plugin();
         let dir = tempfile::tempdir().unwrap();
         let chart = separators_chart(dir.path());
-        let config = case("seed-tcp", "config.yml");
+        let config = case("original-tcp", "config.yml");
         let plain = piped::stdout_of(helm.cmd().arg("template").arg("shop").arg(&chart));
         let by_hand = piped::with_stdin(
             Command::new(env!("CARGO_BIN_EXE_graceful-inject")).args(["-", &config]),
@@ -290,7 +294,7 @@ fn real_helm_4_dry_run_install_carries_the_hook() {
             .args(["install", "shop"])
             .arg(&chart)
             .arg("--dry-run=client")
-            .args(helm.post_renderer(&case("seed-tcp", "config.yml"))),
+            .args(helm.post_renderer(&case("original-tcp", "config.yml"))),
     );
     let manifest = out.split_once("MANIFEST:").expect("a manifest").1;
     assert!(manifest.contains("/graceful-wait/graceful-wait"), "{out}");
@@ -372,7 +376,7 @@ fn real_helm_renders_an_empty_chart() {
             .cmd()
             .args(["template", "nothing"])
             .arg(&chart)
-            .args(helm.post_renderer(&case("seed-tcp", "config.yml")))
+            .args(helm.post_renderer(&case("original-tcp", "config.yml")))
             .output()
             .unwrap();
         assert!(

@@ -246,7 +246,7 @@ fn bad_input_fails_with_stderr_only() {
 #[test]
 fn a_json_resource_list_comes_back_as_valid_json() {
     let input = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/test/seed-tcp/input.yaml"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/test/original-tcp/input.yaml"),
     )
     .unwrap();
     let object: Value = serde_saphyr::from_str(&input).unwrap();

@@ -15,6 +15,7 @@
 
 use crate::error::{Error, Kind};
 use crate::plan::{Note, Options, Outcome};
+use crate::yaml::emit::{self, Value};
 use crate::{config, stream, yaml};
 
 /// The key of the functionConfig ConfigMap's data that holds the config.
@@ -159,35 +160,35 @@ fn results(outcomes: &[Outcome]) -> Vec<Finding> {
         .collect()
 }
 
+/// The results as YAML values: a mapping each, its message and severity.
+fn as_values(results: &[Finding]) -> Vec<Value> {
+    results
+        .iter()
+        .map(|r| {
+            emit::map(vec![
+                ("message", emit::string(r.message.as_str())),
+                ("severity", emit::string(r.severity)),
+            ])
+        })
+        .collect()
+}
+
 /// `results:` as a block sequence.
 fn block_results(results: &[Finding]) -> String {
     if results.is_empty() {
         return "results: []\n".into();
     }
     let mut out = String::from("results:\n");
-    for r in results {
-        out.push_str(&format!(
-            "- message: {}\n  severity: {}\n",
-            crate::yaml::emit::quoted(&r.message),
-            r.severity
-        ));
-    }
+    let style = emit::Style {
+        indentless_seq: true,
+    };
+    emit::sequence(&mut out, &as_values(results), 0, style);
     out
 }
 
-/// The results as JSON (quoted strings are JSON strings).
+/// The results as JSON.
 fn flow_results(results: &[Finding]) -> String {
-    let items: Vec<String> = results
-        .iter()
-        .map(|r| {
-            format!(
-                "{{\"message\":{},\"severity\":\"{}\"}}",
-                crate::yaml::emit::quoted(&r.message),
-                r.severity
-            )
-        })
-        .collect();
-    format!("[{}]", items.join(","))
+    emit::json(&Value::Seq(as_values(results)))
 }
 
 #[cfg(test)]
@@ -224,7 +225,7 @@ mod tests {
         assert_eq!(block_results(&results(&[])), "results: []\n");
         assert_eq!(
             flow_results(&results(&[outcome("D/a", Note::Changed("x".into()))])),
-            "[{\"message\":\"graceful-inject: changed D/a: x\",\"severity\":\"info\"}]"
+            "[{\"message\": \"graceful-inject: changed D/a: x\", \"severity\": \"info\"}]"
         );
     }
 }

@@ -5,9 +5,9 @@
 //! generated reference ([`reference`]).
 
 pub mod cli;
-pub mod files;
-pub mod istio_template;
-pub mod krm;
+pub(crate) mod files;
+pub(crate) mod istio_template;
+pub(crate) mod krm;
 pub mod reference;
 pub mod report;
 pub mod run;

@@ -17,13 +17,13 @@
 //! It uses the YAML engine ([`crate::yaml`]) to read and the config; nothing
 //! else.
 
-pub mod auto;
-pub mod command;
-pub mod istio;
-pub mod objects;
-pub mod pod;
-pub mod shell_loop;
-pub mod walk;
+pub(crate) mod auto;
+pub(crate) mod command;
+pub(crate) mod istio;
+pub(crate) mod objects;
+pub(crate) mod pod;
+pub(crate) mod shell_loop;
+pub(crate) mod walk;
 
 pub use walk::document;
 

@@ -67,15 +67,6 @@ impl<'s> Editor<'s> {
         self.edits.truncate(checkpoint);
     }
 
-    /// Whether a node's text spans a comment line: replacing the node would
-    /// lose it (a comment at the end of a line goes with that line).
-    pub fn holds_comment(&self, node: &Node) -> bool {
-        self.src[node.start..node.end]
-            .lines()
-            .skip(1)
-            .any(|l| l.trim_start().starts_with('#'))
-    }
-
     /// The start of the line after `end`: where text appended to a node that
     /// ends there goes.
     pub fn line_after(&self, end: usize) -> usize {

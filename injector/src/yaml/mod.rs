@@ -3,11 +3,11 @@
 //! the right offsets. It knows nothing of Kubernetes and does no I/O; every
 //! other room uses it, and it uses none of them.
 
-pub mod edits;
-pub mod emit;
-pub mod meaning;
-pub mod tolerate;
-pub mod tree;
+pub(crate) mod edits;
+pub(crate) mod emit;
+pub(crate) mod meaning;
+pub(crate) mod tolerate;
+pub(crate) mod tree;
 
 pub use tolerate::{tolerant, tolerated};
 pub use tree::{for_each_document, Documents, Kind, Node, Pos, Step, YamlError};

@@ -15,12 +15,12 @@
 //! not parse is logged and the last good one kept (at start, with none, the
 //! webhook answers every review unchanged with a warning saying why).
 
-pub mod json_diff;
-pub mod metrics;
-pub mod owner;
+pub(crate) mod json_diff;
+pub(crate) mod metrics;
+pub(crate) mod owner;
 pub mod review;
-pub mod server;
-pub mod tls;
+pub(crate) mod server;
+pub(crate) mod tls;
 
 use crate::config::{self, Config};
 use crate::error::Error;

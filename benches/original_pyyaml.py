@@ -1,8 +1,8 @@
-"""The seed tool's approach, for comparison: PyYAML load, patch, dump.
+"""The original tool's approach, for comparison: PyYAML load, patch, dump.
 
 Loads every document, sets istio-proxy's preStop in each workload, and dumps
-the stream again (losing comments and formatting, as the seed did).
-Usage: python3 benches/seed_pyyaml.py INPUT OUTPUT
+the stream again (losing comments and formatting, as the original tool did).
+Usage: python3 benches/original_pyyaml.py INPUT OUTPUT
 """
 import sys
 
