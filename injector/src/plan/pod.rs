@@ -41,7 +41,7 @@ fn plain_keys(map: &Node) -> bool {
 /// ones (Istio's drain hook, a mount), so such mappings are not edited.
 const MERGE_KEY: &str = "<<";
 
-/// Everything one pod template's patch works with.
+/// Everything planning one pod template works with.
 struct Pod<'p, 'a> {
     spec: &'p Node<'a>,
     /// The pod template's metadata, when there is one.

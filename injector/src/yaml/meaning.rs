@@ -64,7 +64,7 @@ impl Meaning {
 
     /// The list under `key` holds `item`: in place of the item named
     /// `replaces`, or else of the one named `name`; added first or last when
-    /// there is neither; the list created when there is none (the patch's
+    /// there is neither; the list created when there is none (the edits'
     /// find-or-replace-or-create).
     pub fn ensure_item(
         &mut self,
