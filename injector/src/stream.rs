@@ -502,12 +502,7 @@ fn read_whole(
     spool.rewind().map_err(io)?;
     spool.read_to_end(&mut bytes).map_err(io)?;
     input.read_to_end(&mut bytes).map_err(io)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
-        let col = good.iter().rev().take_while(|&&b| b != b'\n').count();
-        not_utf8(line, col)
-    })?;
+    let text = utf8(bytes)?;
     sink.reset()?;
     outcomes.reset();
     let report = inject_into(&text, config, options, sink)?;
@@ -515,6 +510,17 @@ fn read_whole(
         outcomes.push(outcome);
     }
     Ok(report.changed)
+}
+
+/// The text of `bytes`; invalid UTF-8 is an input error at its line and
+/// column.
+pub(crate) fn utf8(bytes: Vec<u8>) -> Result<String, Error> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let col = good.iter().rev().take_while(|&&b| b != b'\n').count();
+        not_utf8(line, col)
+    })
 }
 
 /// Invalid UTF-8 at `line`, after `col` good bytes of it.

@@ -6,7 +6,6 @@
 
 use crate::error::Error;
 use crate::stream::Sink;
-use crate::yaml::Pos;
 use graceful_wait_shared::atomic_file;
 use std::{
     fs,
@@ -30,16 +29,7 @@ pub fn read_text(path: &Path) -> Result<String, Error> {
         bytes = fs::read(path)
             .map_err(|e| Error::io(format!("{}: cannot read: {e}", path.display())))?;
     }
-    String::from_utf8(bytes).map_err(|e| {
-        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
-        let col = good.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-        Error::input(
-            Pos { line, col },
-            "not UTF-8 text (Kubernetes manifests are UTF-8); convert the file, e.g. with iconv",
-        )
-        .in_file(display(path))
-    })
+    crate::stream::utf8(bytes).map_err(|e| e.in_file(display(path)))
 }
 
 /// The input, to be read a line at a time: the file, or standard input.
