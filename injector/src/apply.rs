@@ -202,11 +202,7 @@ fn splice_front(
 
 /// The container a change is for: the plan found it, so it is there.
 fn find<'n, 'a>(spec: &'n Node<'a>, at: &ContainerRef) -> Result<&'n Node<'a>, String> {
-    spec.get(at.list)
-        .and_then(Node::as_seq)
-        .unwrap_or_default()
-        .iter()
-        .find(|c| c.get("name").and_then(Node::as_str) == Some(at.name.as_str()))
+    spec.item_named(at.list, &at.name)
         .ok_or_else(|| format!("the planned container {} {} is not there", at.list, at.name))
 }
 

@@ -42,18 +42,15 @@ pub fn run(cli: &Cli) -> Result<i32, Error> {
     // file that replaces the target only once everything is proved, or held
     // back from stdout until then; with --check, nowhere.
     let mut input = files::open(source_path)?;
-    let mut summary = report::Summary::default();
-    if cli.check {
-        let changed = stream::inject_from(
-            &mut input,
-            &config,
-            &options,
-            &mut files::Discard,
-            &mut summary,
-        )
-        .map_err(place)?;
+    let mut through = |sink: &mut dyn stream::Sink| -> Result<bool, Error> {
+        let mut summary = report::Summary::default();
+        let changed = stream::inject_from(&mut input, &config, &options, sink, &mut summary)
+            .map_err(place)?;
         summarise(cli, &summary.text());
-        return Ok(i32::from(changed));
+        Ok(changed)
+    };
+    if cli.check {
+        return through(&mut files::Discard).map(i32::from);
     }
     let to_stdout = match &cli.output {
         Some(out) => files::is_stdio(out),
@@ -61,16 +58,12 @@ pub fn run(cli: &Cli) -> Result<i32, Error> {
     };
     if to_stdout {
         let mut sink = files::HeldBack::new()?;
-        stream::inject_from(&mut input, &config, &options, &mut sink, &mut summary)
-            .map_err(place)?;
-        summarise(cli, &summary.text());
+        through(&mut sink)?;
         return sink.release().map(|()| 0);
     }
     let target = cli.output.as_ref().unwrap_or(source_path);
     let mut sink = files::Replacement::new(target)?;
-    let changed = stream::inject_from(&mut input, &config, &options, &mut sink, &mut summary)
-        .map_err(place)?;
-    summarise(cli, &summary.text());
+    let changed = through(&mut sink)?;
     // In place: an unchanged file is not rewritten (its mtime stays).
     if cli.output.is_some() || changed {
         sink.commit()?;

@@ -89,11 +89,7 @@ pub fn choose(spec: &Node, proxy: &str) -> (WaitFor, String) {
 /// The endpoints in the proxy's ISTIO_KUBE_APP_PROBERS (JSON: path → probe).
 fn from_istio_probers(proxy: &Node, spec: &Node, found: &mut BTreeSet<Probed>) {
     let Some(json) = proxy
-        .get("env")
-        .and_then(Node::as_seq)
-        .unwrap_or_default()
-        .iter()
-        .find(|e| e.get("name").and_then(Node::as_str) == Some("ISTIO_KUBE_APP_PROBERS"))
+        .item_named("env", "ISTIO_KUBE_APP_PROBERS")
         .and_then(|e| e.get("value"))
         .and_then(Node::as_str)
     else {
@@ -166,11 +162,7 @@ fn port_of(probe: &Node, container: &Node) -> Option<u16> {
         return (n > 0).then_some(n);
     }
     container
-        .get("ports")
-        .and_then(Node::as_seq)
-        .unwrap_or_default()
-        .iter()
-        .find(|p| p.get("name").and_then(Node::as_str) == Some(port))
+        .item_named("ports", port)
         .and_then(|p| p.get("containerPort"))
         .and_then(Node::as_str)
         .and_then(|n| n.parse().ok())

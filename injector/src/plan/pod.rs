@@ -9,7 +9,8 @@ use super::objects::{self, INSTALL_DIR};
 use super::{shell_loop, Change, ContainerRef, Note, Options};
 use crate::config::{Hook, Rule, Settings, Wait, WaitFor, Wrap};
 use crate::error::Error;
-use crate::yaml::{emit::Value, tree::holds_comment_line, Kind, Node};
+use crate::yaml::tree::{comment_line_in, holds_comment_line};
+use crate::yaml::{emit::Value, Kind, Node};
 use std::time::Duration;
 
 const DEFAULT_GRACE: u64 = 30;
@@ -114,8 +115,8 @@ pub fn plan(
         earlier: Earlier::find(spec),
     };
     for want in &rule.containers {
-        let missing = find_container(spec, "containers", &want.name).is_none()
-            && find_container(spec, "initContainers", &want.name).is_none();
+        let missing = spec.item_named("containers", &want.name).is_none()
+            && spec.item_named("initContainers", &want.name).is_none();
         if missing && want.name == ISTIO_PROXY && pod.stubs_missing_proxy() {
             pod.add_stub(&want.hook)?;
             continue;
@@ -221,9 +222,10 @@ impl<'p, 'a> Pod<'p, 'a> {
     /// The container to hook, or None with a note saying why not.
     fn hookable_container(&mut self, name: &str) -> Option<Container<'p, 'a>> {
         let spec = self.spec;
-        let found = find_container(spec, "containers", name)
+        let found = spec
+            .item_named("containers", name)
             .map(|c| (c, false))
-            .or_else(|| find_container(spec, "initContainers", name).map(|c| (c, true)));
+            .or_else(|| spec.item_named("initContainers", name).map(|c| (c, true)));
         let Some((container, in_init)) = found else {
             self.notes
                 .push(Note::Skipped(format!("{name}: container not found")));
@@ -680,10 +682,7 @@ fn shown(argv: &[String]) -> String {
 fn comment_among_first(src: &str, list: &Node, n: usize) -> bool {
     let items = list.as_seq().unwrap_or_default();
     match (items.first(), items.get(n)) {
-        (Some(first), Some(kept)) if n > 0 => src[first.start..kept.start]
-            .lines()
-            .skip(1)
-            .any(|l| l.trim_start().starts_with('#')),
+        (Some(first), Some(kept)) if n > 0 => comment_line_in(&src[first.start..kept.start]),
         _ => false,
     }
 }
@@ -744,13 +743,6 @@ impl Earlier {
             volume,
         }
     }
-}
-
-fn find_container<'n, 'a>(spec: &'n Node<'a>, list: &str, name: &str) -> Option<&'n Node<'a>> {
-    spec.get(list)?
-        .as_seq()?
-        .iter()
-        .find(|c| c.get("name").and_then(Node::as_str) == Some(name))
 }
 
 /// `exec.command` of a handler, as strings.

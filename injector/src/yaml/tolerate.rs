@@ -25,17 +25,12 @@ use std::borrow::Cow;
 /// Returns the text unchanged when it reads as it is, or when the failure is
 /// of another kind (which the caller then reports).
 pub fn tolerant(src: &str) -> Cow<'_, str> {
-    // Without a line that starts with a closing bracket or a quote that
-    // spans lines there is nothing to tolerate, and no reason to read the
-    // stream an extra time.
+    // Without a line that starts with a closing bracket, or a quote, there
+    // is nothing to tolerate, and no reason to read the stream an extra time.
     let closing_line = src
         .lines()
         .any(|l| matches!(l.trim_start().as_bytes().first(), Some(b']' | b'}')));
-    let open_quote = src.lines().any(|l| {
-        l.bytes().filter(|b| *b == b'\'').count() % 2 == 1
-            || l.bytes().filter(|b| *b == b'"').count() % 2 == 1
-    });
-    if !closing_line && !open_quote {
+    if !closing_line && !src.contains(['\'', '"']) {
         return Cow::Borrowed(src);
     }
     let mut text = Cow::Borrowed(src);
@@ -50,7 +45,9 @@ pub fn tolerated<'s>(src: &'s str, err: &YamlError) -> Option<Cow<'s, str>> {
     if low_closing_bracket(src, err).is_none() && under_indented_quote(src, err).is_none() {
         return None;
     }
-    Some(tolerant(src))
+    let mut text = Cow::Borrowed(src);
+    tolerate(&mut text);
+    Some(text)
 }
 
 fn tolerate(text: &mut Cow<'_, str>) {

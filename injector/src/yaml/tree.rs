@@ -76,8 +76,12 @@ pub fn shared_nodes(root: &Node) -> Vec<SharedNode> {
 /// Whether a node's text spans a comment line: replacing the node would
 /// lose it (a comment at the end of a line goes with that line).
 pub fn holds_comment_line(src: &str, node: &Node) -> bool {
-    src[node.start..node.end]
-        .lines()
+    comment_line_in(&src[node.start..node.end])
+}
+
+/// Whether a comment line starts after the first line of `text`.
+pub fn comment_line_in(text: &str) -> bool {
+    text.lines()
         .skip(1)
         .any(|l| l.trim_start().starts_with('#'))
 }
@@ -152,6 +156,15 @@ impl<'a> Node<'a> {
 
     pub fn entry(&self, key: &str) -> Option<&(Node<'a>, Node<'a>)> {
         self.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key))
+    }
+
+    /// The mapping in the list under `key` whose `name` is `name` (a
+    /// container, a volume, a port, an environment variable).
+    pub fn item_named(&self, key: &str, name: &str) -> Option<&Node<'a>> {
+        self.get(key)?
+            .as_seq()?
+            .iter()
+            .find(|i| i.get("name").and_then(Node::as_str) == Some(name))
     }
 
     /// `a.b.c` through nested mappings.
