@@ -133,3 +133,33 @@ fn under_indented_quote(text: &str, err: &YamlError) -> Option<Vec<usize>> {
     }
     (!newlines.is_empty()).then_some(newlines)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A double-quoted scalar with an escaped quote on each of its lines (an
+    /// even number of `"` on every line) and its continuation at the key's
+    /// column: a strict read fails, and the failure is tolerated as go-yaml
+    /// does.
+    #[test]
+    fn an_under_indented_continuation_is_tolerated_whatever_its_quotes() {
+        let src = "spec:\n  description: \"say \\\"hi\n  there\\\" you\"\n  x: 1\n";
+        let err = Documents::new(src)
+            .find_map(Result::err)
+            .expect("strict read fails");
+        let text = tolerated(src, &err).expect("go-yaml's tolerance");
+        assert_eq!(text.len(), src.len(), "no byte moved");
+        let doc = Documents::new(&text).next().unwrap().unwrap();
+        let root = doc.root.unwrap();
+        let description = root
+            .path(&["spec", "description"])
+            .unwrap()
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            description.split_whitespace().collect::<Vec<_>>(),
+            ["say", "\"hi", "there\"", "you"]
+        );
+    }
+}
