@@ -250,6 +250,8 @@ pub struct Documents<'a> {
     src: &'a str,
     offsets: Offsets<'a>,
     lines: Vec<usize>,
+    /// [`LineIndex::hint`], kept from one document to the next.
+    line_hint: std::cell::Cell<usize>,
     /// The stream line `src` starts on (1 unless it is a piece of one).
     first_line: usize,
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
@@ -276,6 +278,7 @@ impl<'a> Documents<'a> {
             src,
             offsets: Offsets::new(src),
             lines,
+            line_hint: std::cell::Cell::new(0),
             first_line,
             parser: Parser::new_from_str(src),
             stack: Vec::new(),
@@ -329,8 +332,13 @@ impl<'a> Iterator for Documents<'a> {
                     let mut builder = Builder {
                         src: self.src,
                         offsets: &self.offsets,
-                        lines: &self.lines,
-                        first_line: self.first_line,
+                        lines: LineIndex {
+                            src: self.src,
+                            ascii: self.offsets.ascii,
+                            starts: &self.lines,
+                            hint: &self.line_hint,
+                            first_line: self.first_line,
+                        },
                         stack: &mut self.stack,
                     };
                     match builder.event(other, span) {
@@ -364,12 +372,17 @@ fn scan_error(e: &ScanError) -> YamlError {
     }
 }
 
+/// Up to this many keys, a mapping's duplicates are found by looking
+/// through its keys.
+const FEW_KEYS: usize = 16;
+
 enum Open<'a> {
     Map {
         node: Node<'a>,
         entries: Vec<(Node<'a>, Node<'a>)>,
         key: Option<Node<'a>>,
-        /// Keys so far (borrowed from the text where the parser could).
+        /// Keys so far (borrowed from the text where the parser could),
+        /// once the mapping has [`FEW_KEYS`] of them.
         seen: HashSet<Cow<'a, str>>,
     },
     Seq {
@@ -378,13 +391,61 @@ enum Open<'a> {
     },
 }
 
+/// Lines and columns of byte offsets in one text.
+#[derive(Clone, Copy)]
+struct LineIndex<'o> {
+    src: &'o str,
+    ascii: bool,
+    /// Byte offset of each line's start.
+    starts: &'o [usize],
+    /// The line (index into `starts`) of the last position asked for: nodes
+    /// come in the order of the text, so the next is nearly always on it or
+    /// a little after it.
+    hint: &'o std::cell::Cell<usize>,
+    /// The stream line `src` starts on.
+    first_line: usize,
+}
+
+impl LineIndex<'_> {
+    /// Line and column (1-based, in characters) of a byte offset. In ASCII
+    /// text a character is a byte: no counting, which matters for JSON on
+    /// one long line (every node's column would count from the line's start).
+    fn pos(&self, at: usize) -> Pos {
+        let line = self.line_of(at);
+        let start = self.starts[line - 1];
+        let col = if self.ascii {
+            at - start
+        } else {
+            self.src[start..at].chars().count()
+        };
+        Pos {
+            line: line + self.first_line - 1,
+            col: col + 1,
+        }
+    }
+
+    /// The 1-based line of byte `at`: from the hint forward when it is close
+    /// by, by bisection otherwise.
+    fn line_of(&self, at: usize) -> usize {
+        let hint = self.hint.get();
+        let mut line = hint + 1;
+        if self.starts.get(hint).is_some_and(|&s| s <= at) {
+            while line < self.starts.len() && self.starts[line] <= at && line < hint + 8 {
+                line += 1;
+            }
+        }
+        if !(self.starts[line - 1] <= at && self.starts.get(line).is_none_or(|&s| s > at)) {
+            line = self.starts.partition_point(|&s| s <= at);
+        }
+        self.hint.set(line - 1);
+        line
+    }
+}
+
 struct Builder<'a, 'o> {
     src: &'a str,
     offsets: &'o Offsets<'a>,
-    /// Byte offset of each line's start, for positions.
-    lines: &'o [usize],
-    /// The stream line `src` starts on.
-    first_line: usize,
+    lines: LineIndex<'o>,
     stack: &'o mut Vec<Open<'a>>,
 }
 
@@ -420,28 +481,11 @@ impl<'a> Builder<'a, '_> {
             kind,
             start,
             end,
-            pos: self.pos(start),
+            pos: self.lines.pos(start),
             flow,
             in_flow,
             anchor: (anchor != 0).then_some(anchor),
             explicit_key: false,
-        }
-    }
-
-    /// Line and column (1-based, in characters) of a byte offset. In ASCII
-    /// text a character is a byte: no counting, which matters for JSON on
-    /// one long line (every node's column would count from the line's start).
-    fn pos(&self, at: usize) -> Pos {
-        let line = self.lines.partition_point(|&s| s <= at);
-        let start = self.lines[line - 1];
-        let col = if self.offsets.ascii {
-            at - start
-        } else {
-            self.src[start..at].chars().count()
-        };
-        Pos {
-            line: line + self.first_line - 1,
-            col: col + 1,
         }
     }
 
@@ -507,7 +551,23 @@ impl<'a> Builder<'a, '_> {
                 match key.take() {
                     None => {
                         if let Kind::Scalar(k, _) = &done.kind {
-                            if !seen.insert(k.clone()) {
+                            // Most mappings are small: a look through their
+                            // keys costs less than hashing; a large one keeps
+                            // a set.
+                            let duplicate = if entries.len() < FEW_KEYS {
+                                entries.iter().any(|(e, _)| e.as_str() == Some(k))
+                            } else {
+                                if seen.is_empty() {
+                                    seen.extend(entries.iter().filter_map(
+                                        |(e, _)| match &e.kind {
+                                            Kind::Scalar(e, _) => Some(e.clone()),
+                                            _ => None,
+                                        },
+                                    ));
+                                }
+                                !seen.insert(k.clone())
+                            };
+                            if duplicate {
                                 return Err(YamlError {
                                     pos: done.pos,
                                     message: format!("duplicate key '{k}' in this mapping; Kubernetes would keep only one of them — remove the other"),
@@ -515,9 +575,11 @@ impl<'a> Builder<'a, '_> {
                             }
                         }
                         let mut done = done;
-                        done.explicit_key = self.src[..done.start]
-                            .trim_end_matches([' ', '\t', '\r', '\n'])
-                            .ends_with('?');
+                        done.explicit_key = self.src.as_bytes()[..done.start]
+                            .iter()
+                            .rev()
+                            .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+                            == Some(&b'?');
                         *key = Some(done);
                     }
                     Some(k) => {
@@ -532,6 +594,7 @@ impl<'a> Builder<'a, '_> {
                             if rest[gap..].starts_with(':') {
                                 value.start = after_key + gap + 1;
                                 value.end = value.start;
+                                value.pos = self.lines.pos(value.start);
                             }
                         }
                         entries.push((k, value))
@@ -697,6 +760,39 @@ fn block_scalar_span(src: &str, start: usize, span_end: usize) -> (usize, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every node's line and column are those of its first byte, however
+    /// far apart (and in whatever order) the nodes are asked for.
+    #[test]
+    fn positions_are_those_of_the_first_byte() {
+        fn walk(src: &str, node: &Node, first_line: usize, seen: &mut usize) {
+            let before = &src[..node.start];
+            let line = before.matches('\n').count() + first_line;
+            let col = before.rsplit('\n').next().unwrap().chars().count() + 1;
+            assert_eq!(node.pos, Pos { line, col }, "node at byte {}", node.start);
+            *seen += 1;
+            match &node.kind {
+                Kind::Map(entries) => entries.iter().for_each(|(k, v)| {
+                    walk(src, k, first_line, seen);
+                    walk(src, v, first_line, seen);
+                }),
+                Kind::Seq(items) => items.iter().for_each(|i| walk(src, i, first_line, seen)),
+                _ => {}
+            }
+        }
+        let mut src = String::from("a:\n  b: |-\n\n  c:\n");
+        for i in 0..40 {
+            src.push_str(&format!(
+                "  k{i}: ünï {i}\n  l{i}:\n  - |\n    x\n  - [{{m: {i}}}]\n\n\n"
+            ));
+        }
+        src.push_str("---\nz: >\n\n  folded\n");
+        let mut seen = 0;
+        for doc in Documents::starting_at(&src, 7) {
+            walk(&src, &doc.unwrap().root.unwrap(), 7, &mut seen);
+        }
+        assert!(seen > 300, "{seen} nodes");
+    }
 
     fn docs(src: &str) -> Vec<Option<(usize, usize)>> {
         let mut out = Vec::new();
