@@ -231,3 +231,23 @@ fn yaml_style_float(s: &str) -> bool {
     let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
     mantissa_ok && exponent_ok
 }
+
+/// The full proof of `out` as the output for `src` (every document read
+/// again, whole): what a region proved by reading only the lines around its
+/// edits must also pass (`injector/tests/windows.rs`).
+pub fn proved(
+    src: &str,
+    out: &str,
+    config: &config::Config,
+    options: &Options,
+) -> Result<(), crate::error::Error> {
+    let origin = crate::verify::Origin {
+        document: 0,
+        line: 1,
+    };
+    // Read as the run reads it: with go-yaml's tolerance where it is needed.
+    let readable = yaml::tolerant(src);
+    crate::verify::check(src, &readable, out, origin, |text, root| {
+        stream::plan_and_apply(text, root, config, options)
+    })
+}

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::plan::{self, Options, Outcome};
 use crate::verify;
-use crate::yaml::edits::{line_after, Editor};
+use crate::yaml::edits::{line_after, line_breaks, Editor};
 use crate::yaml::{tolerated, Documents, Node, Pos, YamlError};
 
 pub struct Injected {
@@ -63,6 +63,9 @@ pub struct Faults {
     /// Proves the whole stream at once (the path taken when a document
     /// cannot be read on its own), not document by document.
     pub whole_stream: bool,
+    /// Proves each document by reading all of its output again (the path
+    /// taken where reading only the lines around the edits does not apply).
+    pub read_all: bool,
 }
 
 /// [`inject`] with `faults`: for the tests of the proof.
@@ -247,11 +250,11 @@ impl Run<'_> {
         for (index, doc) in Documents::starting_at(readable, self.first_line).enumerate() {
             documents = index + 1;
             let Some(root) = doc?.root else { continue };
-            let planned = self.plan(src, &root)?;
+            let mut planned = self.plan(src, &root)?;
             outcomes.extend(planned.outcomes);
             let region_end = line_after(src, root.end);
             let first_line = region_line;
-            region_line += src[region_start..region_end].matches('\n').count();
+            region_line += line_breaks(&src[region_start..region_end]);
             if planned.edits.is_empty() {
                 // Nothing planned: the region is written as it was.
                 sink.write(&src[region_start..region_end])?;
@@ -261,7 +264,7 @@ impl Run<'_> {
             changed = true;
             let in_region = &src[region_start..region_end];
             let mut out = String::with_capacity(in_region.len() * 2);
-            let end = Editor::apply_into(src, region_start, planned.edits, &mut out)
+            let end = Editor::apply_into(src, region_start, &mut planned.edits, &mut out)
                 .map_err(|what| Error::internal(Some(root.pos), what))?;
             if end > region_end {
                 return Err(Failed::Error(Error::internal(
@@ -275,12 +278,21 @@ impl Run<'_> {
                 document: self.first_document + index,
                 line: first_line,
             };
+            let read = if !std::ptr::eq(readable, src) {
+                verify::Reading::Tolerant
+            } else if self.faults.read_all {
+                verify::Reading::Whole
+            } else {
+                verify::Reading::Windows
+            };
             let region = verify::check_region(
-                in_region,
+                src,
+                (region_start, region_end),
                 &out,
-                &root,
+                root,
+                &planned.edits,
                 &planned.pods,
-                !std::ptr::eq(readable, src),
+                read,
                 origin,
                 |text, root| self.plan(text, root),
             );
@@ -313,10 +325,10 @@ impl Run<'_> {
         for doc in Documents::starting_at(readable, self.first_line) {
             documents += 1;
             let Some(root) = doc?.root else { continue };
-            let planned = self.plan(src, &root)?;
+            let mut planned = self.plan(src, &root)?;
             outcomes.extend(planned.outcomes);
             changed |= !planned.edits.is_empty();
-            applied = Editor::apply_into(src, applied, planned.edits, &mut text)
+            applied = Editor::apply_into(src, applied, &mut planned.edits, &mut text)
                 .map_err(|what| Error::internal(Some(root.pos), what))?;
         }
         text.push_str(&src[applied..]);
@@ -541,4 +553,68 @@ fn starts_a_document(line: &str) -> bool {
 fn is_blank_or_comment(line: &str) -> bool {
     let t = line.trim_start();
     t.is_empty() || t.starts_with('#')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::{check_region, read_again, Origin, Reading, Region};
+
+    /// A hook, a mount, a volume and an init container added to an
+    /// Istio-style pod are proved by reading again only the lines around
+    /// them, and damage there is not proved.
+    #[test]
+    fn the_usual_edits_are_proved_by_small_windows() {
+        let mut src = String::from(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shop\nspec:\n  template:\n    spec:\n      initContainers:\n      - name: istio-init\n        image: proxyv2\n      containers:\n      - name: app\n        image: app\n      - name: istio-proxy\n        image: proxyv2\n        args:\n",
+        );
+        for i in 0..200 {
+            src.push_str(&format!("        - --flag-{i}\n"));
+        }
+        src.push_str("        volumeMounts:\n        - name: data\n          mountPath: /data\n      volumes:\n      - name: data\n        emptyDir: {}\n");
+        let config = crate::config::parse(
+            "graceful-wait:\n  native-sidecars: wait\ndeployment:\n  shop:\n    istio-proxy: {tcp: 15090}\n",
+        )
+        .unwrap();
+        let options = Options::default();
+        let plan = |text: &str, root: &Node| plan_and_apply(text, root, &config, &options);
+        let root = || Documents::new(&src).next().unwrap().unwrap().root.unwrap();
+        let mut applied = plan(&src, &root()).unwrap();
+        assert!(!applied.edits.is_empty());
+        let mut out = String::new();
+        let end = Editor::apply_into(&src, 0, &mut applied.edits, &mut out).unwrap();
+        out.push_str(&src[end..]);
+        let region = (0, src.len());
+        let read = read_again(&src, region, &root(), &applied.edits, &out).unwrap();
+        assert!(
+            read * 4 < out.len(),
+            "{read} of {} bytes read again",
+            out.len()
+        );
+        let origin = Origin {
+            document: 0,
+            line: 1,
+        };
+        let prove = |out: &str| {
+            check_region(
+                &src,
+                region,
+                out,
+                root(),
+                &applied.edits,
+                &applied.pods,
+                Reading::Windows,
+                origin,
+                plan,
+            )
+        };
+        assert!(matches!(prove(&out), Region::Proved));
+        let damaged = out.replacen(
+            "        - name: graceful-wait\n",
+            "       - name: graceful-wait\n",
+            1,
+        );
+        assert_ne!(damaged, out);
+        assert!(matches!(prove(&damaged), Region::Unproved));
+    }
 }

@@ -3,7 +3,8 @@
 //! test-only `stream::Faults::sabotage` hook; each corruption must end in an
 //! internal error that names where, and no text.
 //!
-//! Both paths are damaged: document by document (the sabotage sees the
+//! Every path is damaged: document by document, proved by reading again only
+//! the lines around the edits or all of the document (the sabotage sees the
 //! edited document's region, the only text edits can touch — the rest is
 //! copied as it is), and the whole-stream path (the sabotage sees the whole
 //! output, so damage anywhere is tried).
@@ -44,14 +45,26 @@ spec:
 const CONFIG: &str = "deployment:\n  shop:\n    istio-proxy: {tcp: 20000}\n";
 
 fn run(sabotage: Option<fn(&str) -> String>) -> Result<String, String> {
-    run_on(sabotage, false)
+    run_on(sabotage, Path::Windows)
 }
 
-fn run_on(sabotage: Option<fn(&str) -> String>, whole_stream: bool) -> Result<String, String> {
+/// How the output is proved.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Path {
+    /// Document by document, reading again the lines around the edits.
+    Windows,
+    /// Document by document, reading all of each again.
+    ReadAll,
+    /// The whole stream at once.
+    WholeStream,
+}
+
+fn run_on(sabotage: Option<fn(&str) -> String>, path: Path) -> Result<String, String> {
     let config = config::parse(CONFIG).unwrap();
     let faults = Faults {
         sabotage,
-        whole_stream,
+        whole_stream: path == Path::WholeStream,
+        read_all: path == Path::ReadAll,
     };
     inject_with(MANIFEST, &config, &Options::default(), faults)
         .map(|i| i.text)
@@ -62,11 +75,9 @@ fn run_on(sabotage: Option<fn(&str) -> String>, whole_stream: bool) -> Result<St
 fn an_undamaged_edit_passes() {
     let out = run(None).unwrap();
     assert!(out.contains("--port=20000"), "{out}");
-    assert_eq!(
-        run_on(None, true).unwrap(),
-        out,
-        "both paths write the same"
-    );
+    for path in [Path::ReadAll, Path::WholeStream] {
+        assert_eq!(run_on(None, path).unwrap(), out, "{path:?} writes the same");
+    }
 }
 
 /// What the damage is, how it is done, and what the error must name.
@@ -145,20 +156,28 @@ fn every_kind_of_damage_is_caught() {
         |t| t[t.find("---\n").unwrap() + 4..].to_string(),
         "document",
     )];
-    let by_path = cases
+    let by_document = cases
         .iter()
-        .filter(|c| c.0 != "a non-workload object touched")
-        .map(|c| (c, false))
-        .chain(cases.iter().chain(whole_stream_only).map(|c| (c, true)));
-    for ((what, sabotage, names), whole) in by_path {
-        let err = run_on(Some(*sabotage), whole).expect_err(what);
+        .filter(|c| c.0 != "a non-workload object touched");
+    let by_path = by_document
+        .clone()
+        .map(|c| (c, Path::Windows))
+        .chain(by_document.map(|c| (c, Path::ReadAll)))
+        .chain(
+            cases
+                .iter()
+                .chain(whole_stream_only)
+                .map(|c| (c, Path::WholeStream)),
+        );
+    for ((what, sabotage, names), path) in by_path {
+        let err = run_on(Some(*sabotage), path).expect_err(what);
         assert!(
             err.contains("internal error") && err.contains("nothing was written"),
             "{what}: {err}"
         );
         assert!(
             err.contains(names),
-            "{what}: the message should name {names:?}: {err}"
+            "{what} ({path:?}): the message should name {names:?}: {err}"
         );
     }
 }

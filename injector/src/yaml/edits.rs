@@ -19,6 +19,19 @@ pub struct Edit {
     depth: usize,
 }
 
+impl Edit {
+    /// The column block text is written at (`usize::MAX` for text inside a
+    /// line).
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+}
+
+/// How many line feeds `text` holds (what positions and regions count by).
+pub fn line_breaks(text: &str) -> usize {
+    memchr::memchr_iter(b'\n', text.as_bytes()).count()
+}
+
 /// The start of the line that byte `at` of `src` is on.
 pub fn line_start(src: &str, at: usize) -> usize {
     src[..at].rfind('\n').map_or(0, |i| i + 1)
@@ -292,17 +305,18 @@ impl<'s> Editor<'s> {
     }
 
     /// Appends `src` from `from` with `edits` applied (all at or after
-    /// `from`) to `out`, up to the last edit's end; returns where that is.
-    /// How the stream is written one document at a time.
+    /// `from`; sorted here, in the order they are applied) to `out`, up to
+    /// the last edit's end; returns where that is. How the stream is
+    /// written one document at a time.
     pub fn apply_into(
         src: &str,
         from: usize,
-        mut edits: Vec<Edit>,
+        edits: &mut [Edit],
         out: &mut String,
     ) -> Result<usize, String> {
         edits.sort_by(|a, b| a.start.cmp(&b.start).then(b.depth.cmp(&a.depth)));
         let mut at = from;
-        for e in &edits {
+        for e in edits.iter() {
             if e.start < at {
                 return Err(format!("overlapping edits at byte {}", e.start));
             }

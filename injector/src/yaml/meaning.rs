@@ -7,21 +7,23 @@ use super::emit::{Value, NOT_STRINGS};
 use super::tree::Step;
 use super::tree::{Kind, Node};
 use saphyr_parser::ScalarStyle;
+use std::borrow::Cow;
 
 /// A document as the check compares it: structure, text and type of every
 /// scalar, without positions or styles that do not change what it says.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Meaning {
-    Map(Vec<(Meaning, Meaning)>),
-    Seq(Vec<Meaning>),
-    /// A string (quoted, block, or plain text no YAML reader takes for anything else).
-    Str(String),
+pub enum Meaning<'a> {
+    Map(Vec<(Meaning<'a>, Meaning<'a>)>),
+    Seq(Vec<Meaning<'a>>),
+    /// A string (quoted, block, or plain text no YAML reader takes for
+    /// anything else), borrowed from the node it was read from.
+    Str(Cow<'a, str>),
     /// A plain scalar that reads as a boolean, number or null.
-    Typed(String),
+    Typed(Cow<'a, str>),
     Alias,
 }
 
-impl Meaning {
+impl<'a> Meaning<'a> {
     pub fn text(&self) -> Option<&str> {
         match self {
             Meaning::Str(s) | Meaning::Typed(s) => Some(s),
@@ -29,7 +31,7 @@ impl Meaning {
         }
     }
 
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut Meaning> {
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Meaning<'a>> {
         match self {
             Meaning::Map(entries) => entries
                 .iter_mut()
@@ -39,7 +41,7 @@ impl Meaning {
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<&Meaning> {
+    pub fn get(&self, key: &str) -> Option<&Meaning<'a>> {
         match self {
             Meaning::Map(entries) => entries
                 .iter()
@@ -51,13 +53,13 @@ impl Meaning {
 
     /// Replaces `key`'s value where it stands, or adds it last: what the
     /// editor's `set_key` does.
-    pub fn set_key(&mut self, key: &str, value: Meaning) -> Result<(), String> {
+    pub fn set_key(&mut self, key: &str, value: Meaning<'a>) -> Result<(), String> {
         let Meaning::Map(entries) = self else {
             return Err(format!("cannot set {key}: not a mapping"));
         };
         match entries.iter_mut().find(|(k, _)| k.text() == Some(key)) {
             Some((_, v)) => *v = value,
-            None => entries.push((Meaning::Str(key.to_string()), value)),
+            None => entries.push((Meaning::Str(Cow::Owned(key.to_string())), value)),
         }
         Ok(())
     }
@@ -71,7 +73,7 @@ impl Meaning {
         key: &str,
         name: &str,
         replaces: Option<&str>,
-        item: Meaning,
+        item: Meaning<'a>,
         first: bool,
     ) -> Result<(), String> {
         match self.get_mut(key) {
@@ -93,7 +95,13 @@ impl Meaning {
     }
 }
 
-pub fn of_node(node: &Node) -> Meaning {
+/// What `node` says; its text is borrowed from the source where the node's
+/// is (so the meaning outlives the tree).
+pub fn of_node<'a>(node: &Node<'a>) -> Meaning<'a> {
+    let text = |t: &Cow<'a, str>| match t {
+        Cow::Borrowed(b) => Cow::Borrowed(*b),
+        Cow::Owned(o) => Cow::Owned(o.clone()),
+    };
     match &node.kind {
         Kind::Map(entries) => Meaning::Map(
             entries
@@ -102,10 +110,8 @@ pub fn of_node(node: &Node) -> Meaning {
                 .collect(),
         ),
         Kind::Seq(items) => Meaning::Seq(items.iter().map(of_node).collect()),
-        Kind::Scalar(text, ScalarStyle::Plain) if reads_as_non_string(text) => {
-            Meaning::Typed(text.to_string())
-        }
-        Kind::Scalar(text, _) => Meaning::Str(text.to_string()),
+        Kind::Scalar(t, ScalarStyle::Plain) if reads_as_non_string(t) => Meaning::Typed(text(t)),
+        Kind::Scalar(t, _) => Meaning::Str(text(t)),
         Kind::Alias(_) => Meaning::Alias,
     }
 }
@@ -135,15 +141,15 @@ fn same_meaning(a: &Meaning, b: &Meaning) -> bool {
     }
 }
 
-pub fn of_value(value: &Value) -> Meaning {
+pub fn of_value(value: &Value) -> Meaning<'_> {
     match value {
-        Value::Str(s) => Meaning::Str(s.clone()),
-        Value::Literal(s) => Meaning::Typed(s.clone()),
+        Value::Str(s) => Meaning::Str(Cow::Borrowed(s)),
+        Value::Literal(s) => Meaning::Typed(Cow::Borrowed(s)),
         Value::Seq(items) => Meaning::Seq(items.iter().map(of_value).collect()),
         Value::Map(entries) => Meaning::Map(
             entries
                 .iter()
-                .map(|(k, v)| (Meaning::Str(k.clone()), of_value(v)))
+                .map(|(k, v)| (Meaning::Str(Cow::Borrowed(k)), of_value(v)))
                 .collect(),
         ),
     }
@@ -152,25 +158,30 @@ pub fn of_value(value: &Value) -> Meaning {
 /// Whether a plain scalar is a boolean, null or number to a YAML 1.1 or 1.2
 /// reader (go-yaml, which Kubernetes uses, reads both).
 pub fn reads_as_non_string(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    if lower.is_empty() || NOT_STRINGS.contains(&lower.as_str()) {
+    // Without lowercasing a copy: this runs on every plain scalar read.
+    if text.is_empty() || NOT_STRINGS.iter().any(|w| w.eq_ignore_ascii_case(text)) {
         return true;
     }
-    let digits = lower.trim_start_matches(['-', '+']);
-    if let Some(hex) = digits.strip_prefix("0x") {
+    let digits = text.trim_start_matches(['-', '+']);
+    let after = |prefix: char| {
+        digits
+            .strip_prefix('0')
+            .and_then(|d| d.strip_prefix([prefix, prefix.to_ascii_uppercase()]))
+    };
+    if let Some(hex) = after('x') {
         return !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit() || c == '_');
     }
-    if let Some(oct) = digits.strip_prefix("0o") {
+    if let Some(oct) = after('o') {
         return !oct.is_empty() && oct.chars().all(|c| c.is_digit(8) || c == '_');
     }
     digits.starts_with(|c: char| c.is_ascii_digit() || c == '.')
         && digits.chars().any(|c| c.is_ascii_digit())
         && digits
             .chars()
-            .all(|c| c.is_ascii_digit() || "._e+-:".contains(c))
+            .all(|c| c.is_ascii_digit() || "._eE+-:".contains(c))
 }
 
-pub fn at_path<'m>(root: &'m mut Meaning, path: &[Step]) -> Option<&'m mut Meaning> {
+pub fn at_path<'m, 'a>(root: &'m mut Meaning<'a>, path: &[Step]) -> Option<&'m mut Meaning<'a>> {
     path.iter().try_fold(root, |node, seg| match (seg, node) {
         (Step::Key(k), node) => node.get_mut(k),
         (Step::Index(i), Meaning::Seq(items)) => items.get_mut(*i),
@@ -230,7 +241,8 @@ mod tests {
     #[test]
     fn plain_scalars_that_are_not_strings() {
         for t in [
-            "true", "No", "~", "", "20000", "-1", "0.5", "1e3", "0x1F", ".inf", "1:20",
+            "true", "No", "~", "", "20000", "-1", "0.5", "1e3", "1E3", "0x1F", "0X1f", "0O17",
+            ".inf", ".NaN", "1:20",
         ] {
             assert!(typed(t), "{t:?}");
         }

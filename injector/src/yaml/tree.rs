@@ -272,7 +272,7 @@ impl<'a> Documents<'a> {
     /// in their messages) is a line of the stream.
     pub fn starting_at(src: &'a str, first_line: usize) -> Self {
         let lines = std::iter::once(0)
-            .chain(src.match_indices('\n').map(|(i, _)| i + 1))
+            .chain(memchr::memchr_iter(b'\n', src.as_bytes()).map(|i| i + 1))
             .collect();
         Documents {
             src,

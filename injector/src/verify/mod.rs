@@ -18,24 +18,33 @@
 //! memory follows the largest document. Any difference is an internal error:
 //! nothing is written, and the message names the document and the path.
 
+mod window;
+
+#[cfg(test)]
+pub(crate) use window::read_again;
+
 use crate::apply::Applied;
 use crate::error::Error;
 use crate::plan::{Change, ContainerRef, PodPlan};
+use crate::yaml::edits::{line_breaks, Edit};
 use crate::yaml::meaning::{at_path, first_difference, of_node, of_value, Meaning};
 use crate::yaml::{tolerant, Documents, Node, Pos};
 use std::collections::HashMap;
 
-fn exec_pre_stop(command: &[String]) -> Meaning {
+fn exec_pre_stop(command: &[String]) -> Meaning<'_> {
     Meaning::Map(vec![(
         Meaning::Str("exec".into()),
         Meaning::Map(vec![(
             Meaning::Str("command".into()),
-            Meaning::Seq(command.iter().map(|w| Meaning::Str(w.clone())).collect()),
+            Meaning::Seq(command.iter().map(|w| Meaning::Str(w.into())).collect()),
         )]),
     )])
 }
 
-fn container<'m>(spec: &'m mut Meaning, at: &ContainerRef) -> Result<&'m mut Meaning, String> {
+fn container<'m, 'a>(
+    spec: &'m mut Meaning<'a>,
+    at: &ContainerRef,
+) -> Result<&'m mut Meaning<'a>, String> {
     match spec.get_mut(at.list) {
         Some(Meaning::Seq(items)) => items
             .iter_mut()
@@ -46,7 +55,7 @@ fn container<'m>(spec: &'m mut Meaning, at: &ContainerRef) -> Result<&'m mut Mea
 }
 
 /// The pod spec with one planned change applied, as the editor should have.
-fn apply(spec: &mut Meaning, change: &Change) -> Result<(), String> {
+fn apply<'a>(spec: &mut Meaning<'a>, change: &'a Change) -> Result<(), String> {
     match change {
         Change::PreStop {
             container: at,
@@ -121,10 +130,14 @@ fn apply(spec: &mut Meaning, change: &Change) -> Result<(), String> {
 }
 
 /// A list with `items` in place of its first `replaced` items.
-fn prefixed(list: Option<&mut Meaning>, items: &[String], replaced: usize) -> Result<(), String> {
+fn prefixed<'a>(
+    list: Option<&mut Meaning<'a>>,
+    items: &'a [String],
+    replaced: usize,
+) -> Result<(), String> {
     match list {
         Some(Meaning::Seq(existing)) if existing.len() > replaced => {
-            existing.splice(0..replaced, items.iter().map(|i| Meaning::Str(i.clone())));
+            existing.splice(0..replaced, items.iter().map(|i| Meaning::Str(i.into())));
             Ok(())
         }
         _ => Err("the list planned to take items in front is not there".into()),
@@ -179,22 +192,52 @@ pub enum Region {
     Unproved,
 }
 
-/// Checks one document's region on its own: `out` is what was written for
-/// the region `in_region` of the stream, which holds the document `root`;
-/// `plans` is what was planned for it, and `plan_out` plans the output
-/// document (which must plan nothing). Only the output is read again: the
-/// input document is the one the stream was read as.
-pub fn check_region(
-    in_region: &str,
+/// Checks one document's region on its own: `out` is what was written,
+/// with `edits` (sorted, as applied), for the region `src[region.0..region.1]`
+/// of the stream's text `src`, which holds the document `root`; `plans` is
+/// what was planned for it, and `plan_out` plans the output document (which
+/// must plan nothing). The input document is the one the stream was read
+/// as; of the output, only the lines around the edits are read again where
+/// that proves as much ([`window`]), all of it otherwise.
+#[allow(clippy::too_many_arguments)]
+pub fn check_region<'a>(
+    src: &'a str,
+    region: (usize, usize),
     out: &str,
-    root: &Node,
+    root: Node<'a>,
+    edits: &[Edit],
     plans: &[PodPlan],
-    tolerant_read: bool,
+    read: Reading,
     origin: Origin,
-    plan_out: impl FnOnce(&str, &Node) -> Result<Applied, Error>,
+    mut plan_out: impl FnMut(&str, &Node) -> Result<Applied, Error>,
 ) -> Region {
+    // The next region starts at a line's start: this one must end as its
+    // input did, with a line break (or be the end of the text).
+    if src[..region.1].ends_with('\n') != out.ends_with('\n') {
+        return Region::Unproved;
+    }
+    let root = match read {
+        Reading::Windows => {
+            match window::check(
+                src,
+                region,
+                out,
+                root,
+                edits,
+                plans,
+                origin.document,
+                &mut plan_out,
+            ) {
+                Ok(window::Windowed::Proved) => return Region::Proved,
+                Ok(window::Windowed::Unproved) => return Region::Unproved,
+                Err(root) => root,
+            }
+        }
+        Reading::Whole | Reading::Tolerant => root,
+    };
+    let in_region = &src[region.0..region.1];
     let proved = (|| -> Result<(), Error> {
-        let out_readable = readable_as_input(out, tolerant_read);
+        let out_readable = readable_as_input(out, read == Reading::Tolerant);
         let mut roots = Vec::new();
         for doc in Documents::new(&out_readable) {
             roots.extend(doc?.root);
@@ -202,7 +245,7 @@ pub fn check_region(
         let [b] = roots.as_slice() else {
             return Err(internal(Pos { line: 1, col: 1 }, "not one document".into()));
         };
-        document_is_input_plus_plan(in_region, out, origin.document, root, b, plans)?;
+        document_is_input_plus_plan(in_region, out, origin.document, &root, b, plans)?;
         second_run_changes_nothing(plan_out(out, b), b, origin.document)?;
         comments_kept(in_region, out)?;
         line_endings_kept(in_region, out)
@@ -211,6 +254,17 @@ pub fn check_region(
         Ok(()) => Region::Proved,
         Err(_) => Region::Unproved,
     }
+}
+
+/// How a region's output is read back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reading {
+    /// Only the lines around the edits, where that proves as much.
+    Windows,
+    /// All of it.
+    Whole,
+    /// All of it, with go-yaml's tolerance (the input needed it).
+    Tolerant,
 }
 
 fn check_here(
@@ -333,18 +387,7 @@ fn document_is_input_plus_plan(
         }
         return Ok(());
     }
-    let mut want = of_node(a);
-    for plan in plans {
-        let spec = at_path(&mut want, &plan.spec).ok_or_else(|| {
-            internal(
-                a.pos,
-                format!("{}: the planned pod spec is not there", plan.object),
-            )
-        })?;
-        for change in &plan.changes {
-            apply(spec, change).map_err(|e| internal(a.pos, format!("{}: {e}", plan.object)))?;
-        }
-    }
+    let want = planned_meaning(a, plans)?;
     let got = of_node(b);
     let mut path = String::new();
     match first_difference(&want, &got, &mut path) {
@@ -359,8 +402,28 @@ fn document_is_input_plus_plan(
     }
 }
 
+/// What document `a` means with `plans` applied.
+fn planned_meaning<'a>(a: &Node<'a>, plans: &'a [PodPlan]) -> Result<Meaning<'a>, Error> {
+    let mut want = of_node(a);
+    for plan in plans {
+        let spec = at_path(&mut want, &plan.spec).ok_or_else(|| {
+            internal(
+                a.pos,
+                format!("{}: the planned pod spec is not there", plan.object),
+            )
+        })?;
+        for change in &plan.changes {
+            apply(spec, change).map_err(|e| internal(a.pos, format!("{}: {e}", plan.object)))?;
+        }
+    }
+    Ok(want)
+}
+
 /// Every comment line of the input is in the output, as often.
 fn comments_kept(src: &str, out: &str) -> Result<(), Error> {
+    if memchr::memchr(b'#', src.as_bytes()).is_none() {
+        return Ok(());
+    }
     let mut missing: HashMap<&str, i64> = HashMap::new();
     for line in src.lines().filter(|l| l.trim_start().starts_with('#')) {
         *missing.entry(line.trim_end()).or_default() += 1;
@@ -387,8 +450,14 @@ fn comments_kept(src: &str, out: &str) -> Result<(), Error> {
 
 /// A file with CRLF line ends keeps them everywhere; one without gets none.
 fn line_endings_kept(src: &str, out: &str) -> Result<(), Error> {
-    let crlf = |t: &str| t.matches("\r\n").count();
-    let lf = |t: &str| t.matches('\n').count();
+    let crlf = |t: &str| {
+        if memchr::memchr(b'\r', t.as_bytes()).is_some() {
+            t.matches("\r\n").count()
+        } else {
+            0
+        }
+    };
+    let lf = line_breaks;
     let (src_crlf, src_lf) = (crlf(src), lf(src));
     let (out_crlf, out_lf) = (crlf(out), lf(out));
     let start = Pos { line: 1, col: 1 };
