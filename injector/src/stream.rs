@@ -386,6 +386,12 @@ impl Outcomes for Vec<Outcome> {
 /// outcomes handed to `outcomes` as it goes. Returns whether anything
 /// changed.
 ///
+/// Pieces are independent, so they are handled `threads` at a time, each on
+/// a thread of its own (0: as many as there are cores, at most
+/// [`MAX_WORKERS`]; 1: one after the other, on this thread); what they give
+/// is written in the stream's order, and a run ends at the first error in
+/// that order, as one at a time would.
+///
 /// A directive (`%YAML`, `%TAG`) applies to the document after it, across
 /// such a cut: a stream that holds one is read whole and handled by
 /// [`inject_into`] (what was read so far is kept in an unnamed temporary
@@ -394,6 +400,29 @@ pub fn inject_from(
     input: &mut dyn std::io::BufRead,
     config: &Config,
     options: &Options,
+    threads: usize,
+    sink: &mut dyn Sink,
+    outcomes: &mut dyn Outcomes,
+) -> Result<bool, Error> {
+    let workers = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS)),
+        n => n,
+    };
+    std::thread::scope(|scope| {
+        let mut pieces = Pieces::new(config, options);
+        if workers > 1 {
+            pieces.start_workers(scope, workers);
+        }
+        read_pieces(input, &mut pieces, sink, outcomes)
+    })
+}
+
+/// Threads that handle pieces, at most, unless asked for more.
+pub const MAX_WORKERS: usize = 4;
+
+fn read_pieces(
+    input: &mut dyn std::io::BufRead,
+    pieces: &mut Pieces,
     sink: &mut dyn Sink,
     outcomes: &mut dyn Outcomes,
 ) -> Result<bool, Error> {
@@ -406,39 +435,54 @@ pub fn inject_from(
     };
     let mut spool = std::io::BufWriter::new(tempfile::tempfile().map_err(spool_error)?);
     let mut piece = Piece::default();
-    let mut pieces = Pieces {
-        config,
-        options,
-        documents: 0,
-        changed: false,
-    };
     let mut line = Vec::new();
     let mut line_no = 1;
+    // An error in reading comes after the pieces before it: theirs first.
+    let in_order = |pieces: &mut Pieces, sink: &mut dyn Sink, outcomes: &mut dyn Outcomes, e| {
+        pieces.finish(sink, outcomes)?;
+        Err(e)
+    };
     loop {
         line.clear();
-        if input.read_until(b'\n', &mut line).map_err(read_error)? == 0 {
-            break;
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return in_order(pieces, sink, outcomes, read_error(e)),
         }
-        spool.write_all(&line).map_err(spool_error)?;
-        let text = std::str::from_utf8(&line).map_err(|e| not_utf8(line_no, e.valid_up_to()))?;
+        if let Err(e) = spool.write_all(&line) {
+            return in_order(pieces, sink, outcomes, spool_error(e));
+        }
+        let text = match std::str::from_utf8(&line) {
+            Ok(text) => text,
+            Err(e) => return in_order(pieces, sink, outcomes, not_utf8(line_no, e.valid_up_to())),
+        };
         if text.starts_with('%') {
+            pieces.finish(sink, outcomes)?;
             let mut whole = spool
                 .into_inner()
                 .map_err(|e| spool_error(e.into_error()))?;
-            return read_whole(&mut whole, input, config, options, sink, outcomes);
+            return read_whole(
+                &mut whole,
+                input,
+                pieces.config,
+                pieces.options,
+                sink,
+                outcomes,
+            );
         }
         if starts_a_document(text) && piece.has_content {
-            pieces.handle(&piece, sink, outcomes)?;
-            piece = Piece {
+            let next = Piece {
                 first_line: line_no,
                 ..Piece::default()
             };
+            pieces.handle(std::mem::replace(&mut piece, next), sink, outcomes)?;
         }
         piece.has_content |= !is_blank_or_comment(text);
         piece.text.push_str(text);
         line_no += 1;
     }
-    pieces.handle(&piece, sink, outcomes)?;
+    pieces.handle(piece, sink, outcomes)?;
+    pieces.finish(sink, outcomes)?;
     Ok(pieces.changed)
 }
 
@@ -460,34 +504,138 @@ impl Default for Piece {
     }
 }
 
-/// The pieces handled so far.
+/// A piece handled: its proved output and report, or its error.
+type Handled = Result<(String, Report), Error>;
+
+/// The pieces handled so far, and those being handled.
 struct Pieces<'r> {
     config: &'r Config,
     options: &'r Options,
     documents: usize,
     changed: bool,
+    /// Where pieces go to the workers (none: each is handled as it comes).
+    work: Option<std::sync::mpsc::SyncSender<(usize, Piece)>>,
+    done: Option<std::sync::mpsc::Receiver<(usize, Piece, Handled)>>,
+    /// Pieces sent, and written (in order), so far.
+    sent: usize,
+    written: usize,
+    /// Pieces handled out of order, until those before them are written.
+    waiting: std::collections::BTreeMap<usize, (Piece, Handled)>,
+    /// Pieces sent and not yet written, at most (their text and output are
+    /// what memory holds).
+    in_flight: usize,
 }
 
-impl Pieces<'_> {
-    /// One piece, as a stream of its own: its output proved and then
-    /// written, its errors placed in the whole stream.
+impl<'r> Pieces<'r> {
+    fn new(config: &'r Config, options: &'r Options) -> Self {
+        Pieces {
+            config,
+            options,
+            documents: 0,
+            changed: false,
+            work: None,
+            done: None,
+            sent: 0,
+            written: 0,
+            waiting: std::collections::BTreeMap::new(),
+            in_flight: 0,
+        }
+    }
+
+    /// `workers` threads that handle the pieces sent to them. A worker
+    /// does not know how many documents came before its piece, which only
+    /// an error message says: a piece that fails is handled again, in
+    /// order, to place its error in the stream.
+    fn start_workers<'s>(&mut self, scope: &'s std::thread::Scope<'s, '_>, workers: usize)
+    where
+        'r: 's,
+    {
+        let (work, jobs) = std::sync::mpsc::sync_channel::<(usize, Piece)>(workers);
+        let (results, done) = std::sync::mpsc::channel();
+        let jobs = std::sync::Arc::new(std::sync::Mutex::new(jobs));
+        let (config, options) = (self.config, self.options);
+        for _ in 0..workers {
+            let (jobs, results) = (jobs.clone(), results.clone());
+            scope.spawn(move || loop {
+                let job = match jobs.lock() {
+                    Ok(jobs) => jobs.recv(),
+                    Err(_) => return,
+                };
+                let Ok((number, piece)) = job else { return };
+                let handled = handle_piece(config, options, &piece, 0);
+                if results.send((number, piece, handled)).is_err() {
+                    return;
+                }
+            });
+        }
+        self.work = Some(work);
+        self.done = Some(done);
+        self.in_flight = 2 * workers;
+    }
+
+    /// One piece: handled now, or sent to the workers (and what they have
+    /// handled written, in order, while too many are out).
     fn handle(
         &mut self,
-        piece: &Piece,
+        piece: Piece,
         sink: &mut dyn Sink,
         outcomes: &mut dyn Outcomes,
     ) -> Result<(), Error> {
-        let run = Run {
-            config: self.config,
-            options: self.options,
-            faults: Faults::default(),
-            first_document: self.documents,
-            first_line: piece.first_line,
+        let Some(work) = &self.work else {
+            let handled = handle_piece(self.config, self.options, &piece, self.documents);
+            return self.write(&piece, handled, sink, outcomes);
         };
-        // The piece's output is held until it is proved: a retry (go-yaml's
-        // reading, the proof of the piece whole) starts it over.
-        let mut out = String::with_capacity(piece.text.len() + piece.text.len() / 2);
-        let report = run.write_to(&piece.text, &mut out)?;
+        work.send((self.sent, piece))
+            .map_err(|_| Error::internal(None, "a thread that handles documents stopped"))?;
+        self.sent += 1;
+        while self.sent - self.written > self.in_flight {
+            self.receive(sink, outcomes)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the next piece handled, and writes every piece that is
+    /// next in order.
+    fn receive(&mut self, sink: &mut dyn Sink, outcomes: &mut dyn Outcomes) -> Result<(), Error> {
+        let stopped = || Error::internal(None, "a thread that handles documents stopped");
+        let (number, piece, handled) = self
+            .done
+            .as_ref()
+            .ok_or_else(stopped)?
+            .recv()
+            .map_err(|_| stopped())?;
+        self.waiting.insert(number, (piece, handled));
+        while let Some((piece, handled)) = self.waiting.remove(&self.written) {
+            self.write(&piece, handled, sink, outcomes)?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes every piece sent (in order): the end of the stream, or of
+    /// reading it a piece at a time.
+    fn finish(&mut self, sink: &mut dyn Sink, outcomes: &mut dyn Outcomes) -> Result<(), Error> {
+        self.work = None;
+        while self.written < self.sent {
+            self.receive(sink, outcomes)?;
+        }
+        Ok(())
+    }
+
+    /// A handled piece's output and outcomes, in the stream's order; a
+    /// piece that failed is handled again here, with the documents before
+    /// it counted, so that its error is placed in the stream.
+    fn write(
+        &mut self,
+        piece: &Piece,
+        handled: Handled,
+        sink: &mut dyn Sink,
+        outcomes: &mut dyn Outcomes,
+    ) -> Result<(), Error> {
+        let (out, report) = match handled {
+            Ok(done) => done,
+            Err(_) => handle_piece(self.config, self.options, piece, self.documents)?,
+        };
         sink.write(&out)?;
         self.documents += report.documents;
         self.changed |= report.changed;
@@ -496,6 +644,28 @@ impl Pieces<'_> {
         }
         Ok(())
     }
+}
+
+/// One piece, as a stream of its own (its first document the stream's
+/// `first_document`): its output, proved, and what it did.
+fn handle_piece(
+    config: &Config,
+    options: &Options,
+    piece: &Piece,
+    first_document: usize,
+) -> Handled {
+    let run = Run {
+        config,
+        options,
+        faults: Faults::default(),
+        first_document,
+        first_line: piece.first_line,
+    };
+    // The piece's output is held until it is proved: a retry (go-yaml's
+    // reading, the proof of the piece whole) starts it over.
+    let mut out = String::with_capacity(piece.text.len() + piece.text.len() / 2);
+    let report = run.write_to(&piece.text, &mut out)?;
+    Ok((out, report))
 }
 
 /// A stream with a directive: everything read so far (in `spool`) and the

@@ -48,19 +48,31 @@ fn long_stream() -> String {
     stream
 }
 
+/// `src` read a document at a time: one after the other, and several at
+/// once (three threads, whatever the machine), which must give the same.
 fn streamed(src: &str, cfg: &str) -> Result<(String, Vec<Outcome>, bool), String> {
     let config = config::parse(cfg).unwrap();
-    let mut out = String::new();
-    let mut outcomes = Vec::new();
-    let changed = inject_from(
-        &mut src.as_bytes(),
-        &config,
-        &Options::default(),
-        &mut out,
-        &mut outcomes,
-    )
-    .map_err(|e| e.to_string())?;
-    Ok((out, outcomes, changed))
+    let run = |threads| {
+        let mut out = String::new();
+        let mut outcomes = Vec::new();
+        let changed = inject_from(
+            &mut src.as_bytes(),
+            &config,
+            &Options::default(),
+            threads,
+            &mut out,
+            &mut outcomes,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((out, outcomes, changed))
+    };
+    let one_at_a_time = run(1);
+    assert_eq!(
+        run(3),
+        one_at_a_time,
+        "several at once differ from one at a time"
+    );
+    one_at_a_time
 }
 
 fn whole(src: &str, cfg: &str) -> Result<(String, Vec<Outcome>, bool), String> {
@@ -113,6 +125,7 @@ fn an_error_is_placed_on_the_stream_s_own_line() {
         &mut &bytes[..],
         &config,
         &Options::default(),
+        0,
         &mut String::new(),
         &mut Vec::new(),
     )
@@ -160,4 +173,48 @@ fn a_long_summary_is_folded_and_its_memory_stays_flat() {
         "{}",
         text.lines().last().unwrap()
     );
+}
+
+/// Pieces are handled on several threads at once; the run still ends at the
+/// first error in the stream's order: a YAML error early on comes before
+/// later ones, and before bad UTF-8 further down, however quickly the later
+/// pieces are handled.
+#[test]
+fn the_first_error_in_the_stream_s_order_is_the_one_reported() {
+    let pod = |i: usize| {
+        format!("---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}}}\nspec:\n  containers:\n  - name: app\n    image: a\n  - name: proxy\n    image: p\n")
+    };
+    let config = config::parse(CONFIG).unwrap();
+    // Then a later YAML error, or bad UTF-8 read while the piece with the
+    // first error may still be in a worker's hands.
+    for after in [
+        &b"---\nkind: [unclosed too\n"[..],
+        &b"---\nkind: Pod\nbad\xff: x\n"[..],
+    ] {
+        let mut bytes = Vec::new();
+        for i in 0..400 {
+            bytes.extend_from_slice(pod(i).as_bytes());
+            if i == 120 {
+                bytes.extend_from_slice(b"---\nkind: [unclosed\n");
+                bytes.extend_from_slice(after);
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let first = text.find("kind: [unclosed\n").unwrap();
+        let want = format!("{}:", text[..first].matches('\n').count() + 2);
+        let e = inject_from(
+            &mut &bytes[..],
+            &config,
+            &Options::default(),
+            3,
+            &mut String::new(),
+            &mut Vec::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(&want),
+            "want the error on line {want} first: {e}"
+        );
+    }
 }

@@ -64,6 +64,18 @@ pub struct Cli {
     #[arg(long)]
     pub istio_stub: bool,
 
+    /// How many documents are handled at once, each on a thread of its
+    /// own (the output is the same, in the same order, however many); 0:
+    /// one a core, at most 4; up to 64.
+    #[arg(
+        short = 'j',
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=64)
+    )]
+    pub threads: usize,
+
     /// No summary on standard error.
     #[arg(short, long)]
     pub quiet: bool,

@@ -44,8 +44,15 @@ pub fn run(cli: &Cli) -> Result<i32, Error> {
     let mut input = files::open(source_path)?;
     let mut through = |sink: &mut dyn stream::Sink| -> Result<bool, Error> {
         let mut summary = report::Summary::default();
-        let changed = stream::inject_from(&mut input, &config, &options, sink, &mut summary)
-            .map_err(place)?;
+        let changed = stream::inject_from(
+            &mut input,
+            &config,
+            &options,
+            cli.threads,
+            sink,
+            &mut summary,
+        )
+        .map_err(place)?;
         summarise(cli, &summary.text());
         Ok(changed)
     };
