@@ -434,8 +434,10 @@ fn read_pieces(
         ))
     };
     let mut spool = std::io::BufWriter::new(tempfile::tempfile().map_err(spool_error)?);
-    let mut piece = Piece::default();
-    let mut line = Vec::new();
+    // The piece being read, as bytes: its text is checked for UTF-8 once,
+    // whole, when it is complete.
+    let mut bytes = Vec::new();
+    let (mut first_line, mut has_content) = (1, false);
     let mut line_no = 1;
     // An error in reading comes after the pieces before it: theirs first.
     let in_order = |pieces: &mut Pieces, sink: &mut dyn Sink, outcomes: &mut dyn Outcomes, e| {
@@ -443,20 +445,16 @@ fn read_pieces(
         Err(e)
     };
     loop {
-        line.clear();
-        match input.read_until(b'\n', &mut line) {
+        let mut start = bytes.len();
+        match input.read_until(b'\n', &mut bytes) {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => return in_order(pieces, sink, outcomes, read_error(e)),
         }
-        if let Err(e) = spool.write_all(&line) {
+        if let Err(e) = spool.write_all(&bytes[start..]) {
             return in_order(pieces, sink, outcomes, spool_error(e));
         }
-        let text = match std::str::from_utf8(&line) {
-            Ok(text) => text,
-            Err(e) => return in_order(pieces, sink, outcomes, not_utf8(line_no, e.valid_up_to())),
-        };
-        if text.starts_with('%') {
+        if bytes[start] == b'%' {
             pieces.finish(sink, outcomes)?;
             let mut whole = spool
                 .into_inner()
@@ -470,38 +468,42 @@ fn read_pieces(
                 outcomes,
             );
         }
-        if starts_a_document(text) && piece.has_content {
-            let next = Piece {
-                first_line: line_no,
-                ..Piece::default()
+        if has_content && starts_a_document(&bytes[start..]) {
+            let next = bytes.split_off(start);
+            let piece = match piece(std::mem::replace(&mut bytes, next), first_line) {
+                Ok(piece) => piece,
+                Err(e) => return in_order(pieces, sink, outcomes, e),
             };
-            pieces.handle(std::mem::replace(&mut piece, next), sink, outcomes)?;
+            pieces.handle(piece, sink, outcomes)?;
+            (start, first_line, has_content) = (0, line_no, false);
         }
-        piece.has_content |= !is_blank_or_comment(text);
-        piece.text.push_str(text);
+        has_content = has_content || !is_blank_or_comment(&bytes[start..]);
         line_no += 1;
     }
-    pieces.handle(piece, sink, outcomes)?;
+    match piece(bytes, first_line) {
+        Ok(last) => pieces.handle(last, sink, outcomes)?,
+        Err(e) => return in_order(pieces, sink, outcomes, e),
+    }
     pieces.finish(sink, outcomes)?;
     Ok(pieces.changed)
+}
+
+/// The piece read as `bytes`, which starts on the stream's line
+/// `first_line`; invalid UTF-8 is an error at its line and column.
+fn piece(bytes: Vec<u8>, first_line: usize) -> Result<Piece, Error> {
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = first_line + memchr::memchr_iter(b'\n', good).count();
+        let col = good.iter().rev().take_while(|&&b| b != b'\n').count();
+        not_utf8(line, col)
+    })?;
+    Ok(Piece { text, first_line })
 }
 
 /// A piece of the input: its text (whole lines) and the line it starts on.
 struct Piece {
     text: String,
     first_line: usize,
-    /// It holds something besides blank and comment lines.
-    has_content: bool,
-}
-
-impl Default for Piece {
-    fn default() -> Piece {
-        Piece {
-            text: String::new(),
-            first_line: 1,
-            has_content: false,
-        }
-    }
 }
 
 /// A piece handled: its proved output and report, or its error.
@@ -715,14 +717,16 @@ fn not_utf8(line: usize, col: usize) -> Error {
 
 /// `---` at the start of a line, alone or before white space: a document
 /// starts there, whatever came before (YAML forbids the marker as content).
-fn starts_a_document(line: &str) -> bool {
-    line.strip_prefix("---")
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+fn starts_a_document(line: &[u8]) -> bool {
+    line.strip_prefix(b"---")
+        .is_some_and(|rest| rest.is_empty() || matches!(rest[0], b' ' | b'\t' | b'\r' | b'\n'))
 }
 
-fn is_blank_or_comment(line: &str) -> bool {
-    let t = line.trim_start();
-    t.is_empty() || t.starts_with('#')
+fn is_blank_or_comment(line: &[u8]) -> bool {
+    match line.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => true,
+        Some(b) => *b == b'#',
+    }
 }
 
 #[cfg(test)]

@@ -48,7 +48,11 @@ fn container<'m, 'a>(
     match spec.get_mut(at.list) {
         Some(Meaning::Seq(items)) => items
             .iter_mut()
-            .find(|c| c.get("name").and_then(Meaning::text) == Some(at.name.as_str()))
+            .find(|c| c.name() == Some(at.name.as_str()))
+            .map(|c| {
+                c.expand();
+                c
+            })
             .ok_or_else(|| format!("{} {} not found", at.list, at.name)),
         _ => Err(format!("no {} list", at.list)),
     }
@@ -404,7 +408,15 @@ fn document_is_input_plus_plan(
 
 /// What document `a` means with `plans` applied.
 fn planned_meaning<'a>(a: &Node<'a>, plans: &'a [PodPlan]) -> Result<Meaning<'a>, Error> {
-    let mut want = of_node(a);
+    with_plans(of_node(a), a, plans)
+}
+
+/// `want`, what document `a` means, with `plans` applied.
+fn with_plans<'a>(
+    mut want: Meaning<'a>,
+    a: &Node,
+    plans: &'a [PodPlan],
+) -> Result<Meaning<'a>, Error> {
     for plan in plans {
         let spec = at_path(&mut want, &plan.spec).ok_or_else(|| {
             internal(

@@ -35,12 +35,12 @@
 //! with its parent (`- name: x`), windows that overlap — the caller reads
 //! the whole output again.
 
-use super::{comments_kept, line_endings_kept, planned_meaning, second_run_changes_nothing};
+use super::{comments_kept, line_endings_kept, second_run_changes_nothing, with_plans};
 use crate::apply::Applied;
 use crate::error::Error;
 use crate::plan::PodPlan;
 use crate::yaml::edits::{line_after, line_breaks, line_start, Edit};
-use crate::yaml::meaning::{first_difference, of_node};
+use crate::yaml::meaning::{first_difference, Meaning};
 use crate::yaml::{Documents, Kind, Node, Pos};
 
 /// A run of a block collection's entries, and the lines they stand on.
@@ -387,15 +387,20 @@ pub fn check<'a>(
     }
     // From here on the output is proved or not: the whole-stream check
     // decides what is reported.
-    let want = match planned_meaning(&root, plans) {
-        Ok(want) => want,
-        Err(_) => return Ok(Windowed::Unproved),
+    // What the output means, against what the plan says it must: both
+    // looked into only where a change or a window is (the rest is the
+    // input's own nodes, the same on both sides).
+    let differs = match with_plans(Meaning::lazy(&root), &root, plans) {
+        Ok(want) => {
+            let got = output_meaning(&root, &windows, &read);
+            first_difference(&want, &got, &mut String::new()).is_some()
+        }
+        Err(_) => true,
     };
-    let output = graft(src, region.0, root, &windows, read, out);
-    let mut path = String::new();
-    if first_difference(&want, &of_node(&output), &mut path).is_some() {
+    if differs {
         return Ok(Windowed::Unproved);
     }
+    let output = graft(src, region.0, root, &windows, read, out);
     let kept = windows.iter().all(|w| {
         let (a, b) = (&src[w.start..w.end], &out[w.out_start..w.out_end]);
         comments_kept(a, b).is_ok() && line_endings_kept(a, b).is_ok()
@@ -404,6 +409,39 @@ pub fn check<'a>(
         return Ok(Windowed::Unproved);
     }
     Ok(Windowed::Proved)
+}
+
+/// What the output document means: the input's `root`, with each window's
+/// entries in place of those it read as alone (`read`, a window's root).
+fn output_meaning<'m>(root: &'m Node<'m>, windows: &[Window], read: &'m [Node<'m>]) -> Meaning<'m> {
+    let mut got = Meaning::lazy(root);
+    // Later windows first: a splice moves only the entries after it.
+    for (w, alone) in windows.iter().zip(read).rev() {
+        let mut at = &mut got;
+        at.expand();
+        for &i in &w.path {
+            at = match at {
+                Meaning::Map(entries) => &mut entries[i].1,
+                Meaning::Seq(items) => &mut items[i],
+                other => other,
+            };
+            at.expand();
+        }
+        match (at, &alone.kind) {
+            (Meaning::Map(entries), Kind::Map(new)) => {
+                let new = new
+                    .iter()
+                    .map(|(k, v)| (Meaning::lazy(k), Meaning::lazy(v)));
+                entries.splice(w.entries.clone(), new);
+            }
+            (Meaning::Seq(items), Kind::Seq(new)) => {
+                items.splice(w.entries.clone(), new.iter().map(Meaning::lazy));
+            }
+            // Read as its collection's kind (checked): not reached.
+            (at, _) => *at = Meaning::Alias,
+        }
+    }
+    got
 }
 
 fn node_at<'n, 'a>(root: &'n Node<'a>, path: &[usize]) -> &'n Node<'a> {

@@ -21,7 +21,23 @@ pub enum Meaning<'a> {
     /// A plain scalar that reads as a boolean, number or null.
     Typed(Cow<'a, str>),
     Alias,
+    /// A collection not yet looked into: what `node` says. The proof keeps
+    /// what no change and no edit touches this way, so it costs nothing to
+    /// build or to compare (the same node is the same meaning).
+    Node(Unread<'a>),
 }
+
+/// A node of a tree, for [`Meaning::Node`]: equal only to itself.
+#[derive(Clone, Copy, Debug)]
+pub struct Unread<'a>(pub &'a Node<'a>);
+
+impl PartialEq for Unread<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for Unread<'_> {}
 
 impl<'a> Meaning<'a> {
     pub fn text(&self) -> Option<&str> {
@@ -31,12 +47,64 @@ impl<'a> Meaning<'a> {
         }
     }
 
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut Meaning<'a>> {
+    /// A collection's meaning one level deep: its entries or items, each
+    /// still [`Meaning::Node`] when it is a collection.
+    pub fn lazy(node: &'a Node<'a>) -> Meaning<'a> {
+        match &node.kind {
+            Kind::Map(_) | Kind::Seq(_) => Meaning::Node(Unread(node)),
+            _ => of_node(node),
+        }
+    }
+
+    /// Looks into a [`Meaning::Node`] (one level).
+    pub fn expand(&mut self) {
+        if let Meaning::Node(Unread(node)) = *self {
+            *self = match &node.kind {
+                Kind::Map(entries) => Meaning::Map(
+                    entries
+                        .iter()
+                        .map(|(k, v)| (Meaning::lazy(k), Meaning::lazy(v)))
+                        .collect(),
+                ),
+                Kind::Seq(items) => Meaning::Seq(items.iter().map(Meaning::lazy).collect()),
+                _ => of_node(node),
+            };
+        }
+    }
+
+    /// This meaning, looked into one level when it is a [`Meaning::Node`].
+    pub fn expanded(&self) -> Cow<'_, Meaning<'a>> {
         match self {
-            Meaning::Map(entries) => entries
-                .iter_mut()
-                .find(|(k, _)| k.text() == Some(key))
-                .map(|(_, v)| v),
+            Meaning::Node(_) => {
+                let mut open = self.clone();
+                open.expand();
+                Cow::Owned(open)
+            }
+            _ => Cow::Borrowed(self),
+        }
+    }
+
+    /// The `name` of a mapping (a container, a volume).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Meaning::Node(Unread(node)) => node.get("name").and_then(Node::as_str),
+            _ => self.get("name").and_then(Meaning::text),
+        }
+    }
+
+    /// The value of `key`, looked into (one level).
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Meaning<'a>> {
+        self.expand();
+        match self {
+            Meaning::Map(entries) => {
+                entries
+                    .iter_mut()
+                    .find(|(k, _)| k.text() == Some(key))
+                    .map(|(_, v)| {
+                        v.expand();
+                        v
+                    })
+            }
             _ => None,
         }
     }
@@ -54,6 +122,7 @@ impl<'a> Meaning<'a> {
     /// Replaces `key`'s value where it stands, or adds it last: what the
     /// editor's `set_key` does.
     pub fn set_key(&mut self, key: &str, value: Meaning<'a>) -> Result<(), String> {
+        self.expand();
         let Meaning::Map(entries) = self else {
             return Err(format!("cannot set {key}: not a mapping"));
         };
@@ -78,11 +147,7 @@ impl<'a> Meaning<'a> {
     ) -> Result<(), String> {
         match self.get_mut(key) {
             Some(Meaning::Seq(items)) => {
-                let named = |n: &str| {
-                    items
-                        .iter()
-                        .position(|i| i.get("name").and_then(Meaning::text) == Some(n))
-                };
+                let named = |n: &str| items.iter().position(|i| i.name() == Some(n));
                 match replaces.and_then(named).or_else(|| named(name)) {
                     Some(i) => items[i] = item,
                     None if first => items.insert(0, item),
@@ -182,15 +247,27 @@ pub fn reads_as_non_string(text: &str) -> bool {
 }
 
 pub fn at_path<'m, 'a>(root: &'m mut Meaning<'a>, path: &[Step]) -> Option<&'m mut Meaning<'a>> {
+    root.expand();
     path.iter().try_fold(root, |node, seg| match (seg, node) {
         (Step::Key(k), node) => node.get_mut(k),
-        (Step::Index(i), Meaning::Seq(items)) => items.get_mut(*i),
+        (Step::Index(i), Meaning::Seq(items)) => items.get_mut(*i).map(|item| {
+            item.expand();
+            item
+        }),
         _ => None,
     })
 }
 
 /// The first place where `want` and `got` differ, as a path.
 pub fn first_difference(want: &Meaning, got: &Meaning, path: &mut String) -> Option<String> {
+    if let (Meaning::Node(a), Meaning::Node(b)) = (want, got) {
+        if a == b {
+            return None;
+        }
+    }
+    if matches!(want, Meaning::Node(_)) || matches!(got, Meaning::Node(_)) {
+        return first_difference(&want.expanded(), &got.expanded(), path);
+    }
     match (want, got) {
         (Meaning::Map(a), Meaning::Map(b)) => {
             for (i, ((ka, va), (kb, vb))) in a.iter().zip(b).enumerate() {
@@ -237,6 +314,34 @@ pub fn first_difference(want: &Meaning, got: &Meaning, path: &mut String) -> Opt
 #[cfg(test)]
 mod tests {
     use super::reads_as_non_string as typed;
+    use super::{first_difference, of_node, Meaning};
+    use crate::yaml::Documents;
+
+    /// A meaning not yet looked into compares as what it says: equal to
+    /// the same text read elsewhere, and where it differs the difference is
+    /// found and named, as between meanings read whole.
+    #[test]
+    fn unread_nodes_compare_as_what_they_say() {
+        let a = "spec:\n  containers:\n  - name: app\n    args: [a, b]\n  - name: proxy\n";
+        let b = a.replace("[a, b]", "[a, c]");
+        let root = |t: &'static str| Documents::new(t).next().unwrap().unwrap().root.unwrap();
+        let b: &'static str = Box::leak(b.into_boxed_str());
+        let (x, y, z) = (root(a), root(a), root(b));
+        let diff = |p: &Meaning, q: &Meaning| first_difference(p, q, &mut String::new());
+        assert_eq!(diff(&Meaning::lazy(&x), &Meaning::lazy(&y)), None);
+        assert_eq!(diff(&Meaning::lazy(&x), &of_node(&y)), None);
+        let lazy = diff(&Meaning::lazy(&x), &Meaning::lazy(&z));
+        assert_eq!(lazy, diff(&of_node(&x), &of_node(&z)));
+        assert!(lazy.unwrap().contains(".spec.containers[0].args[1]"));
+        // Opened for a change, it still says the same.
+        let mut opened = Meaning::lazy(&x);
+        opened
+            .get_mut("spec")
+            .unwrap()
+            .get_mut("containers")
+            .unwrap();
+        assert_eq!(diff(&opened, &of_node(&y)), None);
+    }
 
     #[test]
     fn plain_scalars_that_are_not_strings() {
