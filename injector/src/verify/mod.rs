@@ -49,10 +49,7 @@ fn container<'m, 'a>(
         Some(Meaning::Seq(items)) => items
             .iter_mut()
             .find(|c| c.name() == Some(at.name.as_str()))
-            .map(|c| {
-                c.expand();
-                c
-            })
+            .map(Meaning::opened)
             .ok_or_else(|| format!("{} {} not found", at.list, at.name)),
         _ => Err(format!("no {} list", at.list)),
     }

@@ -72,6 +72,12 @@ impl<'a> Meaning<'a> {
         }
     }
 
+    /// This meaning, looked into (one level).
+    pub fn opened(&mut self) -> &mut Self {
+        self.expand();
+        self
+    }
+
     /// This meaning, looked into one level when it is a [`Meaning::Node`].
     pub fn expanded(&self) -> Cow<'_, Meaning<'a>> {
         match self {
@@ -250,10 +256,7 @@ pub fn at_path<'m, 'a>(root: &'m mut Meaning<'a>, path: &[Step]) -> Option<&'m m
     root.expand();
     path.iter().try_fold(root, |node, seg| match (seg, node) {
         (Step::Key(k), node) => node.get_mut(k),
-        (Step::Index(i), Meaning::Seq(items)) => items.get_mut(*i).map(|item| {
-            item.expand();
-            item
-        }),
+        (Step::Index(i), Meaning::Seq(items)) => items.get_mut(*i).map(Meaning::opened),
         _ => None,
     })
 }
