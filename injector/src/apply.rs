@@ -13,7 +13,7 @@ use crate::plan::objects::{literal, pre_stop};
 use crate::plan::{Change, ContainerRef, Note, Outcome, Planned, PodPlan};
 use crate::yaml::edits::{line_start, Edit, Editor};
 use crate::yaml::emit::{map, string, Style, Value};
-use crate::yaml::{meaning, tree::shared_nodes, Node};
+use crate::yaml::{meaning, tree::may_share, tree::shared_nodes, Node};
 
 /// One document, planned and turned into edits.
 pub struct Applied {
@@ -39,7 +39,11 @@ pub fn document(src: &str, root: &Node, planned: Planned) -> Result<Applied, Err
             indentless_seq: indentless(src, root),
         },
     );
-    let shared = shared_nodes(root);
+    let shared = if may_share(src, root) {
+        shared_nodes(root)
+    } else {
+        Vec::new()
+    };
     let mut kept = Vec::with_capacity(pods.len());
     for plan in pods {
         let internal = |message: String| {

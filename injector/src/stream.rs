@@ -509,22 +509,37 @@ struct Piece {
 /// A piece handled: its proved output and report, or its error.
 type Handled = Result<(String, Report), Error>;
 
+/// Pieces go to the workers in batches of about this many bytes (or one
+/// piece, when it is larger): a thread woken for each small document would
+/// spend as much time waking as working.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// A batch of pieces, numbered in the stream's order.
+type Batch = (usize, Vec<Piece>);
+
+/// A batch handled: each piece with what it gave, numbered as it was sent.
+type BatchHandled = (usize, Vec<(Piece, Handled)>);
+
 /// The pieces handled so far, and those being handled.
 struct Pieces<'r> {
     config: &'r Config,
     options: &'r Options,
     documents: usize,
     changed: bool,
-    /// Where pieces go to the workers (none: each is handled as it comes).
-    work: Option<std::sync::mpsc::SyncSender<(usize, Piece)>>,
-    done: Option<std::sync::mpsc::Receiver<(usize, Piece, Handled)>>,
-    /// Pieces sent, and written (in order), so far.
+    /// Where batches go to the workers (none: each piece is handled as it
+    /// comes).
+    work: Option<std::sync::mpsc::SyncSender<Batch>>,
+    done: Option<std::sync::mpsc::Receiver<BatchHandled>>,
+    /// The batch being filled, and its size.
+    batch: Vec<Piece>,
+    batch_bytes: usize,
+    /// Batches sent, and written (in order), so far.
     sent: usize,
     written: usize,
-    /// Pieces handled out of order, until those before them are written.
-    waiting: std::collections::BTreeMap<usize, (Piece, Handled)>,
-    /// Pieces sent and not yet written, at most (their text and output are
-    /// what memory holds).
+    /// Batches handled out of order, until those before them are written.
+    waiting: std::collections::BTreeMap<usize, Vec<(Piece, Handled)>>,
+    /// Batches sent and not yet written, at most (their text and output
+    /// are what memory holds).
     in_flight: usize,
 }
 
@@ -537,6 +552,8 @@ impl<'r> Pieces<'r> {
             changed: false,
             work: None,
             done: None,
+            batch: Vec::new(),
+            batch_bytes: 0,
             sent: 0,
             written: 0,
             waiting: std::collections::BTreeMap::new(),
@@ -544,7 +561,7 @@ impl<'r> Pieces<'r> {
         }
     }
 
-    /// `workers` threads that handle the pieces sent to them. A worker
+    /// `workers` threads that handle the batches sent to them. A worker
     /// does not know how many documents came before its piece, which only
     /// an error message says: a piece that fails is handled again, in
     /// order, to place its error in the stream.
@@ -552,7 +569,7 @@ impl<'r> Pieces<'r> {
     where
         'r: 's,
     {
-        let (work, jobs) = std::sync::mpsc::sync_channel::<(usize, Piece)>(workers);
+        let (work, jobs) = std::sync::mpsc::sync_channel::<Batch>(workers);
         let (results, done) = std::sync::mpsc::channel();
         let jobs = std::sync::Arc::new(std::sync::Mutex::new(jobs));
         let (config, options) = (self.config, self.options);
@@ -563,9 +580,15 @@ impl<'r> Pieces<'r> {
                     Ok(jobs) => jobs.recv(),
                     Err(_) => return,
                 };
-                let Ok((number, piece)) = job else { return };
-                let handled = handle_piece(config, options, &piece, 0);
-                if results.send((number, piece, handled)).is_err() {
+                let Ok((number, batch)) = job else { return };
+                let handled = batch
+                    .into_iter()
+                    .map(|piece| {
+                        let handled = handle_piece(config, options, &piece, 0);
+                        (piece, handled)
+                    })
+                    .collect();
+                if results.send((number, handled)).is_err() {
                     return;
                 }
             });
@@ -575,20 +598,34 @@ impl<'r> Pieces<'r> {
         self.in_flight = 2 * workers;
     }
 
-    /// One piece: handled now, or sent to the workers (and what they have
-    /// handled written, in order, while too many are out).
+    /// One piece: handled now, or put in the batch for the workers (and
+    /// what they have handled written, in order, while too many batches
+    /// are out).
     fn handle(
         &mut self,
         piece: Piece,
         sink: &mut dyn Sink,
         outcomes: &mut dyn Outcomes,
     ) -> Result<(), Error> {
-        let Some(work) = &self.work else {
+        if self.work.is_none() {
             let handled = handle_piece(self.config, self.options, &piece, self.documents);
             return self.write(&piece, handled, sink, outcomes);
-        };
-        work.send((self.sent, piece))
-            .map_err(|_| Error::internal(None, "a thread that handles documents stopped"))?;
+        }
+        self.batch_bytes += piece.text.len();
+        self.batch.push(piece);
+        if self.batch_bytes >= BATCH_BYTES {
+            self.send(sink, outcomes)?;
+        }
+        Ok(())
+    }
+
+    /// Sends the batch to the workers.
+    fn send(&mut self, sink: &mut dyn Sink, outcomes: &mut dyn Outcomes) -> Result<(), Error> {
+        let stopped = || Error::internal(None, "a thread that handles documents stopped");
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        let work = self.work.as_ref().ok_or_else(stopped)?;
+        work.send((self.sent, batch)).map_err(|_| stopped())?;
         self.sent += 1;
         while self.sent - self.written > self.in_flight {
             self.receive(sink, outcomes)?;
@@ -596,19 +633,21 @@ impl<'r> Pieces<'r> {
         Ok(())
     }
 
-    /// Waits for the next piece handled, and writes every piece that is
+    /// Waits for the next batch handled, and writes every batch that is
     /// next in order.
     fn receive(&mut self, sink: &mut dyn Sink, outcomes: &mut dyn Outcomes) -> Result<(), Error> {
         let stopped = || Error::internal(None, "a thread that handles documents stopped");
-        let (number, piece, handled) = self
+        let (number, handled) = self
             .done
             .as_ref()
             .ok_or_else(stopped)?
             .recv()
             .map_err(|_| stopped())?;
-        self.waiting.insert(number, (piece, handled));
-        while let Some((piece, handled)) = self.waiting.remove(&self.written) {
-            self.write(&piece, handled, sink, outcomes)?;
+        self.waiting.insert(number, handled);
+        while let Some(batch) = self.waiting.remove(&self.written) {
+            for (piece, handled) in batch {
+                self.write(&piece, handled, sink, outcomes)?;
+            }
             self.written += 1;
         }
         Ok(())
@@ -617,6 +656,9 @@ impl<'r> Pieces<'r> {
     /// Writes every piece sent (in order): the end of the stream, or of
     /// reading it a piece at a time.
     fn finish(&mut self, sink: &mut dyn Sink, outcomes: &mut dyn Outcomes) -> Result<(), Error> {
+        if !self.batch.is_empty() {
+            self.send(sink, outcomes)?;
+        }
         self.work = None;
         while self.written < self.sent {
             self.receive(sink, outcomes)?;

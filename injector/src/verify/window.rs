@@ -41,6 +41,7 @@ use crate::error::Error;
 use crate::plan::PodPlan;
 use crate::yaml::edits::{line_after, line_breaks, line_start, Edit};
 use crate::yaml::meaning::{first_difference, Meaning};
+use crate::yaml::tree::may_share;
 use crate::yaml::{Documents, Kind, Node, Pos};
 
 /// A run of a block collection's entries, and the lines they stand on.
@@ -345,7 +346,7 @@ pub fn check<'a>(
     document: usize,
     plan_out: impl FnOnce(&str, &Node) -> Result<Applied, Error>,
 ) -> Result<Windowed, Node<'a>> {
-    if anchors_or_aliases(&root) {
+    if may_share(src, &root) && anchors_or_aliases(&root) {
         return Err(root);
     }
     let Some(windows) = windows(src, region, &root, edits, out) else {

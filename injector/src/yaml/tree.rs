@@ -36,6 +36,14 @@ pub struct SharedNode {
     pub alias: Pos,
 }
 
+/// Whether the document `root` of `src` may hold an anchor or alias: its
+/// text has a `&` or `*` (most manifests have neither, and then no walk of
+/// the tree is needed to know).
+pub fn may_share(src: &str, root: &Node) -> bool {
+    let from = src[..root.start].rfind('\n').map_or(0, |i| i + 1);
+    memchr::memchr2(b'&', b'*', &src.as_bytes()[from..root.end]).is_some()
+}
+
 /// The anchored nodes of a document that some alias refers to.
 pub fn shared_nodes(root: &Node) -> Vec<SharedNode> {
     fn walk(
