@@ -285,17 +285,16 @@ impl Run<'_> {
             } else {
                 verify::Reading::Windows
             };
-            let region = verify::check_region(
+            let written = verify::Written {
                 src,
-                (region_start, region_end),
-                &out,
-                root,
-                &planned.edits,
-                &planned.pods,
-                read,
-                origin,
-                |text, root| self.plan(text, root),
-            );
+                region: (region_start, region_end),
+                out: &out,
+                edits: &planned.edits,
+                plans: &planned.pods,
+            };
+            let region = verify::check_region(&written, root, read, origin, |text, root| {
+                self.plan(text, root)
+            });
             if let verify::Region::Unproved = region {
                 return Err(Failed::NotStandalone);
             }
@@ -774,7 +773,7 @@ fn is_blank_or_comment(line: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{check_region, read_again, Origin, Reading, Region};
+    use crate::verify::{check_region, read_again, Origin, Reading, Region, Written};
 
     /// A hook, a mount, a volume and an init container added to an
     /// Istio-style pod are proved by reading again only the lines around
@@ -812,17 +811,14 @@ mod tests {
             line: 1,
         };
         let prove = |out: &str| {
-            check_region(
-                &src,
+            let written = Written {
+                src: &src,
                 region,
                 out,
-                root(),
-                &applied.edits,
-                &applied.pods,
-                Reading::Windows,
-                origin,
-                plan,
-            )
+                edits: &applied.edits,
+                plans: &applied.pods,
+            };
+            check_region(&written, root(), Reading::Windows, origin, plan)
         };
         assert!(matches!(prove(&out), Region::Proved));
         let damaged = out.replacen(

@@ -120,17 +120,23 @@ fn an_error_is_placed_on_the_stream_s_own_line() {
     );
     // Invalid UTF-8 on the third line, fifth byte.
     let bytes = b"kind: Pod\nmetadata: {name: a}\nspec\xff: x\n";
+    let e = streamed_error(bytes, 0);
+    assert!(e.starts_with("3:5: not UTF-8"), "{e}");
+}
+
+/// The error of `bytes` read a document at a time on `threads` threads.
+fn streamed_error(bytes: &[u8], threads: usize) -> String {
     let config = config::parse(CONFIG).unwrap();
-    let e = inject_from(
+    inject_from(
         &mut &bytes[..],
         &config,
         &Options::default(),
-        0,
+        threads,
         &mut String::new(),
         &mut Vec::new(),
     )
-    .unwrap_err();
-    assert!(e.to_string().starts_with("3:5: not UTF-8"), "{e}");
+    .unwrap_err()
+    .to_string()
 }
 
 #[test]
@@ -184,7 +190,6 @@ fn the_first_error_in_the_stream_s_order_is_the_one_reported() {
     let pod = |i: usize| {
         format!("---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}}}\nspec:\n  containers:\n  - name: app\n    image: a\n  - name: proxy\n    image: p\n")
     };
-    let config = config::parse(CONFIG).unwrap();
     // Then a later YAML error, or bad UTF-8 read while the piece with the
     // first error may still be in a worker's hands.
     for after in [
@@ -202,16 +207,7 @@ fn the_first_error_in_the_stream_s_order_is_the_one_reported() {
         let text = String::from_utf8_lossy(&bytes);
         let first = text.find("kind: [unclosed\n").unwrap();
         let want = format!("{}:", text[..first].matches('\n').count() + 2);
-        let e = inject_from(
-            &mut &bytes[..],
-            &config,
-            &Options::default(),
-            3,
-            &mut String::new(),
-            &mut Vec::new(),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = streamed_error(&bytes, 3);
         assert!(
             e.starts_with(&want),
             "want the error on line {want} first: {e}"

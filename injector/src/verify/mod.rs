@@ -193,47 +193,50 @@ pub enum Region {
     Unproved,
 }
 
-/// Checks one document's region on its own: `out` is what was written,
-/// with `edits` (sorted, as applied), for the region `src[region.0..region.1]`
-/// of the stream's text `src`, which holds the document `root`; `plans` is
-/// what was planned for it, and `plan_out` plans the output document (which
-/// must plan nothing). The input document is the one the stream was read
-/// as; of the output, only the lines around the edits are read again where
-/// that proves as much ([`window`]), all of it otherwise.
-#[allow(clippy::too_many_arguments)]
+/// One document's region of the stream and what was written for it.
+#[derive(Clone, Copy)]
+pub struct Written<'w> {
+    /// The stream's text (or a piece of it), and the region's bounds in it.
+    pub src: &'w str,
+    pub region: (usize, usize),
+    /// What was written for the region, with these edits (sorted, as
+    /// applied).
+    pub out: &'w str,
+    pub edits: &'w [Edit],
+    /// What was planned for the region's document.
+    pub plans: &'w [PodPlan],
+}
+
+/// Checks one document's region on its own: what was `written` for the
+/// region that holds the document `root`; `plan_out` plans the output
+/// document (which must plan nothing). The input document is the one the
+/// stream was read as; of the output, only the lines around the edits are
+/// read again where that proves as much ([`window`]), all of it otherwise.
 pub fn check_region<'a>(
-    src: &'a str,
-    region: (usize, usize),
-    out: &str,
+    written: &Written<'a>,
     root: Node<'a>,
-    edits: &[Edit],
-    plans: &[PodPlan],
     read: Reading,
     origin: Origin,
     mut plan_out: impl FnMut(&str, &Node) -> Result<Applied, Error>,
 ) -> Region {
+    let Written {
+        src,
+        region,
+        out,
+        plans,
+        ..
+    } = *written;
     // The next region starts at a line's start: this one must end as its
     // input did, with a line break (or be the end of the text).
     if src[..region.1].ends_with('\n') != out.ends_with('\n') {
         return Region::Unproved;
     }
     let root = match read {
-        Reading::Windows => {
-            match window::check(
-                src,
-                region,
-                out,
-                root,
-                edits,
-                plans,
-                origin.document,
-                &mut plan_out,
-            ) {
-                Ok(window::Windowed::Proved) => return Region::Proved,
-                Ok(window::Windowed::Unproved) => return Region::Unproved,
-                Err(root) => root,
-            }
-        }
+        Reading::Windows => match window::check(written, root, origin.document, &mut plan_out) {
+            Ok(window::Windowed::Proved) => return Region::Proved,
+            Ok(window::Windowed::Unproved) => return Region::Unproved,
+            Err(root) => root,
+        },
         Reading::Whole | Reading::Tolerant => root,
     };
     let in_region = &src[region.0..region.1];

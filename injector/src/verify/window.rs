@@ -35,10 +35,9 @@
 //! with its parent (`- name: x`), windows that overlap — the caller reads
 //! the whole output again.
 
-use super::{comments_kept, line_endings_kept, second_run_changes_nothing, with_plans};
+use super::{comments_kept, line_endings_kept, second_run_changes_nothing, with_plans, Written};
 use crate::apply::Applied;
 use crate::error::Error;
-use crate::plan::PodPlan;
 use crate::yaml::edits::{line_after, line_breaks, line_start, Edit};
 use crate::yaml::meaning::{first_difference, Meaning};
 use crate::yaml::tree::may_share;
@@ -332,20 +331,22 @@ fn windows(
     Some(found)
 }
 
-/// Proves the region `src[region.0..region.1]`, which holds the document
-/// `root` and was written as `out` with `edits` (sorted, as applied), by
-/// windows; `plan_out` plans the output document, as the run plans.
-#[allow(clippy::too_many_arguments)]
+/// Proves what was `written` for the region that holds the document
+/// `root`, by windows; `plan_out` plans the output document, as the run
+/// plans. Where windows do not apply, hands `root` back.
 pub fn check<'a>(
-    src: &'a str,
-    region: (usize, usize),
-    out: &str,
+    written: &Written<'a>,
     root: Node<'a>,
-    edits: &[Edit],
-    plans: &[PodPlan],
     document: usize,
     plan_out: impl FnOnce(&str, &Node) -> Result<Applied, Error>,
 ) -> Result<Windowed, Node<'a>> {
+    let Written {
+        src,
+        region,
+        out,
+        edits,
+        plans,
+    } = *written;
     if may_share(src, &root) && anchors_or_aliases(&root) {
         return Err(root);
     }
