@@ -490,12 +490,7 @@ fn read_pieces(
 /// The piece read as `bytes`, which starts on the stream's line
 /// `first_line`; invalid UTF-8 is an error at its line and column.
 fn piece(bytes: Vec<u8>, first_line: usize) -> Result<Piece, Error> {
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = first_line + memchr::memchr_iter(b'\n', good).count();
-        let col = good.iter().rev().take_while(|&&b| b != b'\n').count();
-        not_utf8(line, col)
-    })?;
+    let text = utf8_from(bytes, first_line)?;
     Ok(Piece { text, first_line })
 }
 
@@ -740,9 +735,14 @@ fn read_whole(
 /// The text of `bytes`; invalid UTF-8 is an input error at its line and
 /// column.
 pub(crate) fn utf8(bytes: Vec<u8>) -> Result<String, Error> {
+    utf8_from(bytes, 1)
+}
+
+/// [`utf8`] for text that starts on the stream's line `first_line`.
+fn utf8_from(bytes: Vec<u8>, first_line: usize) -> Result<String, Error> {
     String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line = first_line + memchr::memchr_iter(b'\n', good).count();
         let col = good.iter().rev().take_while(|&&b| b != b'\n').count();
         not_utf8(line, col)
     })

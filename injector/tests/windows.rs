@@ -15,6 +15,9 @@ use graceful_inject::{
 use std::cell::Cell;
 use std::path::Path;
 
+#[path = "../../tests/support/skip.rs"]
+mod skip;
+
 thread_local! {
     /// The damage to do next (a seed): `fn` sabotage hooks hold no state.
     static SEED: Cell<u64> = const { Cell::new(0) };
@@ -87,7 +90,14 @@ fn damage(text: &str) -> String {
 }
 
 fn cases() -> Vec<(String, String, String)> {
-    let mut cases = Vec::new();
+    // Documents whose root is indented, as YAML allows: windows that reach
+    // the root's first line start before the root's first key.
+    let indented = "  apiVersion: v1\n  kind: Pod\n  metadata:\n    name: p\n  spec:\n    containers:\n    - name: app\n      image: a\n    - name: proxy\n      image: p\n---\n    kind: Pod\n    spec:\n      containers:\n      - name: proxy\n        image: p\n    metadata: {name: p}\n";
+    let mut cases = vec![(
+        "an indented root".to_string(),
+        indented.to_string(),
+        "pod:\n  p:\n    proxy: {tcp: 15090}\n".to_string(),
+    )];
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/test");
     let mut dirs: Vec<_> = std::fs::read_dir(&golden)
         .unwrap()
@@ -132,10 +142,14 @@ fn cases() -> Vec<(String, String, String)> {
             let text = std::fs::read_to_string(f).unwrap();
             cases.push((f.display().to_string(), text, config.clone()));
         }
-    } else if std::env::var_os("CI").is_some() {
-        panic!("{} is absent", corpus.display());
     } else {
-        println!("SKIPPED: {} is absent; golden cases only", corpus.display());
+        skip::skipped(
+            "windows_accept_nothing_the_full_proof_refuses (the corpus part)",
+            &format!(
+                "{} is absent; the golden cases were tried",
+                corpus.display()
+            ),
+        );
     }
     cases
 }

@@ -38,9 +38,9 @@
 use super::{comments_kept, line_endings_kept, second_run_changes_nothing, with_plans, Written};
 use crate::apply::Applied;
 use crate::error::Error;
-use crate::yaml::edits::{line_after, line_breaks, line_start, Edit};
+use crate::yaml::edits::{dash_before, line_after, line_breaks, line_start, Edit};
 use crate::yaml::meaning::{first_difference, Meaning};
-use crate::yaml::tree::may_share;
+use crate::yaml::tree::{colon_after, may_share};
 use crate::yaml::{Documents, Kind, Node, Pos};
 
 /// A run of a block collection's entries, and the lines they stand on.
@@ -61,9 +61,11 @@ struct Window {
     column: usize,
     /// Where the first edit in it starts.
     first_edit: usize,
-    /// The window's lines in the output.
+    /// The window's lines in the output, and how many more lines they
+    /// are than in the input.
     out_start: usize,
     out_end: usize,
+    more_lines: isize,
 }
 
 /// What proving by windows came to, where windows apply (where they do
@@ -90,58 +92,66 @@ struct Entry<'n, 'a> {
     inner: &'n Node<'a>,
 }
 
-fn entries<'n, 'a>(src: &str, node: &'n Node<'a>) -> Option<(Vec<Entry<'n, 'a>>, usize)> {
+/// A block collection's entries, their column, and where its lines end.
+struct Entries<'n, 'a> {
+    list: Vec<Entry<'n, 'a>>,
+    column: usize,
+    /// The start of the line after the collection's last.
+    end: usize,
+}
+
+impl Entries<'_, '_> {
+    /// The start of entry `i`'s first line (past the last: the line after
+    /// the collection).
+    fn line(&self, i: usize) -> usize {
+        self.list.get(i).map_or(self.end, |e| e.line)
+    }
+}
+
+fn entries<'n, 'a>(src: &str, node: &'n Node<'a>) -> Option<Entries<'n, 'a>> {
     if node.flow || node.in_flow {
         return None;
     }
     let only_spaces = |from: usize, to: usize| src.as_bytes()[from..to].iter().all(|b| *b == b' ');
-    let list: Vec<Entry> = match &node.kind {
-        Kind::Map(pairs) => pairs
-            .iter()
-            .map(|(k, v)| {
-                let line = line_start(src, k.start);
-                let rest = &src[k.end..];
-                let gap = rest.len() - rest.trim_start_matches([' ', '\t']).len();
-                let editable_from = if rest[gap..].starts_with(':') {
-                    k.end + gap + 1
-                } else {
-                    usize::MAX
-                };
-                Entry {
-                    line,
-                    starts_line: only_spaces(line, k.start) && !k.explicit_key,
-                    editable_from,
-                    inner: v,
-                }
-            })
-            .collect(),
-        Kind::Seq(items) => items
-            .iter()
-            .map(|i| {
-                let before = src[..i.start].trim_end_matches([' ', '\t', '\r', '\n']);
-                let dash = before.strip_suffix('-').map(str::len);
-                let line = line_start(src, dash.unwrap_or(i.start));
-                Entry {
-                    line,
-                    starts_line: dash.is_some_and(|d| only_spaces(line, d)),
-                    editable_from: line_after(src, line),
-                    inner: i,
-                }
-            })
-            .collect(),
+    let (list, head): (Vec<Entry>, usize) = match &node.kind {
+        Kind::Map(pairs) => {
+            let list = pairs
+                .iter()
+                .map(|(k, v)| {
+                    let line = line_start(src, k.start);
+                    Entry {
+                        line,
+                        starts_line: only_spaces(line, k.start) && !k.explicit_key,
+                        editable_from: colon_after(src, k.end).unwrap_or(usize::MAX),
+                        inner: v,
+                    }
+                })
+                .collect();
+            (list, pairs.first()?.0.start)
+        }
+        Kind::Seq(items) => {
+            let list = items
+                .iter()
+                .map(|i| {
+                    let dash = dash_before(src, i.start);
+                    let line = line_start(src, dash.unwrap_or(i.start));
+                    Entry {
+                        line,
+                        starts_line: dash.is_some_and(|d| only_spaces(line, d)),
+                        editable_from: line_after(src, line),
+                        inner: i,
+                    }
+                })
+                .collect();
+            (list, dash_before(src, items.first()?.start)?)
+        }
         _ => return None,
     };
-    let first = list.first()?;
-    let head = if let Kind::Map(pairs) = &node.kind {
-        pairs[0].0.start
-    } else {
-        src[..first.inner.start]
-            .trim_end_matches([' ', '\t', '\r', '\n'])
-            .len()
-            - 1
-    };
-    let column = head - line_start(src, head);
-    Some((list, column))
+    Some(Entries {
+        list,
+        column: head - line_start(src, head),
+        end: line_after(src, node.end),
+    })
 }
 
 /// The deepest window that holds `edit`, below `node` (reached by `path`).
@@ -152,39 +162,30 @@ fn window_for(
     edit: &Edit,
     region_end: usize,
 ) -> Option<Window> {
-    let (list, column) = entries(src, node)?;
+    let entries = entries(src, node)?;
     let (x, y) = (edit.start, edit.end);
-    let end_of = |i: usize| {
-        list.get(i + 1)
-            .map_or_else(|| line_after(src, node.end), |e| e.line)
-    };
     // A sequence's new item has the depth of its dash plus one; a mapping's
     // new key, its column.
-    let entry_depth = column + usize::from(matches!(node.kind, Kind::Seq(_)));
-    let first = list.iter().rposition(|e| e.line < x);
+    let entry_depth = entries.column + usize::from(matches!(node.kind, Kind::Seq(_)));
+    let first = entries.list.iter().rposition(|e| e.line < x);
     // Text added at the end of an entry's lines is added to the entry when
     // it is written deeper than the entries.
-    if let Some(i) = first.filter(|&i| y <= end_of(i)) {
-        if x < end_of(i) || edit.depth() > entry_depth {
+    if let Some(i) = first.filter(|&i| y <= entries.line(i + 1)) {
+        if x < entries.line(i + 1) || edit.depth() > entry_depth {
             path.push(i);
-            if let Some(w) = window_for(src, list[i].inner, path, edit, region_end) {
+            if let Some(w) = window_for(src, entries.list[i].inner, path, edit, region_end) {
                 return Some(w);
             }
             path.pop();
         }
     }
     // Text added between entries, or after the last, as entries.
-    if x == y && edit.depth() == entry_depth {
-        let at = first.map_or(0, |i| i + 1);
-        if x == list
-            .get(at)
-            .map_or_else(|| end_of(list.len() - 1), |e| e.line)
-        {
-            return window_at(src, node, path, at..at, x, region_end);
-        }
+    let next = first.map_or(0, |i| i + 1);
+    if x == y && edit.depth() == entry_depth && x == entries.line(next) {
+        return window_at(src, node, path, next..next, x, region_end);
     }
     let first = first?;
-    let last = (first..list.len()).find(|&i| y <= end_of(i))?;
+    let last = (first..entries.list.len()).find(|&i| y <= entries.line(i + 1))?;
     window_at(src, node, path, first..last + 1, x, region_end)
 }
 
@@ -198,23 +199,22 @@ fn window_at(
     x: usize,
     region_end: usize,
 ) -> Option<Window> {
-    let (list, column) = entries(src, node)?;
+    let entries = entries(src, node)?;
+    let column = entries.column;
     // The entries in the window and the one after it start their lines.
-    let bounds = list.get(range.start..(range.end + 1).min(list.len()))?;
+    let bounds = entries
+        .list
+        .get(range.start..(range.end + 1).min(entries.list.len()))?;
     if !bounds.iter().all(|e| e.starts_line) {
         return None;
     }
-    let line_of = |i: usize| {
-        list.get(i)
-            .map_or_else(|| line_after(src, node.end), |e| e.line)
-    };
-    let start = line_of(range.start);
+    let start = entries.line(range.start);
     // A window on entries keeps its first line as it was (up to a key's
     // `:`); added entries are new lines where the next entry's was.
-    if !range.is_empty() && x < list[range.start].editable_from {
+    if !range.is_empty() && x < entries.list[range.start].editable_from {
         return None;
     }
-    let mut end = line_of(range.end);
+    let mut end = entries.line(range.end);
     // The line after the window must end what the window holds: blank and
     // comment lines go into the window, and then the next line is at the
     // window's column or less (or the region ends).
@@ -234,6 +234,7 @@ fn window_at(
         first_edit: x,
         out_start: 0,
         out_end: 0,
+        more_lines: 0,
     })
 }
 
@@ -323,6 +324,8 @@ fn windows(
         }
         w.out_start = out_start;
         w.out_end = (w.end as isize - region_start as isize + shift) as usize;
+        w.more_lines = line_breaks(out.get(w.out_start..w.out_end)?) as isize
+            - line_breaks(&src[w.start..w.end]) as isize;
         (from, out_from) = (w.end, w.out_end);
     }
     if edits.next().is_some() || out.get(out_from..)? != &src[from..region_end] {
@@ -353,20 +356,21 @@ pub fn check<'a>(
     let Some(windows) = windows(src, region, &root, edits, out) else {
         return Err(root);
     };
-    // Each window's output, read on its own, with the stream's lines.
+    // Each window's output, read on its own, with the stream's lines: its
+    // first is the input's line there plus what the windows before added
+    // (counted from the root's line on, window after window).
     let mut read = Vec::with_capacity(windows.len());
-    let mut lines_added = 0isize;
+    let (mut counted_to, mut line) = (line_start(src, root.start), root.pos.line as isize);
     for w in &windows {
         let text = &out[w.out_start..w.out_end];
         let mut lines = text.split_inclusive('\n').map(indentation);
         if !lines.all(|l| matches!(l, Ok(None)) || matches!(l, Ok(Some(i)) if i >= w.column)) {
             return Err(root);
         }
-        let in_lines = line_breaks(&src[w.start..w.end]) as isize;
-        let first_line =
-            (root.pos.line + line_breaks(&src[root.start..w.start])) as isize + lines_added;
-        lines_added += line_breaks(text) as isize - in_lines;
-        let first_line = first_line as usize;
+        line += line_breaks(&src[counted_to..w.start]) as isize;
+        let first_line = line as usize;
+        line += line_breaks(&src[w.start..w.end]) as isize + w.more_lines;
+        counted_to = w.end;
         let mut docs = Documents::starting_at(text, first_line);
         let (Some(Ok(doc)), None) = (docs.next(), docs.next()) else {
             return Err(root);
@@ -402,7 +406,7 @@ pub fn check<'a>(
     if differs {
         return Ok(Windowed::Unproved);
     }
-    let output = graft(src, region.0, root, &windows, read, out);
+    let output = graft(region.0, root, &windows, read);
     let kept = windows.iter().all(|w| {
         let (a, b) = (&src[w.start..w.end], &out[w.out_start..w.out_end]);
         comments_kept(a, b).is_ok() && line_endings_kept(a, b).is_ok()
@@ -459,36 +463,26 @@ fn node_at<'n, 'a>(root: &'n Node<'a>, path: &[usize]) -> &'n Node<'a> {
 /// where it is in `out` (region-relative, as a full read of `out` gives)
 /// and every line to the output's.
 fn graft<'o>(
-    src: &str,
     region_start: usize,
     mut root: Node<'o>,
     windows: &[Window],
     read: Vec<Node<'o>>,
-    out: &str,
 ) -> Node<'o> {
     // Offsets and lines after a window move by what it added.
-    let moves: Vec<(usize, isize, isize)> = windows
-        .iter()
-        .map(|w| {
-            let grew = (w.out_end - w.out_start) as isize - (w.end - w.start) as isize;
-            let lines = line_breaks(&out[w.out_start..w.out_end]) as isize
-                - line_breaks(&src[w.start..w.end]) as isize;
-            (w.end, grew, lines)
-        })
-        .collect();
     let place = |at: usize| -> (usize, isize) {
         let (mut by, mut lines) = (0isize, 0isize);
-        for (_, grew, more) in moves.iter().take_while(|(end, ..)| *end <= at) {
-            by += grew;
-            lines += more;
+        for w in windows.iter().take_while(|w| w.end <= at) {
+            by += (w.out_end - w.out_start) as isize - (w.end - w.start) as isize;
+            lines += w.more_lines;
         }
         ((at as isize - region_start as isize + by) as usize, lines)
     };
     move_all(&mut root, &place);
     // Later windows first: a splice changes the count of entries only after
-    // the windows before it.
+    // the windows before it. A window's nodes were read from its own text,
+    // with the stream's lines: only their offsets move.
     for (w, mut alone) in windows.iter().zip(read).rev() {
-        shift(&mut alone, w.out_start);
+        move_all(&mut alone, &|at| (at + w.out_start, 0));
         splice(&mut root, &w.path, w.entries.clone(), alone.kind);
     }
     root
@@ -505,19 +499,6 @@ fn move_all(node: &mut Node, place: &impl Fn(usize) -> (usize, isize)) {
             move_all(v, place);
         }),
         Kind::Seq(items) => items.iter_mut().for_each(|i| move_all(i, place)),
-        _ => {}
-    }
-}
-
-fn shift(node: &mut Node, by: usize) {
-    node.start += by;
-    node.end += by;
-    match &mut node.kind {
-        Kind::Map(pairs) => pairs.iter_mut().for_each(|(k, v)| {
-            shift(k, by);
-            shift(v, by);
-        }),
-        Kind::Seq(items) => items.iter_mut().for_each(|i| shift(i, by)),
         _ => {}
     }
 }
@@ -546,11 +527,7 @@ fn splice<'o>(
         }
         _ => {}
     }
-    node.end = match &node.kind {
-        Kind::Map(pairs) => pairs.last().map_or(node.start, |(_, v)| v.end),
-        Kind::Seq(items) => items.last().map_or(node.start, |i| i.end),
-        _ => node.end,
-    };
+    node.end = node.block_end();
 }
 
 /// How many bytes of `out` windows read again, where windows apply: for

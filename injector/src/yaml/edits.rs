@@ -32,6 +32,16 @@ pub fn line_breaks(text: &str) -> usize {
     memchr::memchr_iter(b'\n', text.as_bytes()).count()
 }
 
+/// The dash (`- `) that introduces the block sequence item starting at
+/// `item`: the first thing before the item that is not white space (the item
+/// may start on a later line); `None` when that is not a dash.
+pub fn dash_before(src: &str, item: usize) -> Option<usize> {
+    src[..item]
+        .trim_end_matches([' ', '\t', '\r', '\n'])
+        .strip_suffix('-')
+        .map(str::len)
+}
+
 /// The start of the line that byte `at` of `src` is on.
 pub fn line_start(src: &str, at: usize) -> usize {
     src[..at].rfind('\n').map_or(0, |i| i + 1)
@@ -279,11 +289,7 @@ impl<'s> Editor<'s> {
     /// and its column. It is the first thing before the item that is not
     /// white space (the item may start on a later line).
     fn dash_of(&self, item: &Node) -> (usize, usize) {
-        let before = self.src[..item.start].trim_end_matches([' ', '\t', '\r', '\n']);
-        let at = match before.strip_suffix('-') {
-            Some(rest) => rest.len(),
-            None => item.start,
-        };
+        let at = dash_before(self.src, item.start).unwrap_or(item.start);
         let line_start = line_start(self.src, at);
         (line_start, self.src[line_start..at].chars().count())
     }

@@ -94,6 +94,14 @@ pub fn comment_line_in(text: &str) -> bool {
         .any(|l| l.trim_start().starts_with('#'))
 }
 
+/// Just past the `:` that follows `at` (after spaces and tabs): where a
+/// key's value indicator ends; `None` when no `:` follows.
+pub fn colon_after(src: &str, at: usize) -> Option<usize> {
+    let rest = &src[at..];
+    let gap = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+    rest[gap..].starts_with(':').then_some(at + gap + 1)
+}
+
 /// Where something is: 1-based line and column, for messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pos {
@@ -178,6 +186,16 @@ impl<'a> Node<'a> {
     /// `a.b.c` through nested mappings.
     pub fn path(&self, keys: &[&str]) -> Option<&Node<'a>> {
         keys.iter().try_fold(self, |n, k| n.get(k))
+    }
+
+    /// Where a block collection ends: where its last entry (a mapping's
+    /// value) or item ends, or at its start when it has none.
+    pub fn block_end(&self) -> usize {
+        match &self.kind {
+            Kind::Map(pairs) => pairs.last().map_or(self.start, |(_, v)| v.end),
+            Kind::Seq(items) => items.last().map_or(self.start, |i| i.end),
+            _ => self.end,
+        }
     }
 
     /// The node `steps` lead to from this one.
@@ -522,29 +540,27 @@ impl<'a> Builder<'a, '_> {
                 });
                 return Ok(None);
             }
-            Event::MappingEnd | Event::SequenceEnd => match self.stack.pop() {
-                Some(Open::Map {
-                    mut node, entries, ..
-                }) => {
-                    node.end = if node.flow {
-                        flow_end(self.src, node.start)
-                    } else {
-                        entries.last().map_or(node.start, |(_, v)| v.end)
-                    };
-                    node.kind = Kind::Map(entries);
-                    node
-                }
-                Some(Open::Seq { mut node, items }) => {
-                    node.end = if node.flow {
-                        flow_end(self.src, node.start)
-                    } else {
-                        items.last().map_or(node.start, |i| i.end)
-                    };
-                    node.kind = Kind::Seq(items);
-                    node
-                }
-                None => unreachable!("the parser balances collection events"),
-            },
+            Event::MappingEnd | Event::SequenceEnd => {
+                let mut node = match self.stack.pop() {
+                    Some(Open::Map {
+                        mut node, entries, ..
+                    }) => {
+                        node.kind = Kind::Map(entries);
+                        node
+                    }
+                    Some(Open::Seq { mut node, items }) => {
+                        node.kind = Kind::Seq(items);
+                        node
+                    }
+                    None => unreachable!("the parser balances collection events"),
+                };
+                node.end = if node.flow {
+                    flow_end(self.src, node.start)
+                } else {
+                    node.block_end()
+                };
+                node
+            }
             _ => return Ok(None),
         };
         match self.stack.last_mut() {
@@ -596,11 +612,8 @@ impl<'a> Builder<'a, '_> {
                         // after its key's `:`, not at the next token.
                         if matches!(&value.kind, Kind::Scalar(v, ScalarStyle::Plain) if v.is_empty())
                         {
-                            let after_key = k.end;
-                            let rest = &self.src[after_key..];
-                            let gap = rest.len() - rest.trim_start_matches([' ', '\t']).len();
-                            if rest[gap..].starts_with(':') {
-                                value.start = after_key + gap + 1;
+                            if let Some(colon) = colon_after(self.src, k.end) {
+                                value.start = colon;
                                 value.end = value.start;
                                 value.pos = self.lines.pos(value.start);
                             }
