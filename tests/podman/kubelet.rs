@@ -14,7 +14,8 @@
 
 #![allow(dead_code)] // each test uses its own part
 
-use crate::podman::{repo, Podman};
+use crate::podman::Podman;
+use crate::scenarios::{lab_context, LAB_IMAGE, LAB_SHELL_IMAGE};
 use crate::support::HELPER_ARGS;
 use serde_json::{json, Value};
 use std::{
@@ -25,23 +26,9 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-pub use crate::podman::INIT_IMAGE;
-pub const LAB_IMAGE: &str = "localhost/lab:test";
-pub const LAB_SHELL_IMAGE: &str = "localhost/lab-shell:test";
-
 /// `lab` (this test binary alone) and `lab-shell` (with busybox).
 pub fn build_lab_images(podman: &Podman) {
-    let ctx = tempfile::tempdir().unwrap();
-    std::fs::copy(std::env::current_exe().unwrap(), ctx.path().join("app")).unwrap();
-    std::fs::copy("/bin/busybox", ctx.path().join("busybox")).unwrap();
-    let file = ctx.path().join("Containerfile");
-    std::fs::write(
-        &file,
-        "FROM scratch AS lab\nCOPY app /app\n\
-         FROM lab AS lab-shell\nCOPY busybox /bin/busybox\n\
-         RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )
-    .unwrap();
+    let (ctx, file) = lab_context();
     podman.build(ctx.path(), &file, Some("lab"), LAB_IMAGE);
     podman.build(ctx.path(), &file, Some("lab-shell"), LAB_SHELL_IMAGE);
 }
@@ -328,55 +315,4 @@ impl Drop for Pod<'_> {
             .output();
         let _ = self.podman.cmd().args(["volume", "prune", "-f"]).output();
     }
-}
-
-/// A restricted container's securityContext (PodSecurity "restricted").
-pub fn restricted(uid: u32) -> Value {
-    json!({
-        "runAsNonRoot": true, "runAsUser": uid, "runAsGroup": uid,
-        "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
-        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}
-    })
-}
-
-/// The pod spec of workload `name` in a golden case's expected output:
-/// what the injector writes.
-pub fn injected_spec(case: &str, name: &str) -> Value {
-    let path = repo().join("config/test").join(case).join("expected.yaml");
-    let text = std::fs::read_to_string(path).unwrap();
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-    let doc = docs
-        .iter()
-        .find(|d| d["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in golden case {case}"));
-    if doc["kind"] == "Pod" {
-        doc["spec"].clone()
-    } else {
-        doc["spec"]["template"]["spec"].clone()
-    }
-}
-
-/// The named container of a pod spec, in either list.
-pub fn container<'a>(spec: &'a mut Value, name: &str) -> &'a mut Value {
-    let in_main = spec["containers"]
-        .as_array()
-        .is_some_and(|l| l.iter().any(|c| c["name"] == name));
-    let list = if in_main {
-        "containers"
-    } else {
-        "initContainers"
-    };
-    spec[list]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no container {name}"))
-}
-
-/// This test binary's command line in a container of the `lab` images.
-pub fn role_command() -> Value {
-    let mut argv = vec!["/app".to_string()];
-    argv.extend(HELPER_ARGS.map(String::from));
-    json!(argv)
 }

@@ -166,21 +166,64 @@ pub fn external() {
 
 // ------------------------------------------------------ the proxy stand-in
 
+/// Where the proxy stand-in takes `POST /drain`, as pilot-agent's
+/// `request POST drain` reaches Envoy through the agent.
+pub const DRAIN_PORT: u16 = 15020;
+
 /// A proxy as Envoy is to the app: it listens on the pod's loopback at
 /// [`PROXY_PORT`] and forwards each connection to `GW_UPSTREAM`
-/// (host:port). On SIGTERM it exits at once, as Envoy does when nothing
-/// holds it: every callback after that is refused.
+/// (host:port). On SIGTERM it says so and exits at once, as Envoy does when
+/// nothing holds it: every callback after that is refused.
+///
+/// `POST /drain` on [`DRAIN_PORT`] starts a drain, as a mesh's native
+/// sidecar hook does at the start of termination. `GW_DRAIN` says what it
+/// stops: `outbound` — new connections from the app are refused (Envoy
+/// before 1.34 draining every listener, a `/quitquitquit`); anything else —
+/// inbound only, which a proxy stand-in has none of, so the app's calls go on.
 pub fn proxy() {
     let upstream = std::env::var("GW_UPSTREAM").expect("GW_UPSTREAM");
+    let outbound_drain = std::env::var("GW_DRAIN").is_ok_and(|d| d == "outbound");
     extern "C" fn quit(_: libc::c_int) {
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(0) };
+        const LINE: &[u8] = b"\nGW_PROXY sigterm\n";
+        // SAFETY: write(2) and _exit are async-signal-safe.
+        unsafe {
+            libc::write(1, LINE.as_ptr().cast(), LINE.len());
+            libc::_exit(0)
+        };
     }
-    // SAFETY: installing a handler that only calls _exit.
+    // SAFETY: installing a handler that only writes and calls _exit.
     unsafe { libc::signal(libc::SIGTERM, quit as *const () as libc::sighandler_t) };
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listener = TcpListener::bind(("127.0.0.1", PROXY_PORT)).unwrap();
+    let admin = TcpListener::bind(("127.0.0.1", DRAIN_PORT)).unwrap();
+    let drain_flag = draining.clone();
+    thread::spawn(move || {
+        for mut conn in admin.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 1024];
+            let n = conn.read(&mut buf).unwrap_or(0);
+            if String::from_utf8_lossy(&buf[..n]).starts_with("POST /drain") {
+                drain_flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                say(&format!(
+                    "GW_PROXY draining ({})",
+                    if outbound_drain {
+                        "outbound too"
+                    } else {
+                        "inbound only"
+                    }
+                ));
+            }
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
     say("GW_PROXY ready");
     for conn in listener.incoming().map_while(Result::ok) {
+        if outbound_drain && draining.load(std::sync::atomic::Ordering::SeqCst) {
+            // Refused as a drained listener refuses: closed unanswered.
+            say("GW_PROXY refused a call (drained)");
+            drop(conn);
+            continue;
+        }
         let upstream = upstream.clone();
         thread::spawn(move || {
             let Ok(far) = TcpStream::connect(&upstream) else {

@@ -1,0 +1,3 @@
+module graceful-wait.test/cluster/pause
+
+go 1.26.0
