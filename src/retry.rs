@@ -33,7 +33,8 @@ pub enum Look {
 pub enum Pace {
     /// One interval after the previous attempt *started* (a wait's polling).
     Every(Duration),
-    /// After `first`, doubling after each failure up to `max` (requests to
+    /// After `first`, doubling after each attempt that did not succeed — a
+    /// failure or a "not yet" such as a 503 — up to `max` (requests to
     /// another service, which should not be hammered).
     Backoff { first: Duration, max: Duration },
 }

@@ -514,6 +514,11 @@ fn command(node: &Node, items: &[Node]) -> Result<Hook, YamlError> {
     Ok(Hook::Command(argv))
 }
 
+/// The waits a typed value may name (each a key `Typed::key` reads); the
+/// error for a value with none of them lists these, and `TYPED_HELP` shows
+/// each (a test keeps the three together).
+const WAIT_KINDS: [&str; 6] = ["tcp", "http", "connections", "listeners", "file", "process"];
+
 const TYPED_HELP: &str = "a container's value is auto, or a typed value: {tcp: PORT}, {http: URL}, {connections: PORT}, {listeners: UID}, {file: PATH}, {process: NAME}, {callback: URL} or {wrap: {...}}, with optional timeout, interval (waits), down-status (http), method and data (callback)";
 
 /// The keys of a typed value, read one at a time, then checked together.
@@ -531,7 +536,7 @@ struct Typed {
 impl Typed {
     fn read(&mut self, key: &Node, value: &Node) -> Result<(), YamlError> {
         match text(key, "a wait option")? {
-            "tcp" => self.what = Some(WaitFor::Tcp(ports(value)?)),
+            "tcp" => self.what = Some(WaitFor::Tcp(ports(value, "tcp")?)),
             "http" => {
                 let url = text(value, "http")?;
                 url::parse_local(url).map_err(|e| err(value, format!("http: {e}")))?;
@@ -540,7 +545,7 @@ impl Typed {
                     down_status: None,
                 });
             }
-            "connections" => self.what = Some(WaitFor::Connections(ports(value)?)),
+            "connections" => self.what = Some(WaitFor::Connections(ports(value, "connections")?)),
             "listeners" => self.what = Some(WaitFor::Listeners(uids(value)?)),
             "file" => {
                 self.what = Some(WaitFor::File(
@@ -586,7 +591,10 @@ impl Typed {
             )),
             (None, None) => Err(err(
                 node,
-                "a typed value needs one of tcp, http, connections, file, process, callback",
+                format!(
+                    "a typed value needs one of {}, callback",
+                    WAIT_KINDS.join(", ")
+                ),
             )),
             (None, Some(urls)) => {
                 if self.down_status.is_some() || self.interval.is_some() {
@@ -685,7 +693,8 @@ fn wrap(node: &Node) -> Result<Wrap, YamlError> {
     Ok(w)
 }
 
-fn ports(node: &Node) -> Result<Vec<u16>, YamlError> {
+/// `KIND: PORT` or `KIND: [PORTS]`, for the wait `kind` that names them.
+fn ports(node: &Node, kind: &str) -> Result<Vec<u16>, YamlError> {
     let one = |n: &Node| -> Result<u16, YamlError> {
         match text(n, "a port")?.parse::<u16>() {
             Ok(p) if p > 0 => Ok(p),
@@ -700,7 +709,7 @@ fn ports(node: &Node) -> Result<Vec<u16>, YamlError> {
     };
     match node.as_seq() {
         Some(items) if !items.is_empty() => items.iter().map(one).collect(),
-        Some(_) => Err(err(node, "tcp: give at least one port")),
+        Some(_) => Err(err(node, format!("{kind}: give at least one port"))),
         None => Ok(vec![one(node)?]),
     }
 }
@@ -771,6 +780,53 @@ mod tests {
             Some("/proc/1/fd/2".into())
         );
         assert!(settings("graceful-wait:\n  log-copy: out.log\n").is_err());
+    }
+
+    #[test]
+    fn every_wait_kind_is_accepted_and_named_in_help_and_errors() {
+        let sample = |kind: &str| match kind {
+            "tcp" | "connections" => "8080",
+            "http" => "localhost:8080/health",
+            "listeners" => "1337",
+            "file" => "/graceful-wait-done/app.done",
+            "process" => "app",
+            other => panic!("no sample value for the wait kind {other}: add one"),
+        };
+        let none = parse("deployment:\n  a:\n    istio-proxy: {timeout: 20s}\n").unwrap_err();
+        for kind in WAIT_KINDS {
+            let text = format!(
+                "deployment:\n  a:\n    istio-proxy: {{{kind}: {}}}\n",
+                sample(kind)
+            );
+            assert!(parse(&text).is_ok(), "{kind}: {:?}", parse(&text).err());
+            assert!(
+                TYPED_HELP.contains(&format!("{{{kind}: ")),
+                "{kind} in the help"
+            );
+            assert!(none.message.contains(kind), "{kind} in: {}", none.message);
+        }
+        // A name that is no wait is refused with the help.
+        let unknown = parse("deployment:\n  a:\n    istio-proxy: {sockets: 80}\n").unwrap_err();
+        assert!(
+            unknown.message.contains("unknown wait option"),
+            "{}",
+            unknown.message
+        );
+        for (kind, text) in [
+            ("tcp", "deployment:\n  a:\n    istio-proxy: {tcp: []}\n"),
+            (
+                "connections",
+                "deployment:\n  a:\n    istio-proxy: {connections: []}\n",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(
+                e.message
+                    .contains(&format!("{kind}: give at least one port")),
+                "{kind}: {}",
+                e.message
+            );
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     write_owned(path, bytes, mode, None)
 }
 
-/// As [`write`], and the new file gets this owner (uid, gid) before it is
+/// As [`write`](fn@write), and the new file gets this owner (uid, gid) before it is
 /// renamed into place: a file rewritten by root keeps its owner.
 pub fn write_owned(
     path: &Path,

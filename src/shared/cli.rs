@@ -264,6 +264,8 @@ pub struct ProcessArgs {
 
     /// Match --name against the whole program name (the last part of argv[0]
     /// in /proc/PID/cmdline) instead of the 15-byte comm.
+    // The text is the option's help as it is: `argv[0]` there is no link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, requires = "names")]
     pub full_name: bool,
 

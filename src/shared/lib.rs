@@ -6,7 +6,7 @@
 //!   so a manifest never carries a hook the binary would reject.
 //! - the values those flags read: [`duration`], [`status_set`], [`url`];
 //!   the exit statuses and what each mode documents of them: [`exit_status`].
-//! - [`reference`]: the flag and environment-variable reference in `docs/`,
+//! - [`reference`](mod@reference): the flag and environment-variable reference in `docs/`,
 //!   generated from [`cli`] (a test fails when the two disagree).
 //! - [`atomic_file`]: the one way either program replaces a file.
 //! - [`docs`] (feature `docs`): completions and man pages from the clap

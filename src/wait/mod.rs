@@ -160,6 +160,9 @@ impl<W: Wait> Attempts for Looks<'_, W> {
 }
 
 fn report(outcome: &Outcome) {
+    // The status the exit table gives this outcome (a chained command
+    // runs only after a met condition, so it cannot change these).
+    let status = crate::exit::of_wait(outcome);
     match outcome {
         Outcome::Met { elapsed, seen } => tracing::info!(
             elapsed_ms = elapsed.as_millis() as u64,
@@ -171,7 +174,7 @@ fn report(outcome: &Outcome) {
             failing: None,
         } => tracing::warn!(
             elapsed_ms = elapsed.as_millis() as u64,
-            "deadline passed, still {last}; releasing anyway (exit 124)"
+            "deadline passed, still {last}; releasing anyway (exit {status})"
         ),
         Outcome::DeadlinePassed {
             elapsed,
@@ -179,7 +182,7 @@ fn report(outcome: &Outcome) {
             ..
         } => tracing::error!(
             elapsed_ms = elapsed.as_millis() as u64,
-            "deadline passed while looks were failing: {error}; releasing anyway (exit 1)"
+            "deadline passed while looks were failing: {error}; releasing anyway (exit {status})"
         ),
         Outcome::Stopped { elapsed, error } => {
             tracing::error!(elapsed_ms = elapsed.as_millis() as u64, "{error}")

@@ -98,7 +98,7 @@ fn status(proc_dir: &Path, pid: &str) -> Result<Option<Status>, Error> {
     }
 }
 
-/// The last part of argv[0]: the program's full name.
+/// The last part of `argv[0]`: the program's full name.
 fn program(proc_dir: &Path, pid: i32) -> Option<String> {
     let cmdline = fs::read(proc_dir.join(pid.to_string()).join("cmdline")).ok()?;
     let argv0 = cmdline.split(|b| *b == 0).next()?;

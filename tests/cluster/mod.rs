@@ -251,31 +251,33 @@ impl Cluster {
         }
     }
 
-    /// The events about pod `name`: reason, the container it names
-    /// (`spec.containers{NAME}`, empty for the pod), message.
-    pub fn events(&self, namespace: &str, name: &str) -> Vec<(String, String, String)> {
-        let list = self.json(&[
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            &format!("involvedObject.name={name}"),
-        ]);
+    /// The events of `namespace`.
+    pub fn events(&self, namespace: &str) -> Vec<Event> {
+        let list = self.json(&["get", "events", "-n", namespace]);
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
         list["items"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| {
-                let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-                (
-                    text(&e["reason"]),
-                    text(&e["involvedObject"]["fieldPath"]),
-                    text(&e["message"]),
-                )
+            .map(|e| Event {
+                pod: text(&e["involvedObject"]["name"]),
+                on: text(&e["involvedObject"]["fieldPath"]),
+                reason: text(&e["reason"]),
+                message: text(&e["message"]),
             })
             .collect()
     }
+}
+
+/// What the kubelet (or a controller) said about an object.
+#[derive(Debug)]
+pub struct Event {
+    /// The object's name.
+    pub pod: String,
+    /// The container it names (`spec.containers{NAME}`), empty for the pod.
+    pub on: String,
+    pub reason: String,
+    pub message: String,
 }
 
 impl Drop for Cluster {

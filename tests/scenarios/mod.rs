@@ -245,7 +245,9 @@ pub fn make_app(spec: &mut Value, name: &str, app: App) {
     // The callbacks the injector's output sends for the app (the wrapper's
     // on-exit, a callback preStop) name services this pod cannot reach;
     // they go to the external service through the proxy, as the app's own.
-    let through_proxy = format!("http://127.0.0.1:{}/callback", roles::PROXY_PORT);
+    // `$POD_NAME` is graceful-wait's to expand, so the receiver can tell
+    // whose callback arrived.
+    let through_proxy = format!("http://127.0.0.1:{}/callback/$POD_NAME", roles::PROXY_PORT);
     for pointer in ["/command", "/lifecycle/preStop/exec/command"] {
         let Some(list) = c.pointer_mut(pointer) else {
             continue;

@@ -110,7 +110,10 @@ fn callback() -> String {
         let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
         conn.set_read_timeout(Some(Duration::from_secs(5)))?;
         let body = "terminated: drained 3 requests";
-        write!(conn, "POST /callback HTTP/1.1\r\nHost: external\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
+        // The path names the pod, so a cluster's receiver can tell whose
+        // callback arrived.
+        let pod = std::env::var("POD_NAME").unwrap_or_default();
+        write!(conn, "POST /callback/{pod} HTTP/1.1\r\nHost: external\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
         let mut response = String::new();
         conn.read_to_string(&mut response)?;
         Ok(response.lines().next().unwrap_or("no response").to_string())
@@ -124,7 +127,8 @@ fn callback() -> String {
 
 // --------------------------------------------------- the external service
 
-/// Counts callbacks: prints `GW_CALLBACK <body>` for each, answers 200.
+/// Counts callbacks: prints `GW_FROM <path>` and `GW_CALLBACK <body>` for
+/// each, answers 200.
 pub fn external() {
     let listener = TcpListener::bind(("0.0.0.0", 8080)).unwrap();
     say("GW_EXT ready");
@@ -156,6 +160,9 @@ pub fn external() {
         };
         if let Some((request_line, body)) = body {
             if request_line.starts_with("POST /callback") {
+                // Whose (the path), then what.
+                let path = request_line.split_whitespace().nth(1).unwrap_or_default();
+                say(&format!("GW_FROM {path}"));
                 say(&format!("GW_CALLBACK {body}"));
             }
             let _ = conn

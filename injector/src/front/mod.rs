@@ -2,7 +2,7 @@
 //! users — the command line over files and pipes ([`cli`], [`run`],
 //! [`files`], [`report`]), the KRM function ([`krm`]), the admission webhook
 //! ([`webhook`]) and Istio's injection template ([`istio_template`]); and the
-//! generated reference ([`reference`]).
+//! generated reference ([`reference`](mod@reference)).
 
 pub mod cli;
 pub(crate) mod files;

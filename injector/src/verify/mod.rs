@@ -154,8 +154,8 @@ fn internal(pos: Pos, what: String) -> Error {
 
 /// Proves `out` is `src` plus what planning each document of `src` plans,
 /// and that planning each document of `out` plans nothing. `readable` is
-/// `src` as [`tolerant`] read it; `plan` plans one document (its text, root
-/// and index), as the run did.
+/// `src` as [`tolerant`] read it; `plan`
+/// plans one document, given its text and its root, as the run did.
 pub fn check(
     src: &str,
     readable: &str,

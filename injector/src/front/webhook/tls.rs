@@ -61,7 +61,7 @@ pub fn parse(files: &Files, cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<Certi
     Ok(Arc::new(certified))
 }
 
-/// The current certificate, swapped by [`Reloading::refresh`].
+/// The current certificate, swapped by [`Reloading::swap`].
 #[derive(Debug)]
 pub struct Reloading {
     pub files: Files,
