@@ -161,8 +161,10 @@ impl<'s> Editor<'s> {
     /// `key: {}`: the key's column (+2 for a mapping, or for a sequence when
     /// the document indents its sequences).
     fn block_column_for(&self, node: &Node, sequence: bool) -> usize {
-        let line_start = line_start(self.src, node.start);
-        let line = &self.src[line_start..node.start];
+        // The key's line, also where the `[]` stands alone on the next one.
+        let key_end = self.before_flow(node);
+        let line_start = line_start(self.src, key_end);
+        let line = &self.src[line_start..key_end];
         let mut col = line.len() - line.trim_start().len();
         if line.trim_start().starts_with("- ") {
             col += 2;
@@ -177,9 +179,19 @@ impl<'s> Editor<'s> {
     /// like the rest of the file instead of one long flow line.
     fn fill_empty_flow(&mut self, node: &Node, block: String) {
         let block = block.trim_end_matches('\n');
-        // From just after the `:`, so no trailing space is left on the key's line.
-        let start = self.src[..node.start].trim_end_matches([' ', '\t']).len();
+        // From just after the `:` (or a comment after it), so no trailing
+        // space is left on the key's line, nor an empty line where the `[]`
+        // stood alone on the next.
+        let start = self.before_flow(node);
         self.push(start, node.end, format!("\n{block}"), usize::MAX);
+    }
+
+    /// Where the text before an empty flow collection ends: its key's `:`,
+    /// or a comment after it, with the blanks and line breaks between.
+    fn before_flow(&self, node: &Node) -> usize {
+        self.src[..node.start]
+            .trim_end_matches([' ', '\t', '\n', '\r'])
+            .len()
     }
 
     fn flow_add_entry(
