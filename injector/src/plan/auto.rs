@@ -12,7 +12,10 @@
 //! 2. One port with one HTTP path: an `http` wait on `localhost:PORT/PATH`.
 //!    Several ports (or a TCP or HTTPS probe): a `tcp` wait on all of them,
 //!    which ends when none listens.
-//! 3. No probe: `listeners`, which needs no port at all.
+//! 3. No probe: `listeners`, which needs no port at all — except on the
+//!    node's network (`hostNetwork: true`), where it would count the node's
+//!    own sockets: there the container is skipped with a message
+//!    ([`refused`]).
 //!
 //! The summary says what was chosen and from where.
 
@@ -30,6 +33,20 @@ struct Probed {
     /// The path of a plain-HTTP probe on localhost; None for TCP, HTTPS or
     /// another host.
     path: Option<String>,
+}
+
+/// Why `auto` writes no wait for `proxy` in `spec`, if it does not: a pod
+/// on the node's network (`hostNetwork: true`) with no probed port, where
+/// `listeners` would see the node's own sockets and hold every termination
+/// until its timeout.
+pub fn refused(spec: &Node, proxy: &str) -> Option<String> {
+    let host_network = spec.get("hostNetwork").and_then(Node::as_str) == Some("true");
+    match choose(spec, proxy) {
+        (WaitFor::Listeners(_), _) if host_network => Some(format!(
+            "{proxy}: auto found no probed port, and the pod uses the node's network (hostNetwork: true), where a listeners wait would see the node's own sockets and hold every termination until its timeout; left alone — give the app's port ({{tcp: PORT}}) in the config"
+        )),
+        _ => None,
+    }
 }
 
 /// The wait for `proxy` in pod spec `spec`, and why.

@@ -252,8 +252,21 @@ impl<'p, 'a> Pod<'p, 'a> {
     /// or a graceful-wait call with the existing exec hook chained after it.
     /// A command that is a shell loop graceful-wait replaces becomes its wait.
     fn set_hook(&mut self, container: &Container, hook: &Hook) -> Result<(), Error> {
+        if let Some(why) = self.auto_refused(&container.at.name, hook) {
+            self.notes.push(Note::Skipped(why));
+            return Ok(());
+        }
         let (call, how) = self.call_for(&container.at.name, hook);
         self.write_pre_stop(container, hook, call, &how)
+    }
+
+    /// Why `auto` writes nothing for the container `name` in this pod, if it
+    /// does not (see [`crate::plan::auto::refused`]).
+    fn auto_refused(&self, name: &str, hook: &Hook) -> Option<String> {
+        match hook {
+            Hook::Wait(w) if w.what == WaitFor::Auto => crate::plan::auto::refused(self.spec, name),
+            _ => None,
+        }
     }
 
     /// The graceful-wait call `hook` means for the container `name`, and
@@ -316,6 +329,10 @@ impl<'p, 'a> Pod<'p, 'a> {
             self.notes.push(Note::Skipped(format!(
                 "{name}: no stub written: the pod spec's {key} is neither a list nor empty"
             )));
+            return Ok(());
+        }
+        if let Some(why) = self.auto_refused(name, hook) {
+            self.notes.push(Note::Skipped(why));
             return Ok(());
         }
         let (call, how) = self.call_for(name, hook);

@@ -12,7 +12,8 @@
 //! write it); a strict reader refuses it. There, the line breaks inside that
 //! scalar are read as spaces: the text reads, every byte stays where it was,
 //! and only that scalar's white space reads differently (the fold of a line
-//! break and the next line's indentation is one space to go-yaml) — a text
+//! break and the next line's indentation is one space to go-yaml, an empty
+//! line a line break) — a text
 //! the injector never edits or plans from. Nothing else is relaxed; the
 //! table in docs/injector.md lists each widening with the case that shows it.
 
