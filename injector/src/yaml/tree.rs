@@ -82,9 +82,36 @@ pub fn shared_nodes(root: &Node) -> Vec<SharedNode> {
 }
 
 /// Whether a node's text spans a comment line: replacing the node would
-/// lose it (a comment at the end of a line goes with that line).
+/// lose it (a comment at the end of a line goes with that line). A line
+/// that starts with `#` inside one of the node's scalars (a block scalar's
+/// script, a quoted scalar's continuation) is the scalar's content, not a
+/// comment.
 pub fn holds_comment_line(src: &str, node: &Node) -> bool {
-    comment_line_in(&src[node.start..node.end])
+    let mut at = node.start;
+    src[node.start..node.end]
+        .split_inclusive('\n')
+        .enumerate()
+        .any(|(n, line)| {
+            // Where the line's text begins: the `#`, if it is one.
+            let text = at + line.len() - line.trim_start().len();
+            at += line.len();
+            n > 0 && line.trim_start().starts_with('#') && !in_scalar(node, text)
+        })
+}
+
+/// Whether `offset` lies inside one of `node`'s scalars.
+pub fn in_scalar(node: &Node, offset: usize) -> bool {
+    if offset < node.start || offset >= node.end {
+        return false;
+    }
+    match &node.kind {
+        Kind::Scalar(..) => true,
+        Kind::Map(entries) => entries
+            .iter()
+            .any(|(k, v)| in_scalar(k, offset) || in_scalar(v, offset)),
+        Kind::Seq(items) => items.iter().any(|i| in_scalar(i, offset)),
+        Kind::Alias(_) => false,
+    }
 }
 
 /// Whether a comment line starts after the first line of `text`.
@@ -781,6 +808,28 @@ fn block_scalar_span(src: &str, start: usize, span_end: usize) -> (usize, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `#` line is a comment where the reader finds no scalar around it:
+    /// a block scalar's script lines and a quoted scalar's continuation are
+    /// content.
+    #[test]
+    fn comment_lines_are_the_ones_outside_scalars() {
+        let holds = |src: &str| {
+            let doc = Documents::new(src).next().unwrap().unwrap();
+            let root = doc.root.unwrap();
+            let pre_stop = root.get("preStop").unwrap();
+            holds_comment_line(src, pre_stop)
+        };
+        let script = "preStop:\n  exec:\n    command:\n    - /bin/sh\n    - -c\n    - |\n      # drain first\n      curl -X POST localhost:15000/drain\n      # then wait\n      sleep 5\n";
+        assert!(!holds(script), "a script's # lines are its content");
+        let quoted =
+            "preStop:\n  exec:\n    command: [\"/bin/sh\", \"-c\", \"echo a\n      # b\"]\n";
+        assert!(!holds(quoted), "a quoted scalar's continuation is content");
+        let between = "preStop:\n  exec:\n    command:\n    - /bin/sh\n    # keep this\n    - -c\n    - sleep 5\n";
+        assert!(holds(between), "a comment between the items");
+        let above = "preStop:\n  exec:\n    # the mesh's drain\n    command: [pilot-agent, request, POST, drain]\n";
+        assert!(holds(above), "a comment inside the hook, above its command");
+    }
 
     /// Every node's line and column are those of its first byte, however
     /// far apart (and in whatever order) the nodes are asked for.
