@@ -9,7 +9,7 @@
 //! outcome says so.
 
 use crate::error::Error;
-use crate::plan::objects::{literal, pre_stop};
+use crate::plan::objects::{command_alone, literal, pre_stop};
 use crate::plan::{Change, ContainerRef, Note, Outcome, Planned, PodPlan};
 use crate::yaml::edits::{line_start, Edit, Editor};
 use crate::yaml::emit::{map, string, Style, Value};
@@ -211,6 +211,15 @@ fn find<'n, 'a>(spec: &'n Node<'a>, at: &ContainerRef) -> Result<&'n Node<'a>, S
 }
 
 fn set_pre_stop(editor: &mut Editor, container: &Node, command: &[String]) {
+    // A preStop that holds its command alone keeps its text but the list.
+    if let Some((exec, _)) = container
+        .path(&["lifecycle", "preStop"])
+        .and_then(command_alone)
+    {
+        let list = Value::Seq(command.iter().map(|w| string(w.as_str())).collect());
+        editor.set_key(exec, "command", list);
+        return;
+    }
     match container.get("lifecycle") {
         Some(lifecycle) if lifecycle.as_map().is_some() => {
             editor.set_key(lifecycle, "preStop", pre_stop(command))

@@ -6,6 +6,25 @@
 use crate::config::Settings;
 use crate::plan::istio::{PROXY, STUB_IMAGE};
 use crate::yaml::emit::{map, string, Value};
+use crate::yaml::Node;
+
+/// The `exec` mapping and the `command` list of a preStop that holds
+/// nothing else (`preStop: {exec: {command: [...]}}` in block style): there
+/// a new command replaces the list alone, and the text around it — a
+/// comment above `command:` — stays.
+pub fn command_alone<'n, 'a>(pre_stop: &'n Node<'a>) -> Option<(&'n Node<'a>, &'n Node<'a>)> {
+    let only = |m: &'n Node<'a>, key: &str| -> Option<&'n Node<'a>> {
+        let entries = m.as_map()?;
+        match entries {
+            [(k, v)] if !m.flow && k.as_str() == Some(key) => Some(v),
+            _ => None,
+        }
+    };
+    let exec = only(pre_stop, "exec")?;
+    let command = only(exec, "command")?;
+    command.as_seq()?;
+    Some((exec, command))
+}
 
 /// A `preStop` handler that runs `command`.
 pub fn pre_stop(command: &[String]) -> Value {

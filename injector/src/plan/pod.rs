@@ -5,7 +5,7 @@
 
 use super::command::{self, after_our_dashes, show, Call};
 use super::istio::{self, PROXY as ISTIO_PROXY};
-use super::objects::{self, INSTALL_DIR};
+use super::objects::{self, command_alone, INSTALL_DIR};
 use super::{shell_loop, Change, ContainerRef, Note, Options};
 use crate::config::{Hook, Rule, Settings, Wait, WaitFor, Wrap};
 use crate::error::Error;
@@ -410,8 +410,10 @@ impl<'p, 'a> Pod<'p, 'a> {
                 )));
             }
             Edit::Replace(command) => {
-                // Replacing a hook that holds a comment line would lose it.
-                if existing.is_some_and(|p| holds_comment_line(self.src, p)) {
+                // Replacing a hook that holds a comment line would lose it;
+                // where the command stands alone, only the list is replaced.
+                let replaced = existing.map(|p| command_alone(p).map_or(p, |(_, list)| list));
+                if replaced.is_some_and(|p| holds_comment_line(self.src, p)) {
                     self.notes.push(Note::Skipped(format!(
                         "{name}: its preStop holds a comment line, which replacing it would lose; move the comment out of the hook"
                     )));
