@@ -29,6 +29,10 @@ pub enum Decision {
     Unchanged,
     /// Nothing asks for this pod, or it opted out; the reason.
     Skipped(String),
+    /// The config asks for a hook that the pod's form does not allow (a
+    /// preStop it will not replace, a wait it cannot choose): unchanged,
+    /// and the creator is told why, as the command line's summary would.
+    Refused(String),
     /// Something went wrong; the pod is allowed unchanged, with a warning.
     Error(String),
 }
@@ -39,6 +43,7 @@ impl Decision {
             Decision::Patched(_) => "patched",
             Decision::Unchanged => "unchanged",
             Decision::Skipped(_) => "skipped",
+            Decision::Refused(_) => "refused",
             Decision::Error(_) => "error",
         }
     }
@@ -125,7 +130,7 @@ fn response(uid: &str, decision: &Decision) -> Vec<u8> {
                     .collect::<Vec<_>>());
             }
         }
-        Decision::Error(why) => {
+        Decision::Error(why) | Decision::Refused(why) => {
             response["warnings"] = json!([warning(&format!("no hook added: {why}"))]);
         }
         Decision::Unchanged | Decision::Skipped(_) => {}
@@ -267,7 +272,7 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject) {
             Note::Skipped(why) => Some(why.clone()),
             _ => None,
         });
-        let decision = why.map_or(Decision::Unchanged, Decision::Skipped);
+        let decision = why.map_or(Decision::Unchanged, Decision::Refused);
         return (decision, subject);
     }
     let after: Value = match serde_json::from_str(&injected.text) {

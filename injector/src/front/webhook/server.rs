@@ -263,7 +263,9 @@ async fn mutate(req: Request<Incoming>, shared: &Shared, max_body: usize) -> Res
     shared.metrics.latency.observe(elapsed.as_secs_f64());
     let s = &answer.subject;
     let reason = match &answer.decision {
-        review::Decision::Skipped(why) | review::Decision::Error(why) => why.as_str(),
+        review::Decision::Skipped(why)
+        | review::Decision::Refused(why)
+        | review::Decision::Error(why) => why.as_str(),
         _ => "",
     };
     tracing::info!(
