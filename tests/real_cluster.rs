@@ -16,10 +16,13 @@ mod cluster;
 mod scenarios;
 mod support;
 
-use cluster::{Cluster, Lines};
+use cluster::{
+    lab::{callbacks, images, on_node, senders, start_receiver},
+    Cluster, Lines,
+};
 use scenarios::*;
 use serde_json::{json, Value};
-use std::{path::Path, time::SystemTime};
+use std::time::SystemTime;
 use support::*;
 
 #[test]
@@ -29,8 +32,6 @@ fn helper_process() {
     roles::main();
 }
 
-/// The namespace of the external service that counts callbacks.
-const RECEIVER_NS: &str = "gw-receiver";
 /// Pods terminated at once: a Deployment's replicas, deleted together
 /// (`GW_CLUSTER_BATCH`, 3 by default, as a rollout replaces a few at a
 /// time). More at once saves time but measures a loaded kubelet: at ten on
@@ -42,87 +43,6 @@ fn batch_size() -> usize {
         .and_then(|n| n.parse().ok())
         .filter(|&n| n > 0)
         .unwrap_or(3)
-}
-
-/// The images every scenario uses, imported into the node.
-fn images(cluster: &Cluster) {
-    let init = init_context(Path::new(bin()));
-    cluster.image(
-        "graceful-wait",
-        init.path(),
-        &repo().join("docker/Dockerfile"),
-        Some("prebuilt"),
-    );
-    let (ctx, file) = lab_context();
-    cluster.image("lab", ctx.path(), &file, Some("lab"));
-    cluster.image("lab-shell", ctx.path(), &file, Some("lab-shell"));
-}
-
-/// The external service, a pod on the cluster's network; its address.
-fn start_receiver(cluster: &Cluster) -> String {
-    cluster.namespace(RECEIVER_NS, "restricted");
-    let mut c = json!({
-        "name": "receiver", "image": LAB_IMAGE, "imagePullPolicy": "Never",
-        "command": role_command(),
-        "env": [{"name": "GW_ROLE", "value": "external"}],
-        "securityContext": restricted(65534),
-    });
-    c["securityContext"]["runAsGroup"] = 65534.into();
-    cluster.apply(&json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "receiver", "namespace": RECEIVER_NS},
-        "spec": {"containers": [c], "terminationGracePeriodSeconds": 1},
-    }));
-    cluster.until("the receiver's pod runs", || {
-        !cluster.live_pods(RECEIVER_NS).is_empty()
-    });
-    cluster
-        .follow(RECEIVER_NS, "receiver", "receiver")
-        .expect("GW_EXT ready");
-    let pod = cluster.json(&["get", "pod", "receiver", "-n", RECEIVER_NS]);
-    let ip = pod["status"]["podIP"].as_str().unwrap();
-    format!("{ip}:8080")
-}
-
-/// The senders of the callbacks the external service has received so far,
-/// in order: the app and graceful-wait name their pod in the path
-/// (`/callback/<pod>`).
-fn senders(cluster: &Cluster) -> Vec<String> {
-    cluster
-        .ok(&["logs", "receiver", "-n", RECEIVER_NS])
-        .lines()
-        .filter_map(|l| l.strip_prefix("GW_FROM /callback/"))
-        .map(|from| from.trim().to_string())
-        .collect()
-}
-
-/// The callbacks from `pods` among those received after the first `since`
-/// (a StatefulSet's replacement has its predecessor's name).
-fn callbacks(cluster: &Cluster, pods: &[&str], since: usize) -> usize {
-    senders(cluster)
-        .iter()
-        .skip(since)
-        .filter(|from| pods.contains(&from.as_str()))
-        .count()
-}
-
-/// A pod spec as the kubelet runs it here: local images never pulled, and
-/// the restart policy a controller requires.
-fn on_node(mut spec: Value, restart: &str) -> Value {
-    spec["restartPolicy"] = restart.into();
-    for list in ["containers", "initContainers"] {
-        for c in spec[list].as_array_mut().into_iter().flatten() {
-            c["imagePullPolicy"] = "Never".into();
-            // The pod's own name, as the downward API gives it.
-            for e in c["env"].as_array_mut().into_iter().flatten() {
-                if e["name"] == "POD_NAME" {
-                    *e = json!({"name": "POD_NAME",
-                        "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}});
-                }
-            }
-        }
-    }
-    spec
 }
 
 /// The golden case's workload `name`, its pod template's spec replaced by

@@ -262,7 +262,7 @@ fn ensure_items(editor: &mut Editor, parent: &Node, key: &str, wanted: Vec<Wante
     };
     for w in wanted {
         match w.replaces.and_then(named).or_else(|| named(w.name)) {
-            Some(i) if meaning::same(&items[i], w.item) => {}
+            Some(i) if meaning::holds(&items[i], w.item) => {}
             Some(i) => editor.replace_item(list, i, w.item.clone()),
             None => editor.add_item(list, w.item.clone(), first),
         }

@@ -10,6 +10,9 @@
 
 #![allow(dead_code)] // each test uses its own part
 
+pub mod lab;
+pub mod mesh;
+
 use crate::support::skip::{self, skipped};
 use serde_json::Value;
 use std::{
@@ -147,6 +150,45 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         )
+    }
+
+    /// `kubectl create -f - -o json` of `object`: the object as the API
+    /// server stored it (after every admission webhook), and kubectl's
+    /// stderr (the warnings webhooks returned); Err with stderr when the
+    /// API server refused it.
+    pub fn create(&self, object: &Value) -> Result<(Value, String), String> {
+        let mut child = self
+            .kubectl()
+            .args(["create", "-o", "json", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&serde_json::to_vec(object).unwrap())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if !out.status.success() {
+            return Err(stderr);
+        }
+        Ok((serde_json::from_slice(&out.stdout).unwrap(), stderr))
+    }
+
+    /// Helm (`target/tools/bin/NAME`: helm3 or helm4, as tests/run unpacks
+    /// them) against this cluster, its caches in `home`.
+    pub fn helm(&self, name: &str, home: &Path) -> Command {
+        let mut cmd = Command::new(repo().join("target/tools/bin").join(name));
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_DATA_HOME", home.join("data"))
+            .stdin(Stdio::null());
+        cmd
     }
 
     /// An image built with podman and imported into the node's containerd

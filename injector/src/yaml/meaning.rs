@@ -155,6 +155,9 @@ impl<'a> Meaning<'a> {
             Some(Meaning::Seq(items)) => {
                 let named = |n: &str| items.iter().position(|i| i.name() == Some(n));
                 match replaces.and_then(named).or_else(|| named(name)) {
+                    // An item that already says what is wanted stays as
+                    // written, as the edit leaves it (`holds`).
+                    Some(i) if holds_meaning(&items[i], &item) => {}
                     Some(i) => items[i] = item,
                     None if first => items.insert(0, item),
                     None => items.push(item),
@@ -187,12 +190,38 @@ pub fn of_node<'a>(node: &Node<'a>) -> Meaning<'a> {
     }
 }
 
-/// Whether `node` already says exactly what `value` says. The order of a
-/// mapping's keys says nothing (JSON from `kubectl get -o json`, or a
-/// webhook's patched pod, has them sorted): an item that differs only there
-/// is left as it is, so a second run changes nothing.
-pub fn same(node: &Node, value: &Value) -> bool {
-    same_meaning(&of_node(node), &of_value(value))
+/// Whether the item `node` already says everything `value` says, so an edit
+/// that wants `value` there leaves `node` as written. The API server hands
+/// a re-invoked webhook the pod it already patched with its keys sorted,
+/// its defaults filled in (`imagePullPolicy`, `terminationMessagePath`, …)
+/// and items appended by other admission plugins (the ServiceAccount
+/// plugin's token mount in every container, the installer too): all of it
+/// says what was wanted, and none of it is to be undone.
+///
+/// So: a mapping holds a wanted mapping when it has every wanted key with a
+/// value that holds the wanted one, in any order and beside keys of its
+/// own; a list of mappings (mounts, volumes) holds the wanted items in
+/// their order among others; any other value (a command, a scalar) must be
+/// the same.
+pub fn holds(node: &Node, value: &Value) -> bool {
+    holds_meaning(&of_node(node), &of_value(value))
+}
+
+fn holds_meaning(have: &Meaning, want: &Meaning) -> bool {
+    match (have, want) {
+        (Meaning::Map(x), Meaning::Map(y)) => y.iter().all(|(k, v)| {
+            x.iter()
+                .find(|(k2, _)| same_meaning(k2, k))
+                .is_some_and(|(_, v2)| holds_meaning(v2, v))
+        }),
+        (Meaning::Seq(x), Meaning::Seq(y))
+            if !y.is_empty() && y.iter().all(|i| matches!(i, Meaning::Map(_))) =>
+        {
+            let mut among = x.iter();
+            y.iter().all(|w| among.any(|h| holds_meaning(h, w)))
+        }
+        _ => same_meaning(have, want),
+    }
 }
 
 fn same_meaning(a: &Meaning, b: &Meaning) -> bool {
