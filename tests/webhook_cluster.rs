@@ -1410,7 +1410,7 @@ fn load_table(on: &Load, off: &Load) -> String {
             })
         };
         format!(
-            "| {} | {} in {:.0} s | {:.1} / {:.1} | {} | {} | {} | {} |",
+            "| {} | {} in {:.0} s | {:.1} / {:.1} | {} | {} | {} | {} / {} |",
             l.mode,
             l.create.count,
             l.seconds,
@@ -1428,7 +1428,8 @@ fn load_table(on: &Load, off: &Load) -> String {
             },
             res(l.own),
             res(l.kubelet),
-            format!("{} / {}", l.rejected, l.fail_open),
+            l.rejected,
+            l.fail_open,
         )
     };
     format!(
