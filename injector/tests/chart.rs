@@ -768,6 +768,19 @@ fn the_kustomize_manifests_are_the_charts_render() {
                 labels.remove(l);
             }
         }
+        // The config's checksum rolls the pods on helm upgrade; kustomize
+        // users edit the ConfigMap, which the webhook reads again.
+        if let Some(template) = o.pointer_mut("/spec/template/metadata") {
+            if let Some(annotations) = template
+                .get_mut("annotations")
+                .and_then(Value::as_object_mut)
+            {
+                annotations.remove("graceful-wait.io/config-checksum");
+                if annotations.is_empty() {
+                    template.as_object_mut().unwrap().remove("annotations");
+                }
+            }
+        }
         rendered.insert(key(&o), o);
     }
     let kustomized: BTreeMap<String, Value> = objects(&piped::stdout_of(

@@ -346,8 +346,52 @@ pub fn first_difference(want: &Meaning, got: &Meaning, path: &mut String) -> Opt
 #[cfg(test)]
 mod tests {
     use super::reads_as_non_string as typed;
-    use super::{first_difference, of_node, Meaning};
-    use crate::yaml::Documents;
+    use super::{first_difference, holds, of_node, Meaning};
+    use crate::yaml::{
+        emit::{map, string, Value},
+        Documents,
+    };
+
+    /// What an edit leaves as written: an item that says everything wanted
+    /// in another order, with defaults and appended items of its own (the
+    /// API server's re-invocation); never one whose command or scalar
+    /// differs, or that lacks a wanted key or item.
+    #[test]
+    fn an_item_holds_what_it_says_whatever_else_it_has() {
+        let wanted = map(vec![
+            ("name", string("graceful-wait-install")),
+            (
+                "args",
+                Value::Seq(vec![string("install"), string("/install")]),
+            ),
+            (
+                "volumeMounts",
+                Value::Seq(vec![map(vec![
+                    ("name", string("graceful-wait")),
+                    ("mountPath", string("/install")),
+                ])]),
+            ),
+        ]);
+        let read = |t: &'static str| Documents::new(t).next().unwrap().unwrap().root.unwrap();
+        let api_server = read(
+            "{\"args\": [\"install\", \"/install\"], \"imagePullPolicy\": \"IfNotPresent\", \"name\": \"graceful-wait-install\", \
+             \"volumeMounts\": [{\"mountPath\": \"/install\", \"name\": \"graceful-wait\"}, \
+             {\"mountPath\": \"/var/run/secrets/kubernetes.io/serviceaccount\", \"name\": \"kube-api-access-x\", \"readOnly\": true}]}",
+        );
+        assert!(holds(&api_server, &wanted));
+        for other in [
+            // Another command: an extra argument is not a default.
+            "{name: graceful-wait-install, args: [install, /install, -v], volumeMounts: [{name: graceful-wait, mountPath: /install}]}",
+            // A wanted key missing.
+            "{name: graceful-wait-install, volumeMounts: [{name: graceful-wait, mountPath: /install}]}",
+            // The wanted mount missing, another in its place.
+            "{name: graceful-wait-install, args: [install, /install], volumeMounts: [{name: other, mountPath: /install}]}",
+            // The mount with another value.
+            "{name: graceful-wait-install, args: [install, /install], volumeMounts: [{name: graceful-wait, mountPath: /elsewhere}]}",
+        ] {
+            assert!(!holds(&read(other), &wanted), "{other}");
+        }
+    }
 
     /// A meaning not yet looked into compares as what it says: equal to
     /// the same text read elsewhere, and where it differs the difference is
