@@ -247,7 +247,7 @@ pub fn proved(
     };
     // Read as the run reads it: with go-yaml's tolerance where it is needed.
     let readable = yaml::tolerant(src);
-    crate::verify::check(src, &readable, out, origin, |text, root| {
+    crate::verify::check(src, yaml::Read::of(&readable), out, origin, |text, root| {
         stream::plan_and_apply(text, root, config, options)
     })
 }

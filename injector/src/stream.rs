@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::plan::{self, Options, Outcome};
 use crate::verify;
 use crate::yaml::edits::{line_after, line_breaks, Editor};
-use crate::yaml::{tolerated, Documents, Node, Pos, YamlError};
+use crate::yaml::{tolerated, Documents, Node, Pos, Read, YamlError};
 
 pub struct Injected {
     pub text: String,
@@ -138,11 +138,11 @@ impl Run<'_> {
         // Read strictly first; when that fails where go-yaml (kubectl) is
         // more tolerant, read as go-yaml does — the text itself is edited as
         // it is.
-        match self.read_as(src, src, sink) {
+        match self.read_as(src, Read::AsWritten, sink) {
             Err(e) => match go_yaml_reads(src, &e, self.first_line) {
                 Some(readable) => {
                     sink.reset()?;
-                    self.read_as(src, &readable, sink)
+                    self.read_as(src, Read::AsGoYaml(&readable), sink)
                 }
                 None => Err(e),
             },
@@ -150,20 +150,19 @@ impl Run<'_> {
         }
     }
 
-    /// [`inject_into`] with `src` read as `readable` (the same bytes but for
-    /// line breaks read as spaces).
-    fn read_as(&self, src: &str, readable: &str, sink: &mut dyn Sink) -> Result<Report, Error> {
+    /// [`inject_into`] with `src` read as `read` says.
+    fn read_as(&self, src: &str, read: Read<'_>, sink: &mut dyn Sink) -> Result<Report, Error> {
         let first_try = if self.faults.whole_stream {
             Err(Failed::NotStandalone)
         } else {
-            self.by_document(src, readable, sink)
+            self.by_document(src, read, sink)
         };
         match first_try {
             Ok(report) => Ok(report),
             Err(Failed::Error(e)) => Err(e),
             Err(Failed::NotStandalone) => {
                 sink.reset()?;
-                self.whole_stream(src, readable, sink)
+                self.whole_stream(src, read, sink)
             }
         }
     }
@@ -238,7 +237,7 @@ impl Run<'_> {
     fn by_document(
         &self,
         src: &str,
-        readable: &str,
+        read: Read<'_>,
         sink: &mut dyn Sink,
     ) -> Result<Report, Failed> {
         let mut outcomes = Vec::new();
@@ -247,7 +246,7 @@ impl Run<'_> {
         // The line the region starts on, counted as the regions go by.
         let mut region_line = self.first_line;
         let mut documents = 0;
-        for (index, doc) in Documents::starting_at(readable, self.first_line).enumerate() {
+        for (index, doc) in Documents::starting_at(read.text(src), self.first_line).enumerate() {
             documents = index + 1;
             let Some(root) = doc?.root else { continue };
             let mut planned = self.plan(src, &root)?;
@@ -278,7 +277,7 @@ impl Run<'_> {
                 document: self.first_document + index,
                 line: first_line,
             };
-            let read = if !std::ptr::eq(readable, src) {
+            let reading = if read.tolerant() {
                 verify::Reading::Tolerant
             } else if self.faults.read_all {
                 verify::Reading::Whole
@@ -292,7 +291,7 @@ impl Run<'_> {
                 edits: &planned.edits,
                 plans: &planned.pods,
             };
-            let region = verify::check_region(&written, root, read, origin, |text, root| {
+            let region = verify::check_region(&written, root, reading, origin, |text, root| {
                 self.plan(text, root)
             });
             if let verify::Region::Unproved = region {
@@ -313,7 +312,7 @@ impl Run<'_> {
     fn whole_stream(
         &self,
         src: &str,
-        readable: &str,
+        read: Read<'_>,
         sink: &mut dyn Sink,
     ) -> Result<Report, Error> {
         let mut text = String::with_capacity(src.len() + src.len() / 4);
@@ -321,7 +320,7 @@ impl Run<'_> {
         let mut applied = 0;
         let mut changed = false;
         let mut documents = 0;
-        for doc in Documents::starting_at(readable, self.first_line) {
+        for doc in Documents::starting_at(read.text(src), self.first_line) {
             documents += 1;
             let Some(root) = doc?.root else { continue };
             let mut planned = self.plan(src, &root)?;
@@ -336,9 +335,7 @@ impl Run<'_> {
             document: self.first_document,
             line: self.first_line,
         };
-        verify::check(src, readable, &text, origin, |text, root| {
-            self.plan(text, root)
-        })?;
+        verify::check(src, read, &text, origin, |text, root| self.plan(text, root))?;
         sink.write(&text)?;
         Ok(Report {
             outcomes,
@@ -377,12 +374,37 @@ impl Outcomes for Vec<Outcome> {
     }
 }
 
+/// Where a streamed run's results go: the verified text and the outcomes,
+/// which are forgotten together when the run starts over another way.
+pub struct Destination<'d> {
+    pub sink: &'d mut dyn Sink,
+    pub outcomes: &'d mut dyn Outcomes,
+}
+
+impl Destination<'_> {
+    fn write(&mut self, text: &str) -> Result<(), Error> {
+        self.sink.write(text)
+    }
+
+    fn push(&mut self, outcome: Outcome) {
+        self.outcomes.push(outcome);
+    }
+
+    /// Forgets everything written and pushed (a stream with a directive is
+    /// read whole, from the start).
+    fn reset(&mut self) -> Result<(), Error> {
+        self.sink.reset()?;
+        self.outcomes.reset();
+        Ok(())
+    }
+}
+
 /// [`inject_into`] for a stream read from `input` a document at a time, so
 /// that memory follows the largest document however long the stream is:
 /// the input is cut before each line that starts a document (`---` at the
 /// start of a line, which YAML forbids inside any scalar or collection),
-/// and each piece is planned, edited, proved and written on its own, its
-/// outcomes handed to `outcomes` as it goes. Returns whether anything
+/// and each piece is planned, edited, proved and written to `to` on its
+/// own, its outcomes handed there as it goes. Returns whether anything
 /// changed.
 ///
 /// Pieces are independent, so they are handled `threads` at a time, each on
@@ -400,8 +422,7 @@ pub fn inject_from(
     config: &Config,
     options: &Options,
     threads: usize,
-    sink: &mut dyn Sink,
-    outcomes: &mut dyn Outcomes,
+    mut to: Destination<'_>,
 ) -> Result<bool, Error> {
     let workers = match threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS)),
@@ -412,7 +433,7 @@ pub fn inject_from(
         if workers > 1 {
             pieces.start_workers(scope, workers);
         }
-        read_pieces(input, &mut pieces, sink, outcomes)
+        read_pieces(input, &mut pieces, &mut to)
     })
 }
 
@@ -422,8 +443,7 @@ pub const MAX_WORKERS: usize = 4;
 fn read_pieces(
     input: &mut dyn std::io::BufRead,
     pieces: &mut Pieces,
-    sink: &mut dyn Sink,
-    outcomes: &mut dyn Outcomes,
+    to: &mut Destination<'_>,
 ) -> Result<bool, Error> {
     use std::io::Write;
     let read_error = |e: std::io::Error| Error::io(format!("cannot read the input: {e}"));
@@ -439,8 +459,8 @@ fn read_pieces(
     let (mut first_line, mut has_content) = (1, false);
     let mut line_no = 1;
     // An error in reading comes after the pieces before it: theirs first.
-    let in_order = |pieces: &mut Pieces, sink: &mut dyn Sink, outcomes: &mut dyn Outcomes, e| {
-        pieces.finish(sink, outcomes)?;
+    let in_order = |pieces: &mut Pieces, to: &mut Destination<'_>, e| {
+        pieces.finish(to)?;
         Err(e)
     };
     loop {
@@ -448,42 +468,35 @@ fn read_pieces(
         match input.read_until(b'\n', &mut bytes) {
             Ok(0) => break,
             Ok(_) => {}
-            Err(e) => return in_order(pieces, sink, outcomes, read_error(e)),
+            Err(e) => return in_order(pieces, to, read_error(e)),
         }
         if let Err(e) = spool.write_all(&bytes[start..]) {
-            return in_order(pieces, sink, outcomes, spool_error(e));
+            return in_order(pieces, to, spool_error(e));
         }
         if bytes[start] == b'%' {
-            pieces.finish(sink, outcomes)?;
+            pieces.finish(to)?;
             let mut whole = spool
                 .into_inner()
                 .map_err(|e| spool_error(e.into_error()))?;
-            return read_whole(
-                &mut whole,
-                input,
-                pieces.config,
-                pieces.options,
-                sink,
-                outcomes,
-            );
+            return read_whole(&mut whole, input, pieces.config, pieces.options, to);
         }
         if has_content && starts_a_document(&bytes[start..]) {
             let next = bytes.split_off(start);
             let piece = match piece(std::mem::replace(&mut bytes, next), first_line) {
                 Ok(piece) => piece,
-                Err(e) => return in_order(pieces, sink, outcomes, e),
+                Err(e) => return in_order(pieces, to, e),
             };
-            pieces.handle(piece, sink, outcomes)?;
+            pieces.handle(piece, to)?;
             (start, first_line, has_content) = (0, line_no, false);
         }
         has_content = has_content || !is_blank_or_comment(&bytes[start..]);
         line_no += 1;
     }
     match piece(bytes, first_line) {
-        Ok(last) => pieces.handle(last, sink, outcomes)?,
-        Err(e) => return in_order(pieces, sink, outcomes, e),
+        Ok(last) => pieces.handle(last, to)?,
+        Err(e) => return in_order(pieces, to, e),
     }
-    pieces.finish(sink, outcomes)?;
+    pieces.finish(to)?;
     Ok(pieces.changed)
 }
 
@@ -595,26 +608,21 @@ impl<'r> Pieces<'r> {
     /// One piece: handled now, or put in the batch for the workers (and
     /// what they have handled written, in order, while too many batches
     /// are out).
-    fn handle(
-        &mut self,
-        piece: Piece,
-        sink: &mut dyn Sink,
-        outcomes: &mut dyn Outcomes,
-    ) -> Result<(), Error> {
+    fn handle(&mut self, piece: Piece, to: &mut Destination<'_>) -> Result<(), Error> {
         if self.work.is_none() {
             let handled = handle_piece(self.config, self.options, &piece, self.documents);
-            return self.write(&piece, handled, sink, outcomes);
+            return self.write(&piece, handled, to);
         }
         self.batch_bytes += piece.text.len();
         self.batch.push(piece);
         if self.batch_bytes >= BATCH_BYTES {
-            self.send(sink, outcomes)?;
+            self.send(to)?;
         }
         Ok(())
     }
 
     /// Sends the batch to the workers.
-    fn send(&mut self, sink: &mut dyn Sink, outcomes: &mut dyn Outcomes) -> Result<(), Error> {
+    fn send(&mut self, to: &mut Destination<'_>) -> Result<(), Error> {
         let stopped = || Error::internal(None, "a thread that handles documents stopped");
         let batch = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
@@ -622,14 +630,14 @@ impl<'r> Pieces<'r> {
         work.send((self.sent, batch)).map_err(|_| stopped())?;
         self.sent += 1;
         while self.sent - self.written > self.in_flight {
-            self.receive(sink, outcomes)?;
+            self.receive(to)?;
         }
         Ok(())
     }
 
     /// Waits for the next batch handled, and writes every batch that is
     /// next in order.
-    fn receive(&mut self, sink: &mut dyn Sink, outcomes: &mut dyn Outcomes) -> Result<(), Error> {
+    fn receive(&mut self, to: &mut Destination<'_>) -> Result<(), Error> {
         let stopped = || Error::internal(None, "a thread that handles documents stopped");
         let (number, handled) = self
             .done
@@ -640,7 +648,7 @@ impl<'r> Pieces<'r> {
         self.waiting.insert(number, handled);
         while let Some(batch) = self.waiting.remove(&self.written) {
             for (piece, handled) in batch {
-                self.write(&piece, handled, sink, outcomes)?;
+                self.write(&piece, handled, to)?;
             }
             self.written += 1;
         }
@@ -649,13 +657,13 @@ impl<'r> Pieces<'r> {
 
     /// Writes every piece sent (in order): the end of the stream, or of
     /// reading it a piece at a time.
-    fn finish(&mut self, sink: &mut dyn Sink, outcomes: &mut dyn Outcomes) -> Result<(), Error> {
+    fn finish(&mut self, to: &mut Destination<'_>) -> Result<(), Error> {
         if !self.batch.is_empty() {
-            self.send(sink, outcomes)?;
+            self.send(to)?;
         }
         self.work = None;
         while self.written < self.sent {
-            self.receive(sink, outcomes)?;
+            self.receive(to)?;
         }
         Ok(())
     }
@@ -667,18 +675,17 @@ impl<'r> Pieces<'r> {
         &mut self,
         piece: &Piece,
         handled: Handled,
-        sink: &mut dyn Sink,
-        outcomes: &mut dyn Outcomes,
+        to: &mut Destination<'_>,
     ) -> Result<(), Error> {
         let (out, report) = match handled {
             Ok(done) => done,
             Err(_) => handle_piece(self.config, self.options, piece, self.documents)?,
         };
-        sink.write(&out)?;
+        to.write(&out)?;
         self.documents += report.documents;
         self.changed |= report.changed;
         for outcome in report.outcomes {
-            outcomes.push(outcome);
+            to.push(outcome);
         }
         Ok(())
     }
@@ -713,8 +720,7 @@ fn read_whole(
     input: &mut dyn std::io::BufRead,
     config: &Config,
     options: &Options,
-    sink: &mut dyn Sink,
-    outcomes: &mut dyn Outcomes,
+    to: &mut Destination<'_>,
 ) -> Result<bool, Error> {
     use std::io::{Read, Seek};
     let io = |e: std::io::Error| Error::io(format!("cannot read the input: {e}"));
@@ -723,11 +729,10 @@ fn read_whole(
     spool.read_to_end(&mut bytes).map_err(io)?;
     input.read_to_end(&mut bytes).map_err(io)?;
     let text = utf8(bytes)?;
-    sink.reset()?;
-    outcomes.reset();
-    let report = inject_into(&text, config, options, sink)?;
+    to.reset()?;
+    let report = inject_into(&text, config, options, to.sink)?;
     for outcome in report.outcomes {
-        outcomes.push(outcome);
+        to.push(outcome);
     }
     Ok(report.changed)
 }

@@ -7,7 +7,7 @@ use graceful_inject::{
     config,
     front::report::{Summary, LINES},
     plan::{Note, Options, Outcome},
-    stream::{inject, inject_from, Outcomes},
+    stream::{inject, inject_from, Destination, Outcomes},
 };
 use std::{fs, path::PathBuf};
 
@@ -60,8 +60,10 @@ fn streamed(src: &str, cfg: &str) -> Result<(String, Vec<Outcome>, bool), String
             &config,
             &Options::default(),
             threads,
-            &mut out,
-            &mut outcomes,
+            Destination {
+                sink: &mut out,
+                outcomes: &mut outcomes,
+            },
         )
         .map_err(|e| e.to_string())?;
         Ok((out, outcomes, changed))
@@ -132,8 +134,10 @@ fn streamed_error(bytes: &[u8], threads: usize) -> String {
         &config,
         &Options::default(),
         threads,
-        &mut String::new(),
-        &mut Vec::new(),
+        Destination {
+            sink: &mut String::new(),
+            outcomes: &mut Vec::new(),
+        },
     )
     .unwrap_err()
     .to_string()

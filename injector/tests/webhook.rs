@@ -419,7 +419,7 @@ fn bad_requests_are_admitted_unchanged_with_a_warning() {
     );
     let metrics = get(server.health, "/metrics").1;
     assert!(
-        metrics.contains("graceful_inject_reviews_total{decision=\"error\"} 7"),
+        metrics.contains("graceful_inject_reviews_total{decision=\"invalid\"} 7"),
         "{metrics}"
     );
     assert!(

@@ -49,8 +49,10 @@ pub fn run(cli: &Cli) -> Result<i32, Error> {
             &config,
             &options,
             cli.threads,
-            sink,
-            &mut summary,
+            stream::Destination {
+                sink,
+                outcomes: &mut summary,
+            },
         )
         .map_err(place)?;
         summarise(cli, &summary.text());

@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::plan::{Change, ContainerRef, PodPlan};
 use crate::yaml::edits::{line_breaks, Edit};
 use crate::yaml::meaning::{at_path, first_difference, of_node, of_value, Meaning};
-use crate::yaml::{tolerant, Documents, Node, Pos};
+use crate::yaml::{tolerant, Documents, Node, Pos, Read};
 use std::collections::HashMap;
 
 fn exec_pre_stop(command: &[String]) -> Meaning<'_> {
@@ -153,17 +153,18 @@ fn internal(pos: Pos, what: String) -> Error {
 }
 
 /// Proves `out` is `src` plus what planning each document of `src` plans,
-/// and that planning each document of `out` plans nothing. `readable` is
-/// `src` as [`tolerant`] read it; `plan`
-/// plans one document, given its text and its root, as the run did.
+/// and that planning each document of `out` plans nothing. `read` says how
+/// the run read `src` (as written, or with go-yaml's tolerance, which the
+/// output is then read with too); `plan` plans one document, given its text
+/// and its root, as the run did.
 pub fn check(
     src: &str,
-    readable: &str,
+    read: Read<'_>,
     out: &str,
     origin: Origin,
     plan: impl FnMut(&str, &Node) -> Result<Applied, Error>,
 ) -> Result<(), Error> {
-    check_here(src, readable, out, origin, plan).map_err(|e| origin.place(e))
+    check_here(src, read, out, origin, plan).map_err(|e| origin.place(e))
 }
 
 /// Where a checked text stands in the stream: its first document's index
@@ -233,9 +234,9 @@ pub fn check_region<'a>(
     }
     let root = match read {
         Reading::Windows => match window::check(written, root, origin.document, &mut plan_out) {
-            Ok(window::Windowed::Proved) => return Region::Proved,
-            Ok(window::Windowed::Unproved) => return Region::Unproved,
-            Err(root) => root,
+            window::Windowed::Proved => return Region::Proved,
+            window::Windowed::Unproved => return Region::Unproved,
+            window::Windowed::DoesNotApply(root) => root,
         },
         Reading::Whole | Reading::Tolerant => root,
     };
@@ -273,16 +274,16 @@ pub enum Reading {
 
 fn check_here(
     src: &str,
-    readable: &str,
+    read: Read<'_>,
     out: &str,
     origin: Origin,
     mut plan: impl FnMut(&str, &Node) -> Result<Applied, Error>,
 ) -> Result<(), Error> {
     let start = Pos { line: 1, col: 1 };
-    let out_readable = readable_as_input(out, !std::ptr::eq(readable, src));
+    let out_readable = readable_as_input(out, read.tolerant());
     let mut outputs = Documents::new(&out_readable);
     let mut count = 0;
-    for (index, input) in Documents::new(readable).enumerate() {
+    for (index, input) in Documents::new(read.text(src)).enumerate() {
         // The input was read once already: it parses.
         let input = input?;
         count += 1;

@@ -68,14 +68,17 @@ struct Window {
     more_lines: isize,
 }
 
-/// What proving by windows came to, where windows apply (where they do
-/// not, [`check`] hands the input's tree back).
-pub enum Windowed {
+/// What proving by windows came to.
+pub enum Windowed<'a> {
     Proved,
     /// The output does not read as the plan says; the caller checks the
     /// whole stream, which either proves it after all or reports what is
     /// wrong.
     Unproved,
+    /// Windows do not apply here (anchors, a window that does not read on
+    /// its own, …): the input's tree, handed back for the whole region's
+    /// check.
+    DoesNotApply(Node<'a>),
 }
 
 /// One entry of a block collection, for finding windows.
@@ -336,13 +339,13 @@ fn windows(
 
 /// Proves what was `written` for the region that holds the document
 /// `root`, by windows; `plan_out` plans the output document, as the run
-/// plans. Where windows do not apply, hands `root` back.
+/// plans.
 pub fn check<'a>(
     written: &Written<'a>,
     root: Node<'a>,
     document: usize,
     plan_out: impl FnOnce(&str, &Node) -> Result<Applied, Error>,
-) -> Result<Windowed, Node<'a>> {
+) -> Windowed<'a> {
     let Written {
         src,
         region,
@@ -351,10 +354,10 @@ pub fn check<'a>(
         plans,
     } = *written;
     if may_share(src, &root) && anchors_or_aliases(&root) {
-        return Err(root);
+        return Windowed::DoesNotApply(root);
     }
     let Some(windows) = windows(src, region, &root, edits, out) else {
-        return Err(root);
+        return Windowed::DoesNotApply(root);
     };
     // Each window's output, read on its own, with the stream's lines: its
     // first is the input's line there plus what the windows before added
@@ -365,7 +368,7 @@ pub fn check<'a>(
         let text = &out[w.out_start..w.out_end];
         let mut lines = text.split_inclusive('\n').map(indentation);
         if !lines.all(|l| matches!(l, Ok(None)) || matches!(l, Ok(Some(i)) if i >= w.column)) {
-            return Err(root);
+            return Windowed::DoesNotApply(root);
         }
         line += line_breaks(&src[counted_to..w.start]) as isize;
         let first_line = line as usize;
@@ -373,10 +376,10 @@ pub fn check<'a>(
         counted_to = w.end;
         let mut docs = Documents::starting_at(text, first_line);
         let (Some(Ok(doc)), None) = (docs.next(), docs.next()) else {
-            return Err(root);
+            return Windowed::DoesNotApply(root);
         };
         let Some(alone) = doc.root else {
-            return Err(root);
+            return Windowed::DoesNotApply(root);
         };
         let same_kind = matches!(
             (&alone.kind, &node_at(&root, &w.path).kind),
@@ -387,7 +390,7 @@ pub fn check<'a>(
             col: w.column + 1,
         };
         if !same_kind || alone.flow || alone.pos != at || anchors_or_aliases(&alone) {
-            return Err(root);
+            return Windowed::DoesNotApply(root);
         }
         read.push(alone);
     }
@@ -404,7 +407,7 @@ pub fn check<'a>(
         Err(_) => true,
     };
     if differs {
-        return Ok(Windowed::Unproved);
+        return Windowed::Unproved;
     }
     let output = graft(region.0, root, &windows, read);
     let kept = windows.iter().all(|w| {
@@ -412,9 +415,9 @@ pub fn check<'a>(
         comments_kept(a, b).is_ok() && line_endings_kept(a, b).is_ok()
     });
     if !kept || second_run_changes_nothing(plan_out(out, &output), &output, document).is_err() {
-        return Ok(Windowed::Unproved);
+        return Windowed::Unproved;
     }
-    Ok(Windowed::Proved)
+    Windowed::Proved
 }
 
 /// What the output document means: the input's `root`, with each window's

@@ -9,5 +9,5 @@ pub(crate) mod meaning;
 pub(crate) mod tolerate;
 pub(crate) mod tree;
 
-pub use tolerate::{tolerant, tolerated};
+pub use tolerate::{tolerant, tolerated, Read};
 pub use tree::{for_each_document, Documents, Kind, Node, Pos, Step, YamlError};

@@ -20,6 +20,42 @@
 use super::tree::{Documents, YamlError};
 use std::borrow::Cow;
 
+/// How a text is read: as written, or as go-yaml (kubectl) reads it where
+/// the strict reader refuses what go-yaml takes. The caller knows which it
+/// chose, and says so with this instead of the reader comparing texts.
+#[derive(Clone, Copy, Debug)]
+pub enum Read<'a> {
+    /// As written: strict YAML 1.2.
+    AsWritten,
+    /// With go-yaml's tolerance: this text (the same bytes but for line
+    /// breaks read as spaces, [`tolerant`]) is read in the source's place.
+    AsGoYaml(&'a str),
+}
+
+impl<'a> Read<'a> {
+    /// How [`tolerant`]'s answer says to read: as written where it left the
+    /// text alone.
+    #[allow(clippy::ptr_arg)] // whether it is borrowed is the question
+    pub fn of(readable: &'a Cow<'_, str>) -> Read<'a> {
+        match readable {
+            Cow::Borrowed(_) => Read::AsWritten,
+            Cow::Owned(text) => Read::AsGoYaml(text),
+        }
+    }
+
+    /// The text the reader is given for `src`.
+    pub fn text(self, src: &'a str) -> &'a str {
+        match self {
+            Read::AsWritten => src,
+            Read::AsGoYaml(text) => text,
+        }
+    }
+
+    pub fn tolerant(self) -> bool {
+        matches!(self, Read::AsGoYaml(_))
+    }
+}
+
 /// The stream as go-yaml reads it, for the strict reader: each line break
 /// before a closing bracket that stands at too low an indentation is turned
 /// into a space (a `\r` before it too), so every byte stays where it was.

@@ -32,7 +32,8 @@ pub struct ReloadLabel {
 
 pub struct Metrics {
     registry: Registry,
-    /// Reviews answered: patched, unchanged, skipped, refused, error.
+    /// Reviews answered: patched, unchanged, skipped, refused, invalid
+    /// (the review or the team's annotation), error (the webhook's own).
     pub reviews: Family<DecisionLabel, Counter>,
     /// From the request's arrival to the answer, in seconds.
     pub latency: Histogram,
@@ -47,7 +48,7 @@ impl Metrics {
         let reviews = Family::<DecisionLabel, Counter>::default();
         ours.register(
             "reviews",
-            "Admission reviews answered, by decision (patched, unchanged, skipped, refused, error)",
+            "Admission reviews answered, by decision (patched, unchanged, skipped, refused, invalid, error)",
             reviews.clone(),
         );
         // 50 µs to ~1.6 s.

@@ -33,7 +33,11 @@ pub enum Decision {
     /// preStop it will not replace, a wait it cannot choose): unchanged,
     /// and the creator is told why, as the command line's summary would.
     Refused(String),
-    /// Something went wrong; the pod is allowed unchanged, with a warning.
+    /// The review or the team's annotation is malformed; the pod is allowed
+    /// unchanged, with a warning saying what to fix.
+    Invalid(String),
+    /// Something went wrong on the webhook's side (its config, a bug); the
+    /// pod is allowed unchanged, with a warning.
     Error(String),
 }
 
@@ -44,6 +48,7 @@ impl Decision {
             Decision::Unchanged => "unchanged",
             Decision::Skipped(_) => "skipped",
             Decision::Refused(_) => "refused",
+            Decision::Invalid(_) => "invalid",
             Decision::Error(_) => "error",
         }
     }
@@ -72,7 +77,7 @@ pub fn answer(body: &[u8], config: &Config) -> Answer {
     let request: Option<Value> = serde_json::from_slice(body).ok();
     let (decision, subject) = match &request {
         None => (
-            Decision::Error("the body is not JSON".into()),
+            Decision::Invalid("the body is not JSON".into()),
             Subject::default(),
         ),
         Some(review) => decide(review, config),
@@ -98,7 +103,7 @@ pub fn unconfigured(body: &[u8], why: &str) -> Answer {
 
 /// The answer to a request whose body could not be read whole.
 pub fn unreadable(why: &str) -> Answer {
-    let decision = Decision::Error(why.to_string());
+    let decision = Decision::Invalid(why.to_string());
     Answer {
         body: response("", &decision),
         decision,
@@ -130,7 +135,7 @@ fn response(uid: &str, decision: &Decision) -> Vec<u8> {
                     .collect::<Vec<_>>());
             }
         }
-        Decision::Error(why) | Decision::Refused(why) => {
+        Decision::Error(why) | Decision::Invalid(why) | Decision::Refused(why) => {
             response["warnings"] = json!([warning(&format!("no hook added: {why}"))]);
         }
         Decision::Unchanged | Decision::Skipped(_) => {}
@@ -167,64 +172,94 @@ pub struct Patch {
     pub warnings: Vec<String>,
 }
 
+/// The review's decision, step by step: the pod it is about, who it is,
+/// its opt-out, its rule, whether planning could find anything, then the
+/// planned patch.
 fn decide(review: &Value, config: &Config) -> (Decision, Subject) {
-    let fail = |why: &str| (Decision::Error(why.into()), Subject::default());
-    if review["apiVersion"] != "admission.k8s.io/v1" || review["kind"] != "AdmissionReview" {
-        return fail("not an admission.k8s.io/v1 AdmissionReview");
-    }
-    let request = &review["request"];
-    if request["kind"]["kind"] != "Pod" || request["kind"]["group"] != "" {
-        return fail("not a Pod: the webhook configuration should send only pods");
-    }
-    if request["operation"] != "CREATE" {
-        return (Decision::Skipped("not a CREATE".into()), Subject::default());
-    }
-    let pod = &request["object"];
-    if !pod.is_object() || !pod["spec"].is_object() {
-        return fail("the review holds no pod object");
-    }
-    let meta = &pod["metadata"];
-    let subject_of = |owner: String| Subject {
-        namespace: request["namespace"]
-            .as_str()
-            .or_else(|| meta["namespace"].as_str())
-            .unwrap_or_default()
-            .to_string(),
-        pod: meta["name"]
-            .as_str()
-            .or_else(|| meta["generateName"].as_str())
-            .unwrap_or_default()
-            .to_string(),
-        owner,
+    let pod = match pod_of(review) {
+        Ok(Some(pod)) => pod,
+        Ok(None) => return (Decision::Skipped("not a CREATE".into()), Subject::default()),
+        Err(why) => return (Decision::Invalid(why.into()), Subject::default()),
     };
-    if meta["labels"][OPT_OUT_LABEL] == "false" {
+    let request = &review["request"];
+    if pod["metadata"]["labels"][OPT_OUT_LABEL] == "false" {
+        let why = format!("labelled {OPT_OUT_LABEL}: \"false\"");
         return (
-            Decision::Skipped(format!("labelled {OPT_OUT_LABEL}: \"false\"")),
-            subject_of(String::new()),
+            Decision::Skipped(why),
+            subject_of(request, pod, String::new()),
         );
     }
     let (kind, name) = super::owner::workload(pod, config);
-    let subject = subject_of(format!("{kind}/{name}"));
+    let subject = subject_of(request, pod, format!("{kind}/{name}"));
     let rule = match rule_for(pod, kind, &name, config) {
         Ok(Some(rule)) => rule,
         Ok(None) => {
-            return (
-                Decision::Skipped("not in the config and no annotation".into()),
-                subject,
-            )
+            let why = "not in the config and no annotation".into();
+            return (Decision::Skipped(why), subject);
         }
-        Err(why) => return (Decision::Error(why), subject),
+        Err(why) => return (Decision::Invalid(why), subject),
     };
-    // Istio's sidecar not in the pod yet: a stub for Istio to merge, but
-    // only where the pod itself asks Istio for a sidecar — a stub where no
-    // injection comes would be an unpullable image. Otherwise the API
-    // server re-invokes this webhook after Istio's (reinvocationPolicy:
-    // IfNeeded), and the proxy is patched then.
+    let decision = match gate(pod, &rule) {
+        Ok(istio_stub) => planned(pod, config, rule, istio_stub),
+        Err(why) => Decision::Skipped(why),
+    };
+    (decision, subject)
+}
+
+/// The pod a review is about; None for an operation other than CREATE
+/// (which the webhook configuration does not send); why the review is
+/// malformed.
+fn pod_of(review: &Value) -> Result<Option<&Value>, &'static str> {
+    if review["apiVersion"] != "admission.k8s.io/v1" || review["kind"] != "AdmissionReview" {
+        return Err("not an admission.k8s.io/v1 AdmissionReview");
+    }
+    let request = &review["request"];
+    if request["kind"]["kind"] != "Pod" || request["kind"]["group"] != "" {
+        return Err("not a Pod: the webhook configuration should send only pods");
+    }
+    if request["operation"] != "CREATE" {
+        return Ok(None);
+    }
+    let pod = &request["object"];
+    if !pod.is_object() || !pod["spec"].is_object() {
+        return Err("the review holds no pod object");
+    }
+    Ok(Some(pod))
+}
+
+/// Who the pod is, for the log line: a pod being created may have only a
+/// generateName, and its namespace only in the request.
+fn subject_of(request: &Value, pod: &Value, owner: String) -> Subject {
+    let meta = &pod["metadata"];
+    let text = |a: &Value, b: &Value| {
+        a.as_str()
+            .or_else(|| b.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    Subject {
+        namespace: text(&request["namespace"], &meta["namespace"]),
+        pod: text(&meta["name"], &meta["generateName"]),
+        owner,
+    }
+}
+
+/// Whether planning could find anything, answered without it: Ok with
+/// whether to write Istio's stub, or why not. Istio's sidecar not in the
+/// pod yet gets a stub for Istio to merge, but only where the pod itself
+/// asks Istio for a sidecar — a stub where no injection comes would be an
+/// unpullable image. Otherwise the API server re-invokes this webhook after
+/// Istio's (reinvocationPolicy: IfNeeded), and the proxy is patched then.
+fn gate(pod: &Value, rule: &Rule) -> Result<bool, String> {
+    let meta = &pod["metadata"];
     let asks_istio = |section: &str| meta[section]["sidecar.istio.io/inject"] == "true";
-    let istio_stub = asks_istio("labels") || asks_istio("annotations");
+    let istio_stub = (asks_istio("labels") || asks_istio("annotations"))
+        && rule
+            .containers
+            .iter()
+            .any(|c| c.name == crate::plan::istio::PROXY);
     // None of the rule's containers is in the pod (the first invocation,
-    // before a sidecar is injected, for most pods): what the planning would
-    // find, found without it.
+    // before a sidecar is injected, for most pods).
     let present = |name: &str| {
         ["containers", "initContainers"].iter().any(|list| {
             pod["spec"][list]
@@ -232,27 +267,58 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject) {
                 .is_some_and(|cs| cs.iter().any(|c| c["name"] == name))
         })
     };
-    let stub = istio_stub
-        && rule
-            .containers
-            .iter()
-            .any(|c| c.name == crate::plan::istio::PROXY);
-    if !stub && !rule.containers.iter().any(|c| present(&c.name)) {
+    if !istio_stub && !rule.containers.iter().any(|c| present(&c.name)) {
         let names: Vec<&str> = rule.containers.iter().map(|c| c.name.as_str()).collect();
-        return (
-            Decision::Skipped(format!(
-                "no container {} in the pod (yet)",
-                names.join(", ")
-            )),
-            subject,
-        );
+        return Err(format!(
+            "no container {} in the pod (yet)",
+            names.join(", ")
+        ));
     }
+    Ok(istio_stub)
+}
+
+/// The pod through the same planning, editing and verification as the
+/// command line, and the JSON Patch from the pod to that output, checked
+/// by applying it before it is sent.
+fn planned(pod: &Value, config: &Config, rule: Rule, istio_stub: bool) -> Decision {
     let options = Options {
         istio_stub,
         rule: Some(rule),
         ..Options::default()
     };
-    // The pod without its status: the object as created has none.
+    let object = as_created(pod);
+    let injected = match crate::stream::inject(&object.to_string(), config, &options) {
+        Ok(i) => i,
+        Err(e) if e.kind == crate::error::Kind::Internal => return Decision::Error(e.to_string()),
+        Err(e) => return Decision::Invalid(e.to_string()),
+    };
+    let notes = || injected.outcomes.iter().flat_map(|o| &o.notes);
+    if !injected.changed {
+        let why = notes().find_map(|n| match n {
+            Note::Skipped(why) => Some(why.clone()),
+            _ => None,
+        });
+        return why.map_or(Decision::Unchanged, Decision::Refused);
+    }
+    let ops = match patch_to(&object, &injected.text) {
+        Ok(Some(ops)) => ops,
+        // A change of the text alone (how it is written, not what it
+        // says): nothing to send.
+        Ok(None) => return Decision::Unchanged,
+        Err(why) => return Decision::Error(format!("internal error: {why}")),
+    };
+    let warnings = notes()
+        .filter_map(|n| match n {
+            Note::Warning(w) => Some(w.clone()),
+            _ => None,
+        })
+        .collect();
+    Decision::Patched(Patch { ops, warnings })
+}
+
+/// The pod as the command line would read it: without its status (the
+/// object as created has none), with its kind.
+fn as_created(pod: &Value) -> Value {
     let mut object = pod.clone();
     if let Some(o) = object.as_object_mut() {
         o.remove("status");
@@ -261,36 +327,18 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject) {
         object["kind"] = json!("Pod");
         object["apiVersion"] = json!("v1");
     }
-    let text = object.to_string();
-    let injected = match crate::stream::inject(&text, config, &options) {
-        Ok(i) => i,
-        Err(e) => return (Decision::Error(e.to_string()), subject),
-    };
-    let notes = || injected.outcomes.iter().flat_map(|o| &o.notes);
-    if !injected.changed {
-        let why = notes().find_map(|n| match n {
-            Note::Skipped(why) => Some(why.clone()),
-            _ => None,
-        });
-        let decision = why.map_or(Decision::Unchanged, Decision::Refused);
-        return (decision, subject);
-    }
-    let after: Value = match serde_json::from_str(&injected.text) {
-        Ok(v) => v,
-        Err(e) => {
-            return (
-                Decision::Error(format!("internal error: the planned pod is not JSON ({e})")),
-                subject,
-            )
-        }
-    };
-    let patch = super::json_diff::diff(&object, &after);
-    // A change of the text alone (how it is written, not what it says):
-    // nothing to send.
+    object
+}
+
+/// The JSON Patch from `object` to the verified output `text`; None when
+/// they mean the same. The patch must make exactly that output.
+fn patch_to(object: &Value, text: &str) -> Result<Option<Value>, String> {
+    let after: Value =
+        serde_json::from_str(text).map_err(|e| format!("the planned pod is not JSON ({e})"))?;
+    let patch = super::json_diff::diff(object, &after);
     if patch.as_array().is_some_and(Vec::is_empty) {
-        return (Decision::Unchanged, subject);
+        return Ok(None);
     }
-    // The patch must make exactly the verified pod; checked before it goes.
     let reproduces = serde_json::from_value::<json_patch::Patch>(patch.clone())
         .ok()
         .is_some_and(|p| {
@@ -298,26 +346,9 @@ fn decide(review: &Value, config: &Config) -> (Decision, Subject) {
             json_patch::patch(&mut check, &p).is_ok() && check == after
         });
     if !reproduces {
-        return (
-            Decision::Error(
-                "internal error: the JSON Patch does not reproduce the planned pod".into(),
-            ),
-            subject,
-        );
+        return Err("the JSON Patch does not reproduce the planned pod".into());
     }
-    let warnings = notes()
-        .filter_map(|n| match n {
-            Note::Warning(w) => Some(w.clone()),
-            _ => None,
-        })
-        .collect();
-    (
-        Decision::Patched(Patch {
-            ops: patch,
-            warnings,
-        }),
-        subject,
-    )
+    Ok(Some(patch))
 }
 
 /// The pod's rule: its annotation (the team's own choice) wins over the

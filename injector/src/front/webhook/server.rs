@@ -265,6 +265,7 @@ async fn mutate(req: Request<Incoming>, shared: &Shared, max_body: usize) -> Res
     let reason = match &answer.decision {
         review::Decision::Skipped(why)
         | review::Decision::Refused(why)
+        | review::Decision::Invalid(why)
         | review::Decision::Error(why) => why.as_str(),
         _ => "",
     };
