@@ -10,7 +10,7 @@
 
 use crate::error::Error;
 use crate::plan::objects::{command_alone, literal, pre_stop};
-use crate::plan::{Change, ContainerRef, Note, Outcome, Planned, PodPlan};
+use crate::plan::{Change, ContainerRef, Item, Note, Outcome, Planned, PodPlan};
 use crate::yaml::edits::{line_start, Edit, Editor};
 use crate::yaml::emit::{map, string, Style, Value};
 use crate::yaml::{meaning, tree::may_share, tree::shared_nodes, Node};
@@ -78,17 +78,14 @@ pub fn document(src: &str, root: &Node, planned: Planned) -> Result<Applied, Err
     })
 }
 
-/// The edits for one pod's changes, in the order planned. A container's
-/// mounts, and the pod's volumes, are planned one after the other and
-/// applied together: separate edits would each create the list when there
-/// is none.
+/// The edits for one pod's changes, in the order planned (a list's items
+/// come in one change, so its edit creates the list once where there is
+/// none).
 fn pod(editor: &mut Editor, spec: &Node, changes: &[Change]) -> Result<(), String> {
-    let mut rest = changes;
-    while let Some((first, _)) = rest.split_first() {
-        let taken = match first {
+    for change in changes {
+        match change {
             Change::PreStop { container, command } => {
                 set_pre_stop(editor, find(spec, container)?, command);
-                1
             }
             Change::PreStopPrefix {
                 container,
@@ -98,7 +95,6 @@ fn pod(editor: &mut Editor, spec: &Node, changes: &[Change]) -> Result<(), Strin
                 let c = find(spec, container)?;
                 let list = c.path(&["lifecycle", "preStop", "exec", "command"]);
                 splice_front(editor, list, *replaced, items)?;
-                1
             }
             Change::CommandPrefix {
                 container,
@@ -107,67 +103,17 @@ fn pod(editor: &mut Editor, spec: &Node, changes: &[Change]) -> Result<(), Strin
             } => {
                 let list = find(spec, container)?.get("command");
                 splice_front(editor, list, *replaced, items)?;
-                1
             }
-            Change::Mount { container, .. } => {
-                let mounts: Vec<Wanted> = rest
-                    .iter()
-                    .map_while(|c| match c {
-                        Change::Mount {
-                            container: other,
-                            name,
-                            replaces,
-                            item,
-                        } if other == container => Some(Wanted {
-                            name,
-                            replaces: replaces.as_deref(),
-                            item,
-                        }),
-                        _ => None,
-                    })
-                    .collect();
-                let taken = mounts.len();
-                ensure_items(
-                    editor,
-                    find(spec, container)?,
-                    "volumeMounts",
-                    mounts,
-                    false,
-                );
-                taken
+            Change::Mounts { container, items } => {
+                let c = find(spec, container)?;
+                ensure_items(editor, c, "volumeMounts", wanted(items), false);
             }
-            Change::Volume { .. } => {
-                let volumes: Vec<Wanted> = rest
-                    .iter()
-                    .map_while(|c| match c {
-                        Change::Volume {
-                            name,
-                            replaces,
-                            item,
-                        } => Some(Wanted {
-                            name,
-                            replaces: replaces.as_deref(),
-                            item,
-                        }),
-                        _ => None,
-                    })
-                    .collect();
-                let taken = volumes.len();
-                ensure_items(editor, spec, "volumes", volumes, false);
-                taken
+            Change::Volumes { items } => {
+                ensure_items(editor, spec, "volumes", wanted(items), false);
             }
-            Change::InitContainer {
-                name,
-                replaces,
-                item,
-            } => {
-                let init = Wanted {
-                    name,
-                    replaces: replaces.as_deref(),
-                    item,
-                };
-                ensure_items(editor, spec, "initContainers", vec![init], true);
-                1
+            Change::InitContainer(init) => {
+                let one = std::slice::from_ref(init);
+                ensure_items(editor, spec, "initContainers", wanted(one), true);
             }
             Change::Container { name, item } => {
                 let stub = Wanted {
@@ -176,16 +122,25 @@ fn pod(editor: &mut Editor, spec: &Node, changes: &[Change]) -> Result<(), Strin
                     item,
                 };
                 ensure_items(editor, spec, "containers", vec![stub], false);
-                1
             }
             Change::ShareProcessNamespace => {
                 editor.set_key(spec, "shareProcessNamespace", literal("true"));
-                1
             }
-        };
-        rest = &rest[taken..];
+        }
     }
     Ok(())
+}
+
+/// The planned items as the edit wants them.
+fn wanted(items: &[Item]) -> Vec<Wanted<'_>> {
+    items
+        .iter()
+        .map(|i| Wanted {
+            name: &i.name,
+            replaces: i.replaces.as_deref(),
+            item: &i.item,
+        })
+        .collect()
 }
 
 /// `items` in place of a list's first `replaced` items; the rest, which

@@ -63,32 +63,32 @@ pub enum Change {
         items: Vec<String>,
         replaced: usize,
     },
-    /// The container's `volumeMounts` holds `item`, named `name`: it takes
-    /// the place of the item named `replaces` (what an earlier run wrote
-    /// under other settings) or `name`, or is added last.
-    Mount {
+    /// The container's `volumeMounts` holds every item, each added last
+    /// where it is not there: one change for the whole list, so its edit
+    /// creates the list once where there is none.
+    Mounts {
         container: ContainerRef,
-        name: String,
-        replaces: Option<String>,
-        item: Value,
+        items: Vec<Item>,
     },
-    /// `volumes` holds `item` (the same rule, added last).
-    Volume {
-        name: String,
-        replaces: Option<String>,
-        item: Value,
-    },
-    /// `initContainers` holds `item` (the same rule, added first).
-    InitContainer {
-        name: String,
-        replaces: Option<String>,
-        item: Value,
-    },
+    /// `volumes` holds every item (the same rule).
+    Volumes { items: Vec<Item> },
+    /// `initContainers` holds the item, added first.
+    InitContainer(Item),
     /// `containers` holds `item`, added last: the `istio-proxy` stub that
     /// Istio's injector merges onto the sidecar it adds.
     Container { name: String, item: Value },
     /// `shareProcessNamespace: true`.
     ShareProcessNamespace,
+}
+
+/// An item a list must hold, named `name`: it takes the place of the item
+/// named `replaces` (what an earlier run wrote under other settings) or
+/// `name`, or is added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    pub name: String,
+    pub replaces: Option<String>,
+    pub item: Value,
 }
 
 /// Everything planned for one pod template.

@@ -6,11 +6,11 @@
 use super::command::{self, after_our_dashes, show, Call};
 use super::istio::{self, PROXY as ISTIO_PROXY};
 use super::objects::{self, command_alone, INSTALL_DIR};
-use super::{shell_loop, Change, ContainerRef, Note, Options};
+use super::{shell_loop, Change, ContainerRef, Item, Note, Options};
 use crate::config::{Hook, Rule, Settings, Wait, WaitFor, Wrap};
 use crate::error::Error;
 use crate::yaml::tree::{comment_line_in, holds_comment_line};
-use crate::yaml::{emit::Value, Kind, Node};
+use crate::yaml::{Kind, Node};
 use std::time::Duration;
 
 const DEFAULT_GRACE: u64 = 30;
@@ -465,7 +465,7 @@ impl<'p, 'a> Pod<'p, 'a> {
     /// a file wait the marker's own volume, read-only. The pod then gets the
     /// binary's volume and installer, and for a process wait a shared PID
     /// namespace.
-    fn call_mounts(&mut self, call: &Call) -> Vec<Wanted> {
+    fn call_mounts(&mut self, call: &Call) -> Vec<Item> {
         self.uses_binary = true;
         if let Call::Wait(Wait {
             what: WaitFor::Process { .. },
@@ -590,9 +590,9 @@ impl<'p, 'a> Pod<'p, 'a> {
     /// The binary's volume, mounted read-only in every container that runs
     /// it: no container but the installer can change the binary the proxy's
     /// hook runs. It replaces the mount an earlier run wrote.
-    fn binary_mount(&self) -> Wanted {
+    fn binary_mount(&self) -> Item {
         let name = self.settings.volume.clone();
-        Wanted {
+        Item {
             replaces: self.earlier.volume.clone().filter(|v| *v != name),
             item: objects::binary_mount_item(self.settings),
             name,
@@ -601,35 +601,37 @@ impl<'p, 'a> Pod<'p, 'a> {
 
     /// The done marker's volume, at the marker's folder: writable in the
     /// wrapped app, read-only in the proxy.
-    fn marker_mount(&mut self, folder: &str, read_only: bool) -> Wanted {
+    fn marker_mount(&mut self, folder: &str, read_only: bool) -> Item {
         self.uses_marker = true;
-        Wanted {
+        Item {
             name: self.settings.marker_volume.clone(),
             replaces: None,
             item: objects::marker_mount_item(self.settings, folder, read_only),
         }
     }
 
-    /// The container's `volumeMounts` hold the mounts (applied in one edit:
-    /// two would each create the list when there is none).
-    fn add_mounts(&mut self, container: &Container, mounts: Vec<Wanted>) {
-        for m in mounts {
-            self.changes.push(Change::Mount {
+    /// The container's `volumeMounts` hold the mounts: one change, joined
+    /// to the one just before it when that is this container's too.
+    fn add_mounts(&mut self, container: &Container, items: Vec<Item>) {
+        match self.changes.last_mut() {
+            Some(Change::Mounts {
+                container: at,
+                items: earlier,
+            }) if *at == container.at => earlier.extend(items),
+            _ => self.changes.push(Change::Mounts {
                 container: container.at.clone(),
-                name: m.name,
-                replaces: m.replaces,
-                item: m.item,
-            });
+                items,
+            }),
         }
     }
 
-    /// The pod's volumes of ours (applied in one edit, as the mounts are):
-    /// the binary's, when a hook runs it; the marker's, when a container
-    /// reads or writes it.
+    /// The pod's volumes of ours, in one change: the binary's, when a hook
+    /// runs it; the marker's, when a container reads or writes it.
     fn add_volumes(&mut self) {
+        let mut items = Vec::new();
         if self.uses_binary {
             let name = self.settings.volume.clone();
-            self.changes.push(Change::Volume {
+            items.push(Item {
                 replaces: self.earlier.volume.clone().filter(|v| *v != name),
                 item: objects::empty_dir(&name),
                 name,
@@ -637,22 +639,25 @@ impl<'p, 'a> Pod<'p, 'a> {
         }
         if self.uses_marker {
             let name = self.settings.marker_volume.clone();
-            self.changes.push(Change::Volume {
+            items.push(Item {
                 replaces: None,
                 item: objects::empty_dir(&name),
                 name,
             });
+        }
+        if !items.is_empty() {
+            self.changes.push(Change::Volumes { items });
         }
     }
 
     /// First in `initContainers`, so it runs before a native sidecar starts.
     fn add_init_container(&mut self) {
         let name = self.settings.init_name.clone();
-        self.changes.push(Change::InitContainer {
+        self.changes.push(Change::InitContainer(Item {
             replaces: self.earlier.init_name.clone().filter(|v| *v != name),
             item: objects::init_container(self.settings),
             name,
-        });
+        }));
     }
 
     fn share_process_namespace(&mut self) {
@@ -669,13 +674,6 @@ impl<'p, 'a> Pod<'p, 'a> {
             "shareProcessNamespace: true set for the process wait: every container of the pod now sees (and, as the same user, may signal) every other's processes".into(),
         ));
     }
-}
-
-/// A mount the plan wants, before it is recorded as a change.
-struct Wanted {
-    name: String,
-    replaces: Option<String>,
-    item: Value,
 }
 
 /// How a command list is written: whole, or by putting `items` in place of

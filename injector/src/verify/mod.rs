@@ -25,7 +25,7 @@ pub(crate) use window::read_again;
 
 use crate::apply::Applied;
 use crate::error::Error;
-use crate::plan::{Change, ContainerRef, PodPlan};
+use crate::plan::{Change, ContainerRef, Item, PodPlan};
 use crate::yaml::edits::{line_breaks, Edit};
 use crate::yaml::meaning::{at_path, first_difference, of_node, of_value, Meaning};
 use crate::yaml::{tolerant, Documents, Node, Pos, Read};
@@ -93,34 +93,17 @@ fn apply<'a>(spec: &mut Meaning<'a>, change: &'a Change) -> Result<(), String> {
             items,
             replaced,
         } => prefixed(container(spec, at)?.get_mut("command"), items, *replaced),
-        Change::Mount {
+        Change::Mounts {
             container: at,
-            name,
-            replaces,
-            item,
-        } => container(spec, at)?.ensure_item(
-            "volumeMounts",
-            name,
-            replaces.as_deref(),
-            of_value(item),
-            false,
-        ),
-        Change::Volume {
-            name,
-            replaces,
-            item,
-        } => spec.ensure_item("volumes", name, replaces.as_deref(), of_value(item), false),
-        Change::InitContainer {
-            name,
-            replaces,
-            item,
-        } => spec.ensure_item(
-            "initContainers",
-            name,
-            replaces.as_deref(),
-            of_value(item),
-            true,
-        ),
+            items,
+        } => {
+            let c = container(spec, at)?;
+            ensure_items(c, "volumeMounts", items, false)
+        }
+        Change::Volumes { items } => ensure_items(spec, "volumes", items, false),
+        Change::InitContainer(init) => {
+            ensure_items(spec, "initContainers", std::slice::from_ref(init), true)
+        }
         Change::Container { name, item } => {
             spec.ensure_item("containers", name, None, of_value(item), false)
         }
@@ -128,6 +111,25 @@ fn apply<'a>(spec: &mut Meaning<'a>, change: &'a Change) -> Result<(), String> {
             spec.set_key("shareProcessNamespace", Meaning::Typed("true".into()))
         }
     }
+}
+
+/// The list under `key` holds every planned item, as the edit makes it.
+fn ensure_items<'a>(
+    parent: &mut Meaning<'a>,
+    key: &str,
+    items: &'a [Item],
+    first: bool,
+) -> Result<(), String> {
+    for i in items {
+        parent.ensure_item(
+            key,
+            &i.name,
+            i.replaces.as_deref(),
+            of_value(&i.item),
+            first,
+        )?;
+    }
+    Ok(())
 }
 
 /// A list with `items` in place of its first `replaced` items.
