@@ -15,7 +15,7 @@
 //! 3. No probe: `listeners`, which needs no port at all — except on the
 //!    node's network (`hostNetwork: true`), where it would count the node's
 //!    own sockets: there the container is skipped with a message
-//!    ([`refused`]).
+//!    ([`choose`] says why).
 //!
 //! The summary says what was chosen and from where.
 
@@ -35,22 +35,11 @@ struct Probed {
     path: Option<String>,
 }
 
-/// Why `auto` writes no wait for `proxy` in `spec`, if it does not: a pod
-/// on the node's network (`hostNetwork: true`) with no probed port, where
-/// `listeners` would see the node's own sockets and hold every termination
-/// until its timeout.
-pub fn refused(spec: &Node, proxy: &str) -> Option<String> {
-    let host_network = spec.get("hostNetwork").and_then(Node::as_str) == Some("true");
-    match choose(spec, proxy) {
-        (WaitFor::Listeners(_), _) if host_network => Some(format!(
-            "{proxy}: auto found no probed port, and the pod uses the node's network (hostNetwork: true), where a listeners wait would see the node's own sockets and hold every termination until its timeout; left alone — give the app's port ({{tcp: PORT}}) in the config"
-        )),
-        _ => None,
-    }
-}
-
-/// The wait for `proxy` in pod spec `spec`, and why.
-pub fn choose(spec: &Node, proxy: &str) -> (WaitFor, String) {
+/// The wait for `proxy` in pod spec `spec`, and why; or why `auto` writes
+/// none: a pod on the node's network (`hostNetwork: true`) with no probed
+/// port, where `listeners` would see the node's own sockets and hold every
+/// termination until its timeout.
+pub fn choose(spec: &Node, proxy: &str) -> Result<(WaitFor, String), String> {
     let mut found = BTreeSet::new();
     let mut sources = Vec::new();
     let list = |name: &str| spec.get(name).and_then(Node::as_seq).unwrap_or_default();
@@ -78,7 +67,11 @@ pub fn choose(spec: &Node, proxy: &str) -> (WaitFor, String) {
     }
     let ports: BTreeSet<u16> = found.iter().map(|e| e.port).collect();
     let from = sources.join(" and ");
-    match (ports.len(), found.iter().next()) {
+    let host_network = spec.get("hostNetwork").and_then(Node::as_str) == Some("true");
+    Ok(match (ports.len(), found.iter().next()) {
+        (0, _) if host_network => return Err(format!(
+            "{proxy}: auto found no probed port, and the pod uses the node's network (hostNetwork: true), where a listeners wait would see the node's own sockets and hold every termination until its timeout; left alone — give the app's port ({{tcp: PORT}}) in the config"
+        )),
         (0, _) => (
             WaitFor::Listeners(vec![PROXY_UID]),
             "no probe names a port: every listener but the proxy's".into(),
@@ -100,7 +93,7 @@ pub fn choose(spec: &Node, proxy: &str) -> (WaitFor, String) {
             WaitFor::Tcp(ports.into_iter().collect()),
             format!("the ports probed in {from}"),
         ),
-    }
+    })
 }
 
 /// The endpoints in the proxy's ISTIO_KUBE_APP_PROBERS (JSON: path → probe).
@@ -191,7 +184,7 @@ mod tests {
 
     fn chosen(spec: &str) -> (WaitFor, String) {
         let doc = Documents::new(spec).next().unwrap().unwrap();
-        choose(doc.root.as_ref().unwrap(), "istio-proxy")
+        choose(doc.root.as_ref().unwrap(), "istio-proxy").unwrap()
     }
 
     #[test]

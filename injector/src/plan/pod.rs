@@ -252,55 +252,57 @@ impl<'p, 'a> Pod<'p, 'a> {
     /// or a graceful-wait call with the existing exec hook chained after it.
     /// A command that is a shell loop graceful-wait replaces becomes its wait.
     fn set_hook(&mut self, container: &Container, hook: &Hook) -> Result<(), Error> {
-        if let Some(why) = self.auto_refused(&container.at.name, hook) {
-            self.notes.push(Note::Skipped(why));
-            return Ok(());
-        }
-        let (call, how) = self.call_for(&container.at.name, hook);
-        self.write_pre_stop(container, hook, call, &how)
-    }
-
-    /// Why `auto` writes nothing for the container `name` in this pod, if it
-    /// does not (see [`crate::plan::auto::refused`]).
-    fn auto_refused(&self, name: &str, hook: &Hook) -> Option<String> {
-        match hook {
-            Hook::Wait(w) if w.what == WaitFor::Auto => crate::plan::auto::refused(self.spec, name),
-            _ => None,
+        match self.call_for(&container.at.name, hook) {
+            Ok(Some((pre_stop, how))) => self.write_pre_stop(container, pre_stop, &how),
+            Ok(None) => Err(Error::internal(
+                Some(container.node.pos),
+                "a wrap reached the preStop planning",
+            )),
+            Err(refused) => {
+                self.notes.push(Note::Skipped(refused));
+                Ok(())
+            }
         }
     }
 
-    /// The graceful-wait call `hook` means for the container `name`, and
-    /// how it was arrived at (for the summary); None for a command kept as
-    /// written (or a wrap, which is not a preStop).
-    fn call_for(&mut self, name: &str, hook: &Hook) -> (Option<Call>, String) {
-        match hook {
+    /// What the preStop of the container `name` is written from — the
+    /// graceful-wait call `hook` means, or the config's command kept as
+    /// written — and how it was arrived at (for the summary); None for a
+    /// wrap, which is not a preStop; Err with why where `auto` writes
+    /// nothing in this pod ([`crate::plan::auto::choose`]).
+    fn call_for(&mut self, name: &str, hook: &Hook) -> Result<Option<(PreStop, String)>, String> {
+        Ok(match hook {
             // `auto`: the wait this pod's probes call for.
             Hook::Wait(w) if w.what == WaitFor::Auto => {
-                let (what, why) = crate::plan::auto::choose(self.spec, name);
+                let (what, why) = crate::plan::auto::choose(self.spec, name)?;
                 let wait = Wait {
                     what,
                     timeout: w.timeout,
                     interval: w.interval,
                 };
-                (Some(Call::Wait(wait)), format!(" (auto: {why})"))
+                Some((PreStop::Call(Call::Wait(wait)), format!(" (auto: {why})")))
             }
-            Hook::Wait(w) => (Some(Call::Wait(w.clone())), String::new()),
-            Hook::Callback(c) => (Some(Call::Callback(c.clone())), String::new()),
+            Hook::Wait(w) => Some((PreStop::Call(Call::Wait(w.clone())), String::new())),
+            Hook::Callback(c) => Some((PreStop::Call(Call::Callback(c.clone())), String::new())),
             Hook::Command(argv) if !self.options.keep_commands => {
                 match shell_loop::recognise(argv) {
-                    Some(w) => (Some(Call::Wait(w)), " (recognised shell loop)".into()),
+                    Some(w) => Some((
+                        PreStop::Call(Call::Wait(w)),
+                        " (recognised shell loop)".into(),
+                    )),
                     None => {
                         if shell_loop::looks_like_a_loop(argv) {
                             self.notes.push(Note::Warning(format!(
                                 "{name}: the command looks like a wait loop but is not one of the forms converted with certainty (docs/injector.md, \"Shell loops\"); kept as written"
                             )));
                         }
-                        (None, String::new())
+                        Some((PreStop::Command(argv.clone()), String::new()))
                     }
                 }
             }
-            Hook::Command(_) | Hook::Wrap(_) => (None, String::new()),
-        }
+            Hook::Command(argv) => Some((PreStop::Command(argv.clone()), String::new())),
+            Hook::Wrap(_) => None,
+        })
     }
 
     /// Whether a pod without an `istio-proxy` gets the stub (per run or per
@@ -331,16 +333,18 @@ impl<'p, 'a> Pod<'p, 'a> {
             )));
             return Ok(());
         }
-        if let Some(why) = self.auto_refused(name, hook) {
-            self.notes.push(Note::Skipped(why));
-            return Ok(());
-        }
-        let (call, how) = self.call_for(name, hook);
-        let Some(call) = call else {
-            self.notes.push(Note::Skipped(format!(
-                "{name}: container not found, and no stub written: a stub carries a graceful-wait call, and this container's value is a command kept as written; give a wait (or auto)"
-            )));
-            return Ok(());
+        let (call, how) = match self.call_for(name, hook) {
+            Ok(Some((PreStop::Call(call), how))) => (call, how),
+            Err(refused) => {
+                self.notes.push(Note::Skipped(refused));
+                return Ok(());
+            }
+            Ok(_) => {
+                self.notes.push(Note::Skipped(format!(
+                    "{name}: container not found, and no stub written: a stub carries a graceful-wait call, and this container's value is a command kept as written; give a wait (or auto)"
+                )));
+                return Ok(());
+            }
         };
         let command = self.graceful_command(name, &call, &istio::drain_request(self.meta))?;
         let mounts = self.call_mounts(&call);
@@ -360,8 +364,7 @@ impl<'p, 'a> Pod<'p, 'a> {
     fn write_pre_stop(
         &mut self,
         container: &Container,
-        hook: &Hook,
-        call: Option<Call>,
+        pre_stop: PreStop,
         how: &str,
     ) -> Result<(), Error> {
         let name = container.at.name.as_str();
@@ -372,8 +375,8 @@ impl<'p, 'a> Pod<'p, 'a> {
         // scalars, quoting, comments); or a whole new hook where there is
         // none to keep, where an earlier run's call is updated, or where the
         // config gives a command of its own.
-        let edit = match (&call, hook) {
-            (Some(call), _) => match (existing, &written) {
+        let edit = match &pre_stop {
+            PreStop::Call(call) => match (existing, &written) {
                 (None, _) => Edit::Replace(self.graceful_command(name, call, &[])?),
                 (Some(p), None) => {
                     self.notes.push(Note::Skipped(format!(
@@ -398,8 +401,7 @@ impl<'p, 'a> Pod<'p, 'a> {
                     }
                 }
             },
-            (None, Hook::Command(argv)) => Edit::Replace(argv.clone()),
-            (None, _) => unreachable!("typed values are calls; wraps are handled apart"),
+            PreStop::Command(argv) => Edit::Replace(argv.clone()),
         };
         match edit {
             Edit::Replace(command) | Edit::Prefix { whole: command, .. }
@@ -453,9 +455,9 @@ impl<'p, 'a> Pod<'p, 'a> {
                 });
             }
         }
-        let mounts = match &call {
-            Some(call) => self.call_mounts(call),
-            None => Vec::new(),
+        let mounts = match &pre_stop {
+            PreStop::Call(call) => self.call_mounts(call),
+            PreStop::Command(_) => Vec::new(),
         };
         self.add_mounts(container, mounts);
         Ok(())
@@ -674,6 +676,14 @@ impl<'p, 'a> Pod<'p, 'a> {
             "shareProcessNamespace: true set for the process wait: every container of the pod now sees (and, as the same user, may signal) every other's processes".into(),
         ));
     }
+}
+
+/// What a preStop is written from: a graceful-wait call (with the hook
+/// already there chained after it), or the config's own command, which
+/// replaces the hook as written.
+enum PreStop {
+    Call(Call),
+    Command(Vec<String>),
 }
 
 /// How a command list is written: whole, or by putting `items` in place of
