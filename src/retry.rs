@@ -103,10 +103,7 @@ pub async fn until_woken(
     let start = Instant::now();
     let mut last = String::new();
     let mut failing: Option<Error> = None;
-    let mut backoff = match pace {
-        Pace::Every(d) => d,
-        Pace::Backoff { first, .. } => first,
-    };
+    let mut pacer = Pacer::new(pace);
     let passed = |last: String, failing: Option<Error>| Outcome::DeadlinePassed {
         elapsed: start.elapsed(),
         last,
@@ -163,12 +160,44 @@ pub async fn until_woken(
             }
             continue;
         }
-        let next = match pace {
+        let next = pacer.next(began, deadline);
+        let pause_end = deadline.map_or(next, |d| next.min(d));
+        tokio::select! {
+            _ = sleep_until(pause_end) => {
+                if deadline.is_some_and(|d| pause_end >= d) {
+                    return passed(last, failing);
+                }
+            }
+            _ = attempts.woken() => {}
+        }
+    }
+}
+
+/// A pace across attempts: when the next one starts.
+struct Pacer {
+    pace: Pace,
+    /// The pause after the next failed attempt, for a backoff.
+    backoff: Duration,
+}
+
+impl Pacer {
+    fn new(pace: Pace) -> Pacer {
+        let backoff = match pace {
+            Pace::Every(d) => d,
+            Pace::Backoff { first, .. } => first,
+        };
+        Pacer { pace, backoff }
+    }
+
+    /// When to try again after an attempt that began at `began` and did not
+    /// succeed.
+    fn next(&mut self, began: Instant, deadline: Option<Instant>) -> Instant {
+        match self.pace {
             Pace::Every(interval) => began + interval,
             Pace::Backoff { max, first } => {
                 let now = Instant::now();
-                let mut next = now + backoff;
-                backoff = (backoff * 2).min(max);
+                let mut next = now + self.backoff;
+                self.backoff = (self.backoff * 2).min(max);
                 // The time left is used, not skipped: when the backoff would
                 // jump past the deadline, try again halfway there instead
                 // (a service that comes up just before the deadline is
@@ -181,15 +210,6 @@ pub async fn until_woken(
                 }
                 next
             }
-        };
-        let pause_end = deadline.map_or(next, |d| next.min(d));
-        tokio::select! {
-            _ = sleep_until(pause_end) => {
-                if deadline.is_some_and(|d| pause_end >= d) {
-                    return passed(last, failing);
-                }
-            }
-            _ = attempts.woken() => {}
         }
     }
 }
