@@ -254,8 +254,9 @@ fn request_urls(node: &Node, what: &str) -> Result<Vec<String>, YamlError> {
     Ok(urls)
 }
 
-/// A Kubernetes name that must be a DNS-1123 label (volumes, containers).
-fn dns_label(v: &str) -> Result<(), String> {
+/// A Kubernetes name that must be a DNS-1123 label (volumes, containers):
+/// the one check, which the webhook's annotations use too.
+pub(crate) fn dns_label(v: &str) -> Result<(), String> {
     let ok = !v.is_empty()
         && v.len() <= 63
         && v.chars()

@@ -364,10 +364,8 @@ fn rule_for(
         let container = annotations[CONTAINER_ANNOTATION]
             .as_str()
             .unwrap_or(DEFAULT_CONTAINER);
-        if !is_dns_label(container) {
-            return Err(format!(
-                "{CONTAINER_ANNOTATION}: '{container}' is not a container name"
-            ));
+        if let Err(why) = config::dns_label(container) {
+            return Err(format!("{CONTAINER_ANNOTATION}: {why}"));
         }
         let hook = config::hook_from_text(value)
             .map_err(|e| format!("{WAIT_ANNOTATION}: {}", e.message))?;
@@ -387,15 +385,6 @@ fn rule_for(
         }));
     }
     Ok(config.rule_for(kind, name).cloned())
-}
-
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
 }
 
 fn base64(bytes: &[u8]) -> String {
