@@ -93,8 +93,8 @@ fn tolerate(text: &mut Cow<'_, str>) {
         let Some(err) = Documents::new(text).find_map(Result::err) else {
             return;
         };
-        let newlines = match low_closing_bracket(text, &err) {
-            Some(newline) => vec![newline],
+        let bytes = match low_closing_bracket(text, &err) {
+            Some(bytes) => bytes,
             None => match under_indented_quote(text, &err) {
                 Some(newlines) => newlines,
                 None => return,
@@ -102,20 +102,26 @@ fn tolerate(text: &mut Cow<'_, str>) {
         };
         // ASCII for ASCII: every offset stays where it was.
         let owned = text.to_mut();
-        for newline in newlines {
-            owned.replace_range(newline..newline + 1, " ");
-            if newline > 0 && owned.as_bytes()[newline - 1] == b'\r' {
-                owned.replace_range(newline - 1..newline, " ");
+        for at in bytes {
+            let newline = owned.as_bytes()[at] == b'\n';
+            owned.replace_range(at..at + 1, " ");
+            if newline && at > 0 && owned.as_bytes()[at - 1] == b'\r' {
+                owned.replace_range(at - 1..at, " ");
             }
         }
     }
 }
 
-/// The line break before the closing bracket the error is about, if the
-/// error is go-yaml's wider tolerance: a line holding only white space and
-/// `]` or `}` (and what follows it), inside an open flow collection, with no
-/// comment on the line before (a comment would swallow the bracket).
-fn low_closing_bracket(text: &str, err: &YamlError) -> Option<usize> {
+/// The bytes to read as spaces where the error is go-yaml's wider
+/// tolerance of a closing bracket: a line holding only white space and `]`
+/// or `}` (and what follows it), inside an open flow collection. The line
+/// break before it is read as a space; where comment lines stand between
+/// the items and the bracket (which would swallow it), their text is read
+/// as white space too — a comment holds no value, and in the source it
+/// stays as written. An item line that ends in a comment is not taken (a
+/// `#` there may be a scalar's), nor a comment that is not ASCII (one
+/// byte, one space: no offset moves).
+fn low_closing_bracket(text: &str, err: &YamlError) -> Option<Vec<usize>> {
     let line_start = text
         .split_inclusive('\n')
         .take(err.pos.line.checked_sub(1)?)
@@ -129,11 +135,29 @@ fn low_closing_bracket(text: &str, err: &YamlError) -> Option<usize> {
     if !err.message.contains("not closed before this point") {
         return None;
     }
-    let previous = text[..line_start - 1].rsplit('\n').next().unwrap_or("");
-    if previous.contains('#') {
-        return None;
+    let mut bytes = vec![line_start - 1];
+    // The lines before the bracket's, back to the last that holds an item.
+    let mut end = line_start - 1;
+    loop {
+        let start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+        let line = text[start..end].trim_end_matches('\r');
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('#') {
+            if !trimmed.is_ascii() {
+                return None;
+            }
+            let from = start + (line.len() - trimmed.len());
+            bytes.extend(from..start + line.len());
+        } else if trimmed.contains('#') {
+            return None;
+        } else if !trimmed.is_empty() || start == 0 {
+            return Some(bytes);
+        }
+        if start == 0 {
+            return Some(bytes);
+        }
+        end = start - 1;
     }
-    Some(line_start - 1)
 }
 
 /// The line breaks inside the quoted scalar the error is about, if the
@@ -174,6 +198,34 @@ fn under_indented_quote(text: &str, err: &YamlError) -> Option<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A comment line between the last item and a closing bracket that
+    /// stands too low (go-yaml reads it): the comment is read as white
+    /// space, the bracket joins it, and the items are what go-yaml reads.
+    /// A comment at the end of an item's line is not taken.
+    #[test]
+    fn a_comment_before_a_low_closing_bracket_is_read_as_white_space() {
+        let src = "spec:\n  args: [\n   \n        \"proxy\",\n      \"sidecar\",\n # a note\r\n  ]\n  x: 1\n";
+        let err = Documents::new(src)
+            .find_map(Result::err)
+            .expect("strict read fails");
+        let text = tolerated(src, &err).expect("go-yaml's tolerance");
+        assert_eq!(text.len(), src.len(), "no byte moved");
+        let root = Documents::new(&text).next().unwrap().unwrap().root.unwrap();
+        let args: Vec<&str> = root
+            .path(&["spec", "args"])
+            .unwrap()
+            .as_seq()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert_eq!(args, ["proxy", "sidecar"]);
+        assert_eq!(root.path(&["spec", "x"]).unwrap().as_str(), Some("1"));
+        let trailing = "spec:\n  args: [\n      \"proxy\", # a note\n  ]\n";
+        let err = Documents::new(trailing).find_map(Result::err).unwrap();
+        assert!(tolerated(trailing, &err).is_none());
+    }
 
     /// A double-quoted scalar with an escaped quote on each of its lines (an
     /// even number of `"` on every line) and its continuation at the key's
