@@ -132,7 +132,13 @@ fn low_closing_bracket(text: &str, err: &YamlError) -> Option<Vec<usize>> {
     if !(trimmed.starts_with(']') || trimmed.starts_with('}')) || line_start == 0 {
         return None;
     }
-    if !err.message.contains("not closed before this point") {
+    // The reader says the bracket's collection is not closed before the
+    // bracket, or (a `[` alone on its line, deeper than the bracket) only
+    // that the bracket's indentation is invalid; either way the bracket
+    // joins the line before, and a read that still fails is refused.
+    if !err.message.contains("not closed before this point")
+        && !err.message.starts_with("invalid indentation")
+    {
         return None;
     }
     let mut bytes = vec![line_start - 1];
@@ -222,6 +228,14 @@ mod tests {
             .collect();
         assert_eq!(args, ["proxy", "sidecar"]);
         assert_eq!(root.path(&["spec", "x"]).unwrap().as_str(), Some("1"));
+        // A `[` alone on the line after its key (a chart's toYaml of an
+        // empty list, edited), its `]` far lower.
+        let alone = "spec:\n  mounts:\n    [\n ]\n  x: 1\n";
+        let err = Documents::new(alone).find_map(Result::err).unwrap();
+        let text = tolerated(alone, &err).expect("go-yaml's tolerance");
+        let root = Documents::new(&text).next().unwrap().unwrap().root.unwrap();
+        let mounts = root.path(&["spec", "mounts"]).unwrap();
+        assert_eq!(mounts.as_seq().map(|s| s.len()), Some(0));
         let trailing = "spec:\n  args: [\n      \"proxy\", # a note\n  ]\n";
         let err = Documents::new(trailing).find_map(Result::err).unwrap();
         assert!(tolerated(trailing, &err).is_none());
