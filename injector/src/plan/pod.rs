@@ -19,12 +19,8 @@ const DEFAULT_GRACE: u64 = 30;
 /// adding to it would mean replacing it, and all it holds.
 fn not_a_list<'k>(map: &Node, keys: &[&'k str]) -> Option<&'k str> {
     keys.iter().copied().find(|k| {
-        map.get(k).is_some_and(|v| {
-            v.as_seq().is_none()
-                && !v
-                    .as_str()
-                    .is_some_and(|t| t.is_empty() || t == "null" || t == "~")
-        })
+        map.get(k)
+            .is_some_and(|v| v.as_seq().is_none() && !v.is_null())
     })
 }
 

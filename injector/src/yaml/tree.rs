@@ -192,6 +192,14 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// YAML's null: a plain scalar that is empty, `~`, or `null` (as the
+    /// core schema writes it: `null`, `Null`, `NULL`). A quoted `"null"` is a
+    /// string. The one null test of the injector.
+    pub fn is_null(&self) -> bool {
+        matches!(&self.kind, Kind::Scalar(t, ScalarStyle::Plain)
+            if matches!(t.as_ref(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+
     /// The value of `key` in a mapping.
     pub fn get(&self, key: &str) -> Option<&Node<'a>> {
         self.entry(key).map(|(_, v)| v)
@@ -808,6 +816,21 @@ fn block_scalar_span(src: &str, start: usize, span_end: usize) -> (usize, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// YAML's nulls are plain: the core schema's spellings and the empty
+    /// value; quoted, each is a string.
+    #[test]
+    fn nulls_are_plain() {
+        let src = "a:\nb: ~\nc: null\nd: Null\ne: NULL\nf: \"null\"\ng: 'null'\nh: nil\ni: []\n";
+        let root = Documents::new(src).next().unwrap().unwrap().root.unwrap();
+        let null = |k: &str| root.get(k).unwrap().is_null();
+        for k in ["a", "b", "c", "d", "e"] {
+            assert!(null(k), "{k}");
+        }
+        for k in ["f", "g", "h", "i"] {
+            assert!(!null(k), "{k}");
+        }
+    }
 
     /// A `#` line is a comment where the reader finds no scalar around it:
     /// a block scalar's script lines and a quoted scalar's continuation are
