@@ -11,8 +11,9 @@
 use crate::error::Error;
 use crate::plan::objects::{command_alone, literal, pre_stop};
 use crate::plan::{Change, ContainerRef, Item, Note, Outcome, Planned, PodPlan};
-use crate::yaml::edits::{line_start, Edit, Editor};
+use crate::yaml::edits::{Edit, Editor};
 use crate::yaml::emit::{map, string, Style, Value};
+use crate::yaml::lines;
 use crate::yaml::{meaning, tree::may_share, tree::shared_nodes, Node};
 
 /// One document, planned and turned into edits.
@@ -232,7 +233,7 @@ fn indentless(src: &str, root: &Node) -> bool {
         for (k, v) in node.as_map().unwrap_or_default() {
             if let Some(items) = v.as_seq().filter(|_| !v.flow) {
                 if let Some(first) = items.first() {
-                    let line_start = line_start(src, first.start);
+                    let line_start = lines::start(src, first.start);
                     let dash = src[line_start..first.start].rfind('-')?;
                     let key_col = src[..k.start]
                         .rfind('\n')

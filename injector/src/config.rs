@@ -149,8 +149,9 @@ pub struct Wrap {
 pub struct ContainerRule {
     pub name: String,
     pub hook: Hook,
-    /// Where the hook stands in the config, for errors found later.
-    pub pos: Pos,
+    /// Where the hook stands in the config, for errors found later (`None`
+    /// for a hook that was not read from a config file).
+    pub pos: Option<Pos>,
 }
 
 #[derive(Clone, Debug)]
@@ -206,7 +207,7 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 
 fn err(node: &Node, message: impl Into<String>) -> YamlError {
     YamlError {
-        pos: node.pos,
+        pos: Some(node.pos),
         message: message.into(),
     }
 }
@@ -301,7 +302,7 @@ pub fn hook_from_text(src: &str) -> Result<Hook, YamlError> {
     for_each_document(src, |doc| {
         if hook.is_some() {
             return Err(YamlError {
-                pos: Pos { line: 1, col: 1 },
+                pos: doc.root.as_ref().map(|r| r.pos),
                 message: "one value, not several documents".into(),
             });
         }
@@ -313,7 +314,7 @@ pub fn hook_from_text(src: &str) -> Result<Hook, YamlError> {
     })?;
     let Some((hook, pos)) = hook else {
         return Err(YamlError {
-            pos: Pos { line: 1, col: 1 },
+            pos: None,
             message: "empty: give a wait such as auto or {tcp: 8080}".into(),
         });
     };
@@ -324,7 +325,7 @@ pub fn hook_from_text(src: &str) -> Result<Hook, YamlError> {
             containers: vec![ContainerRule {
                 name: String::new(),
                 hook: hook.clone(),
-                pos,
+                pos: Some(pos),
             }],
         }],
         ..Config::default()
@@ -341,7 +342,7 @@ pub fn parse(src: &str) -> Result<Config, YamlError> {
         documents += 1;
         if documents > 1 {
             return Err(YamlError {
-                pos: Pos { line: 1, col: 1 },
+                pos: doc.root.as_ref().map(|r| r.pos),
                 message: "a config holds one YAML document".into(),
             });
         }
@@ -371,7 +372,7 @@ pub fn parse(src: &str) -> Result<Config, YamlError> {
                     rule.containers.push(ContainerRule {
                         name: container,
                         hook: parse_hook(hook)?,
-                        pos: hook.pos,
+                        pos: Some(hook.pos),
                     });
                 }
                 config.rules.push(rule);
@@ -991,10 +992,15 @@ mod tests {
                 (3, 8),
                 "either a wait or a callback",
             ),
+            (
+                "deployment: {}\n---\ndeployment:\n  x:\n    c: auto\n",
+                (3, 1),
+                "one YAML document",
+            ),
         ];
         for (src, (line, col), text) in cases {
             let e = parse(src).unwrap_err();
-            assert_eq!((e.pos.line, e.pos.col), (line, col), "{src}: {e:?}");
+            assert_eq!(e.pos, Some(Pos { line, col }), "{src}: {e:?}");
             assert!(e.message.contains(text), "{src}: {e:?}");
         }
     }

@@ -97,7 +97,7 @@ impl Error {
 
     /// A YAML error in the config.
     pub fn of_config(e: YamlError) -> Error {
-        Error::config(Some(e.pos), e.message)
+        Error::config(e.pos, e.message)
     }
 
     /// The exit status this error ends a run with.
@@ -111,7 +111,7 @@ impl Error {
 /// A YAML error in the manifests.
 impl From<YamlError> for Error {
     fn from(e: YamlError) -> Error {
-        Error::input(e.pos, e.message)
+        Error::new(Kind::Input, e.pos, e.message)
     }
 }
 

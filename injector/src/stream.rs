@@ -9,7 +9,8 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::plan::{self, Options, Outcome};
 use crate::verify;
-use crate::yaml::edits::{line_after, line_breaks, Editor};
+use crate::yaml::edits::Editor;
+use crate::yaml::lines;
 use crate::yaml::{tolerated, Documents, Node, Pos, Read, YamlError};
 
 pub struct Injected {
@@ -182,17 +183,11 @@ impl Run<'_> {
 /// A carriage return not followed by a line feed is a line break to YAML but
 /// not to the edits (which go by LF): such a file is refused, clearly.
 fn lone_carriage_returns(src: &str, first_line: usize) -> Result<(), Error> {
-    let Some(at) = src
-        .match_indices('\r')
-        .map(|(i, _)| i)
-        .find(|i| src.as_bytes().get(i + 1) != Some(&b'\n'))
-    else {
+    let Some(at) = lines::lone_carriage_return(src) else {
         return Ok(());
     };
-    let line = src[..at].matches('\n').count() + first_line;
-    let col = src[..at].rsplit('\n').next().unwrap_or("").chars().count() + 1;
     Err(Error::input(
-        Pos { line, col },
+        lines::pos(src, at).in_stream(first_line),
         "a carriage return (CR) without a line feed: YAML reads it as a line break, and graceful-inject does not edit files with such line ends; convert them (e.g. with dos2unix or tr '\\r' '\\n')",
     ))
 }
@@ -204,11 +199,10 @@ fn go_yaml_reads<'s>(
     e: &Error,
     first_line: usize,
 ) -> Option<std::borrow::Cow<'s, str>> {
-    let mut pos = e.pos.filter(|_| e.kind == crate::error::Kind::Input)?;
+    let pos = e.pos.filter(|_| e.kind == crate::error::Kind::Input)?;
     // The tolerance reads lines of `src`.
-    pos.line = pos.line.checked_sub(first_line - 1)?;
     let as_read = YamlError {
-        pos,
+        pos: Some(pos.in_piece(first_line)?),
         message: e.message.clone(),
     };
     tolerated(src, &as_read)
@@ -251,9 +245,9 @@ impl Run<'_> {
             let Some(root) = doc?.root else { continue };
             let mut planned = self.plan(src, &root)?;
             outcomes.extend(planned.outcomes);
-            let region_end = line_after(src, root.end);
+            let region_end = lines::after(src, root.end);
             let first_line = region_line;
-            region_line += line_breaks(&src[region_start..region_end]);
+            region_line += lines::breaks(&src[region_start..region_end]);
             if planned.edits.is_empty() {
                 // Nothing planned: the region is written as it was.
                 sink.write(&src[region_start..region_end])?;
@@ -746,17 +740,18 @@ pub(crate) fn utf8(bytes: Vec<u8>) -> Result<String, Error> {
 /// [`utf8`] for text that starts on the stream's line `first_line`.
 fn utf8_from(bytes: Vec<u8>, first_line: usize) -> Result<String, Error> {
     String::from_utf8(bytes).map_err(|e| {
-        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = first_line + memchr::memchr_iter(b'\n', good).count();
-        let col = good.iter().rev().take_while(|&&b| b != b'\n').count();
-        not_utf8(line, col)
+        let valid = e.utf8_error().valid_up_to();
+        // The text up to the bad byte is UTF-8: its last line counts columns
+        // in characters, as every other position does.
+        let good = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+        not_utf8(lines::pos(good, valid).in_stream(first_line))
     })
 }
 
-/// Invalid UTF-8 at `line`, after `col` good bytes of it.
-fn not_utf8(line: usize, col: usize) -> Error {
+/// Invalid UTF-8 at `pos`.
+fn not_utf8(pos: Pos) -> Error {
     Error::input(
-        Pos { line, col: col + 1 },
+        pos,
         "not UTF-8 text (Kubernetes manifests are UTF-8); convert the file, e.g. with iconv",
     )
 }

@@ -96,7 +96,7 @@ fn reads_back(out: &str, expected: usize) -> std::result::Result<(), String> {
     let readable = yaml::tolerant(out);
     let mut roots = Vec::new();
     for doc in yaml::Documents::new(&readable) {
-        let doc = doc.map_err(|e| format!("{}: {}", e.pos, e.message))?;
+        let doc = doc.map_err(|e| e.to_string())?;
         if let Some(root) = doc.root.filter(|r| r.as_map().is_some()) {
             roots.push(root);
         }

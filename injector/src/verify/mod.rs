@@ -26,7 +26,8 @@ pub(crate) use window::read_again;
 use crate::apply::Applied;
 use crate::error::Error;
 use crate::plan::{Change, ContainerRef, Item, PodPlan};
-use crate::yaml::edits::{line_breaks, Edit};
+use crate::yaml::edits::Edit;
+use crate::yaml::lines;
 use crate::yaml::meaning::{at_path, first_difference, of_node, of_value, Meaning};
 use crate::yaml::{tolerant, Documents, Node, Pos, Read};
 use std::collections::HashMap;
@@ -147,9 +148,9 @@ fn prefixed<'a>(
     }
 }
 
-fn internal(pos: Pos, what: String) -> Error {
+fn internal(pos: Option<Pos>, what: String) -> Error {
     Error::internal(
-        Some(pos),
+        pos,
         format!("the output would not be what was planned: {what}"),
     )
 }
@@ -250,7 +251,7 @@ pub fn check_region<'a>(
             roots.extend(doc?.root);
         }
         let [b] = roots.as_slice() else {
-            return Err(internal(Pos { line: 1, col: 1 }, "not one document".into()));
+            return Err(internal(None, "not one document".into()));
         };
         document_is_input_plus_plan(in_region, out, origin.document, &root, b, plans)?;
         second_run_changes_nothing(plan_out(out, b), b, origin.document)?;
@@ -281,7 +282,6 @@ fn check_here(
     origin: Origin,
     mut plan: impl FnMut(&str, &Node) -> Result<Applied, Error>,
 ) -> Result<(), Error> {
-    let start = Pos { line: 1, col: 1 };
     let out_readable = readable_as_input(out, read.tolerant());
     let mut outputs = Documents::new(&out_readable);
     let mut count = 0;
@@ -297,17 +297,13 @@ fn check_here(
                     format!("the output does not parse ({})", e.message),
                 ))
             }
-            None => {
-                return Err(internal(
-                    start,
-                    format!("document {} is missing", index + 1),
-                ))
-            }
+            None => return Err(internal(None, format!("document {} is missing", index + 1))),
         };
         let (Some(a), Some(b)) = (&input.root, &output.root) else {
             if input.root.is_some() != output.root.is_some() {
+                let pos = input.root.as_ref().or(output.root.as_ref()).map(|r| r.pos);
                 return Err(internal(
-                    start,
+                    pos,
                     format!("document {} changed emptiness", index + 1),
                 ));
             }
@@ -325,9 +321,9 @@ fn check_here(
                 format!("the output does not parse ({})", e.message),
             ))
         }
-        Some(Ok(_)) => {
+        Some(Ok(extra)) => {
             return Err(internal(
-                start,
+                extra.root.map(|r| r.pos),
                 format!("the output has more than the input's {count} documents"),
             ))
         }
@@ -355,7 +351,7 @@ fn second_run_changes_nothing(
 ) -> Result<(), Error> {
     let again = again.map_err(|e| {
         internal(
-            e.pos.unwrap_or(b.pos),
+            e.pos.or(Some(b.pos)),
             format!("the output cannot be planned again ({})", e.message),
         )
     })?;
@@ -364,7 +360,7 @@ fn second_run_changes_nothing(
     }
     let objects: Vec<&str> = again.outcomes.iter().map(|o| o.object.as_str()).collect();
     Err(internal(
-        b.pos,
+        Some(b.pos),
         format!(
             "document {} ({}): a second run would change it again (not idempotent)",
             document + 1,
@@ -385,7 +381,7 @@ fn document_is_input_plus_plan(
     if plans.is_empty() {
         if src[a.start..a.end] != out[b.start..b.end] {
             return Err(internal(
-                b.pos,
+                Some(b.pos),
                 format!(
                     "document {}, in which nothing was planned, changed",
                     index + 1
@@ -402,7 +398,7 @@ fn document_is_input_plus_plan(
         Some(d) => {
             let object = plans.iter().map(|p| p.object.as_str()).collect::<Vec<_>>();
             Err(internal(
-                b.pos,
+                Some(b.pos),
                 format!("document {} ({}), at {d}", index + 1, object.join(", ")),
             ))
         }
@@ -423,12 +419,13 @@ fn with_plans<'a>(
     for plan in plans {
         let spec = at_path(&mut want, &plan.spec).ok_or_else(|| {
             internal(
-                a.pos,
+                Some(a.pos),
                 format!("{}: the planned pod spec is not there", plan.object),
             )
         })?;
         for change in &plan.changes {
-            apply(spec, change).map_err(|e| internal(a.pos, format!("{}: {e}", plan.object)))?;
+            apply(spec, change)
+                .map_err(|e| internal(Some(a.pos), format!("{}: {e}", plan.object)))?;
         }
     }
     Ok(want)
@@ -446,7 +443,7 @@ fn comments_kept(src: &str, out: &str) -> Result<(), Error> {
         Some(_) => match lines_missing(src, out, &scalar_lines(src)) {
             None => Ok(()),
             Some((line, at)) => Err(internal(
-                Pos { line: at, col: 1 },
+                Some(Pos { line: at, col: 1 }),
                 format!("the comment line {line:?} would be lost"),
             )),
         },
@@ -507,19 +504,18 @@ fn line_endings_kept(src: &str, out: &str) -> Result<(), Error> {
             0
         }
     };
-    let lf = line_breaks;
+    let lf = lines::breaks;
     let (src_crlf, src_lf) = (crlf(src), lf(src));
     let (out_crlf, out_lf) = (crlf(out), lf(out));
-    let start = Pos { line: 1, col: 1 };
     if src_lf > 0 && src_crlf == src_lf && out_crlf != out_lf {
         return Err(internal(
-            start,
+            None,
             "a line would end in LF in a CRLF file".into(),
         ));
     }
     if src_crlf == 0 && out_crlf > 0 {
         return Err(internal(
-            start,
+            None,
             "a line would end in CRLF in an LF file".into(),
         ));
     }

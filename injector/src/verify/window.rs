@@ -38,7 +38,8 @@
 use super::{comments_kept, line_endings_kept, second_run_changes_nothing, with_plans, Written};
 use crate::apply::Applied;
 use crate::error::Error;
-use crate::yaml::edits::{dash_before, line_after, line_breaks, line_start, Edit};
+use crate::yaml::edits::{dash_before, Edit};
+use crate::yaml::lines;
 use crate::yaml::meaning::{first_difference, Meaning};
 use crate::yaml::tree::{colon_after, may_share};
 use crate::yaml::{Documents, Kind, Node, Pos};
@@ -121,7 +122,7 @@ fn entries<'n, 'a>(src: &str, node: &'n Node<'a>) -> Option<Entries<'n, 'a>> {
             let list = pairs
                 .iter()
                 .map(|(k, v)| {
-                    let line = line_start(src, k.start);
+                    let line = lines::start(src, k.start);
                     Entry {
                         line,
                         starts_line: only_spaces(line, k.start) && !k.explicit_key,
@@ -137,11 +138,11 @@ fn entries<'n, 'a>(src: &str, node: &'n Node<'a>) -> Option<Entries<'n, 'a>> {
                 .iter()
                 .map(|i| {
                     let dash = dash_before(src, i.start);
-                    let line = line_start(src, dash.unwrap_or(i.start));
+                    let line = lines::start(src, dash.unwrap_or(i.start));
                     Entry {
                         line,
                         starts_line: dash.is_some_and(|d| only_spaces(line, d)),
-                        editable_from: line_after(src, line),
+                        editable_from: lines::after(src, line),
                         inner: i,
                     }
                 })
@@ -152,8 +153,8 @@ fn entries<'n, 'a>(src: &str, node: &'n Node<'a>) -> Option<Entries<'n, 'a>> {
     };
     Some(Entries {
         list,
-        column: head - line_start(src, head),
-        end: line_after(src, node.end),
+        column: head - lines::start(src, head),
+        end: lines::after(src, node.end),
     })
 }
 
@@ -222,8 +223,8 @@ fn window_at(
     // comment lines go into the window, and then the next line is at the
     // window's column or less (or the region ends).
     while end < region_end {
-        match indentation(&src[end..line_after(src, end)]) {
-            Ok(None) => end = line_after(src, end),
+        match indentation(&src[end..lines::after(src, end)]) {
+            Ok(None) => end = lines::after(src, end),
             Ok(Some(indent)) if indent <= column => break,
             _ => return None,
         }
@@ -264,7 +265,7 @@ fn union(src: &str, root: &Node, a: &Window, b: &Window, region_end: usize) -> O
 /// A line's indentation in spaces, or `None` for a blank or comment line;
 /// `Err` for a tab in the indentation of a content line.
 fn indentation(line: &str) -> Result<Option<usize>, ()> {
-    let line = line.trim_end_matches(['\n', '\r']);
+    let line = lines::text(line);
     let content = line.trim_start_matches([' ', '\t']);
     if content.is_empty() || content.starts_with('#') {
         return Ok(None);
@@ -327,8 +328,8 @@ fn windows(
         }
         w.out_start = out_start;
         w.out_end = (w.end as isize - region_start as isize + shift) as usize;
-        w.more_lines = line_breaks(out.get(w.out_start..w.out_end)?) as isize
-            - line_breaks(&src[w.start..w.end]) as isize;
+        w.more_lines = lines::breaks(out.get(w.out_start..w.out_end)?) as isize
+            - lines::breaks(&src[w.start..w.end]) as isize;
         (from, out_from) = (w.end, w.out_end);
     }
     if edits.next().is_some() || out.get(out_from..)? != &src[from..region_end] {
@@ -363,16 +364,16 @@ pub fn check<'a>(
     // first is the input's line there plus what the windows before added
     // (counted from the root's line on, window after window).
     let mut read = Vec::with_capacity(windows.len());
-    let (mut counted_to, mut line) = (line_start(src, root.start), root.pos.line as isize);
+    let (mut counted_to, mut line) = (lines::start(src, root.start), root.pos.line as isize);
     for w in &windows {
         let text = &out[w.out_start..w.out_end];
         let mut lines = text.split_inclusive('\n').map(indentation);
         if !lines.all(|l| matches!(l, Ok(None)) || matches!(l, Ok(Some(i)) if i >= w.column)) {
             return Windowed::DoesNotApply(root);
         }
-        line += line_breaks(&src[counted_to..w.start]) as isize;
+        line += lines::breaks(&src[counted_to..w.start]) as isize;
         let first_line = line as usize;
-        line += line_breaks(&src[w.start..w.end]) as isize + w.more_lines;
+        line += lines::breaks(&src[w.start..w.end]) as isize + w.more_lines;
         counted_to = w.end;
         let mut docs = Documents::starting_at(text, first_line);
         let (Some(Ok(doc)), None) = (docs.next(), docs.next()) else {

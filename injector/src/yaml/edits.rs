@@ -3,7 +3,7 @@
 //! byte outside an edit stays as it was.
 
 use crate::yaml::emit::{self, Style, Value};
-use crate::yaml::Node;
+use crate::yaml::{lines, Node};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edit {
@@ -27,11 +27,6 @@ impl Edit {
     }
 }
 
-/// How many line feeds `text` holds (what positions and regions count by).
-pub fn line_breaks(text: &str) -> usize {
-    memchr::memchr_iter(b'\n', text.as_bytes()).count()
-}
-
 /// The dash (`- `) that introduces the block sequence item starting at
 /// `item`: the first thing before the item that is not white space (the item
 /// may start on a later line); `None` when that is not a dash.
@@ -40,16 +35,6 @@ pub fn dash_before(src: &str, item: usize) -> Option<usize> {
         .trim_end_matches([' ', '\t', '\r', '\n'])
         .strip_suffix('-')
         .map(str::len)
-}
-
-/// The start of the line that byte `at` of `src` is on.
-pub fn line_start(src: &str, at: usize) -> usize {
-    src[..at].rfind('\n').map_or(0, |i| i + 1)
-}
-
-/// The start of the line after byte `at` of `src` (or the end of the text).
-pub fn line_after(src: &str, at: usize) -> usize {
-    src[at..].find('\n').map_or(src.len(), |i| at + i + 1)
 }
 
 pub struct Editor<'s> {
@@ -62,7 +47,7 @@ pub struct Editor<'s> {
 
 impl<'s> Editor<'s> {
     pub fn new(src: &'s str, style: Style) -> Self {
-        let crlf = src.find('\n').is_some_and(|i| src[..i].ends_with('\r'));
+        let crlf = lines::crlf(src);
         Self {
             src,
             crlf,
@@ -93,13 +78,12 @@ impl<'s> Editor<'s> {
     /// The start of the line after `end`: where text appended to a node that
     /// ends there goes.
     pub fn line_after(&self, end: usize) -> usize {
-        line_after(self.src, end)
+        lines::after(self.src, end)
     }
 
     /// Column (0-based) of a byte offset.
     fn column(&self, at: usize) -> usize {
-        let line_start = line_start(self.src, at);
-        self.src[line_start..at].chars().count()
+        lines::column(self.src, at)
     }
 
     /// Where text after `node` may be inserted: the start of the line after
@@ -163,8 +147,7 @@ impl<'s> Editor<'s> {
     fn block_column_for(&self, node: &Node, sequence: bool) -> usize {
         // The key's line, also where the `[]` stands alone on the next one.
         let key_end = self.before_flow(node);
-        let line_start = line_start(self.src, key_end);
-        let line = &self.src[line_start..key_end];
+        let line = &self.src[lines::start(self.src, key_end)..key_end];
         let mut col = line.len() - line.trim_start().len();
         if line.trim_start().starts_with("- ") {
             col += 2;
@@ -302,8 +285,7 @@ impl<'s> Editor<'s> {
     /// white space (the item may start on a later line).
     fn dash_of(&self, item: &Node) -> (usize, usize) {
         let at = dash_before(self.src, item.start).unwrap_or(item.start);
-        let line_start = line_start(self.src, at);
-        (line_start, self.src[line_start..at].chars().count())
+        (lines::start(self.src, at), lines::column(self.src, at))
     }
 
     /// Replaces the item at `index` of a sequence with `item`, written at the

@@ -5,9 +5,11 @@
 
 pub(crate) mod edits;
 pub(crate) mod emit;
+pub(crate) mod lines;
 pub(crate) mod meaning;
 pub(crate) mod tolerate;
 pub(crate) mod tree;
 
+pub use lines::Pos;
 pub use tolerate::{tolerant, tolerated, Read};
-pub use tree::{for_each_document, Documents, Kind, Node, Pos, Step, YamlError};
+pub use tree::{for_each_document, Documents, Kind, Node, Step, YamlError};

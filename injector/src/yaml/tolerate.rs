@@ -17,6 +17,7 @@
 //! the injector never edits or plans from. Nothing else is relaxed; the
 //! table in docs/injector.md lists each widening with the case that shows it.
 
+use super::lines::{self, Pos};
 use super::tree::{Documents, YamlError};
 use std::borrow::Cow;
 
@@ -122,12 +123,8 @@ fn tolerate(text: &mut Cow<'_, str>) {
 /// `#` there may be a scalar's), nor a comment that is not ASCII (one
 /// byte, one space: no offset moves).
 fn low_closing_bracket(text: &str, err: &YamlError) -> Option<Vec<usize>> {
-    let line_start = text
-        .split_inclusive('\n')
-        .take(err.pos.line.checked_sub(1)?)
-        .map(str::len)
-        .sum::<usize>();
-    let line = text[line_start..].lines().next()?;
+    let line_start = lines::offset(text, Pos { col: 1, ..err.pos? })?;
+    let line = lines::text(&text[line_start..lines::after(text, line_start)]);
     let trimmed = line.trim_start();
     if !(trimmed.starts_with(']') || trimmed.starts_with('}')) || line_start == 0 {
         return None;
@@ -145,8 +142,8 @@ fn low_closing_bracket(text: &str, err: &YamlError) -> Option<Vec<usize>> {
     // The lines before the bracket's, back to the last that holds an item.
     let mut end = line_start - 1;
     loop {
-        let start = text[..end].rfind('\n').map_or(0, |i| i + 1);
-        let line = text[start..end].trim_end_matches('\r');
+        let start = lines::start(text, end);
+        let line = lines::text(&text[start..end]);
         let trimmed = line.trim_start();
         if trimmed.starts_with('#') {
             if !trimmed.is_ascii() {
@@ -174,17 +171,13 @@ fn under_indented_quote(text: &str, err: &YamlError) -> Option<Vec<usize>> {
     if !err.message.contains("invalid indentation in quoted scalar") {
         return None;
     }
-    let line_start = text
-        .split_inclusive('\n')
-        .take(err.pos.line.checked_sub(1)?)
-        .map(str::len)
-        .sum::<usize>();
-    let (offset, quote) = text[line_start..]
-        .char_indices()
-        .nth(err.pos.col.checked_sub(1)?)
-        .filter(|(_, c)| matches!(c, '\'' | '"'))?;
+    let opening = lines::offset(text, err.pos?)?;
+    let quote = text[opening..]
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '\'' | '"'))?;
     let bytes = text.as_bytes();
-    let mut at = line_start + offset + 1;
+    let mut at = opening + 1;
     let mut newlines = Vec::new();
     loop {
         match (*bytes.get(at)?, quote) {

@@ -15,8 +15,9 @@
 //!
 //! The go-yaml tolerances that widen what it reads are in [`super::tolerate`].
 
+use super::lines::{self, Pos};
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
-use std::{borrow::Cow, collections::HashSet, fmt};
+use std::{borrow::Cow, collections::HashSet};
 
 /// A step from a document's root to a node: a mapping's key or a sequence's
 /// index.
@@ -40,7 +41,7 @@ pub struct SharedNode {
 /// text has a `&` or `*` (most manifests have neither, and then no walk of
 /// the tree is needed to know).
 pub fn may_share(src: &str, root: &Node) -> bool {
-    let from = src[..root.start].rfind('\n').map_or(0, |i| i + 1);
+    let from = lines::start(src, root.start);
     memchr::memchr2(b'&', b'*', &src.as_bytes()[from..root.end]).is_some()
 }
 
@@ -127,19 +128,6 @@ pub fn colon_after(src: &str, at: usize) -> Option<usize> {
     let rest = &src[at..];
     let gap = rest.len() - rest.trim_start_matches([' ', '\t']).len();
     rest[gap..].starts_with(':').then_some(at + gap + 1)
-}
-
-/// Where something is: 1-based line and column, for messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pos {
-    pub line: usize,
-    pub col: usize,
-}
-
-impl fmt::Display for Pos {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.line, self.col)
-    }
 }
 
 #[derive(Debug)]
@@ -245,8 +233,19 @@ impl<'a> Node<'a> {
 /// A problem in the YAML itself, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct YamlError {
-    pub pos: Pos,
+    /// `None` where the error is about the text as a whole.
+    pub pos: Option<Pos>,
     pub message: String,
+}
+
+/// `LINE:COL: message`, or the message alone for the text as a whole.
+impl std::fmt::Display for YamlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.pos {
+            Some(pos) => write!(f, "{pos}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
 }
 
 /// One document of a stream (`None`: an empty document).
@@ -310,11 +309,9 @@ pub fn for_each_document<'a>(
 pub struct Documents<'a> {
     src: &'a str,
     offsets: Offsets<'a>,
-    lines: Vec<usize>,
-    /// [`LineIndex::hint`], kept from one document to the next.
-    line_hint: std::cell::Cell<usize>,
-    /// The stream line `src` starts on (1 unless it is a piece of one).
-    first_line: usize,
+    /// Its lines, from the stream line it starts on (1 unless it is a piece
+    /// of one).
+    lines: lines::Index<'a>,
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     stack: Vec<Open<'a>>,
     root: Option<Node<'a>>,
@@ -332,15 +329,10 @@ impl<'a> Documents<'a> {
     /// stream's line `first_line`: every position (of nodes, in errors and
     /// in their messages) is a line of the stream.
     pub fn starting_at(src: &'a str, first_line: usize) -> Self {
-        let lines = std::iter::once(0)
-            .chain(memchr::memchr_iter(b'\n', src.as_bytes()).map(|i| i + 1))
-            .collect();
         Documents {
             src,
             offsets: Offsets::new(src),
-            lines,
-            line_hint: std::cell::Cell::new(0),
-            first_line,
+            lines: lines::Index::new(src, first_line),
             parser: Parser::new_from_str(src),
             stack: Vec::new(),
             root: None,
@@ -353,7 +345,7 @@ impl<'a> Documents<'a> {
     fn fail(&mut self, e: &ScanError) -> YamlError {
         self.failed = true;
         let mut err = scan_error(e);
-        err.pos.line += self.first_line - 1;
+        err.pos = err.pos.map(|p| p.in_stream(self.lines.first_line()));
         let open_flow = self.stack.iter().rev().find_map(|o| match o {
             Open::Map { node, .. } | Open::Seq { node, .. } if node.flow => Some(node),
             _ => None,
@@ -393,13 +385,7 @@ impl<'a> Iterator for Documents<'a> {
                     let mut builder = Builder {
                         src: self.src,
                         offsets: &self.offsets,
-                        lines: LineIndex {
-                            src: self.src,
-                            ascii: self.offsets.ascii,
-                            starts: &self.lines,
-                            hint: &self.line_hint,
-                            first_line: self.first_line,
-                        },
+                        lines: &self.lines,
                         stack: &mut self.stack,
                     };
                     match builder.event(other, span) {
@@ -425,10 +411,10 @@ fn scan_error(e: &ScanError) -> YamlError {
         m => m.to_string(),
     };
     YamlError {
-        pos: Pos {
+        pos: Some(Pos {
             line: m.line(),
             col: m.col() + 1,
-        },
+        }),
         message,
     }
 }
@@ -452,61 +438,10 @@ enum Open<'a> {
     },
 }
 
-/// Lines and columns of byte offsets in one text.
-#[derive(Clone, Copy)]
-struct LineIndex<'o> {
-    src: &'o str,
-    ascii: bool,
-    /// Byte offset of each line's start.
-    starts: &'o [usize],
-    /// The line (index into `starts`) of the last position asked for: nodes
-    /// come in the order of the text, so the next is nearly always on it or
-    /// a little after it.
-    hint: &'o std::cell::Cell<usize>,
-    /// The stream line `src` starts on.
-    first_line: usize,
-}
-
-impl LineIndex<'_> {
-    /// Line and column (1-based, in characters) of a byte offset. In ASCII
-    /// text a character is a byte: no counting, which matters for JSON on
-    /// one long line (every node's column would count from the line's start).
-    fn pos(&self, at: usize) -> Pos {
-        let line = self.line_of(at);
-        let start = self.starts[line - 1];
-        let col = if self.ascii {
-            at - start
-        } else {
-            self.src[start..at].chars().count()
-        };
-        Pos {
-            line: line + self.first_line - 1,
-            col: col + 1,
-        }
-    }
-
-    /// The 1-based line of byte `at`: from the hint forward when it is close
-    /// by, by bisection otherwise.
-    fn line_of(&self, at: usize) -> usize {
-        let hint = self.hint.get();
-        let mut line = hint + 1;
-        if self.starts.get(hint).is_some_and(|&s| s <= at) {
-            while line < self.starts.len() && self.starts[line] <= at && line < hint + 8 {
-                line += 1;
-            }
-        }
-        if !(self.starts[line - 1] <= at && self.starts.get(line).is_none_or(|&s| s > at)) {
-            line = self.starts.partition_point(|&s| s <= at);
-        }
-        self.hint.set(line - 1);
-        line
-    }
-}
-
 struct Builder<'a, 'o> {
     src: &'a str,
     offsets: &'o Offsets<'a>,
-    lines: LineIndex<'o>,
+    lines: &'o lines::Index<'a>,
     stack: &'o mut Vec<Open<'a>>,
 }
 
@@ -628,7 +563,7 @@ impl<'a> Builder<'a, '_> {
                             };
                             if duplicate {
                                 return Err(YamlError {
-                                    pos: done.pos,
+                                    pos: Some(done.pos),
                                     message: format!("duplicate key '{k}' in this mapping; Kubernetes would keep only one of them — remove the other"),
                                 });
                             }
@@ -741,9 +676,8 @@ fn quote_may_open(bytes: &[u8], start: usize, at: usize) -> bool {
 /// ends the scalar. `|+`/`>+` keep their trailing blank lines, which are
 /// content then. An empty scalar is at the end of its header.
 fn block_scalar_span(src: &str, start: usize, span_end: usize) -> (usize, usize) {
-    let line_of = |at: usize| src[..at].rfind('\n').map_or(0, |i| i + 1);
     let header = src[..start].trim_end_matches([' ', '\t', '\r', '\n']);
-    let header_line = &src[line_of(header.len())..header.len()];
+    let header_line = &src[lines::start(src, header.len())..header.len()];
     let at_header = matches!(src.as_bytes().get(start), Some(b'|' | b'>'));
     let header_text = if at_header {
         src[start..].lines().next().unwrap_or("")
@@ -761,14 +695,11 @@ fn block_scalar_span(src: &str, start: usize, span_end: usize) -> (usize, usize)
     // An explicit indentation indicator fixes the content's indentation:
     // the header line's own plus N (the first line may be indented deeper).
     let header_line_start = if at_header {
-        line_of(start)
+        lines::start(src, start)
     } else {
-        line_of(header.len())
+        lines::start(src, header.len())
     };
-    let header_indent = src[header_line_start..]
-        .bytes()
-        .take_while(|b| *b == b' ')
-        .count();
+    let header_indent = lines::indentation(&src[header_line_start..]);
     let mut indent = indicator
         .chars()
         .find_map(|c| c.to_digit(10))
@@ -780,9 +711,9 @@ fn block_scalar_span(src: &str, start: usize, span_end: usize) -> (usize, usize)
         && (header_text.trim_start().starts_with(['|', '>']) || header_text.starts_with("---"));
     let deeper_than = if root_scalar { 0 } else { header_indent + 1 };
     let mut at = if at_header {
-        src[start..].find('\n').map_or(src.len(), |i| start + i + 1)
+        lines::after(src, start)
     } else {
-        line_of(start)
+        lines::start(src, start)
     };
     let mut end = if at_header {
         start + header_text.trim_end().len()
@@ -790,8 +721,8 @@ fn block_scalar_span(src: &str, start: usize, span_end: usize) -> (usize, usize)
         start
     };
     while at < span_end.max(start + 1) && at < src.len() {
-        let line_end = src[at..].find('\n').map_or(src.len(), |i| at + i);
-        let text = src[at..line_end].trim_end_matches('\r');
+        let line_end = lines::end(src, at);
+        let text = lines::text(&src[at..line_end]);
         let content = text.trim_start_matches(' ');
         if !content.is_empty() {
             let this = text.len() - content.len();
@@ -959,10 +890,10 @@ mod tests {
     #[test]
     fn duplicate_keys_and_syntax_errors_have_positions() {
         let err = for_each_document("a: 1\nb:\n  c: 1\n  c: 2\n", |_| Ok(())).unwrap_err();
-        assert_eq!(err.pos, Pos { line: 4, col: 3 });
+        assert_eq!(err.pos, Some(Pos { line: 4, col: 3 }));
         assert!(err.message.contains("duplicate key 'c'"));
         let err = for_each_document("a: [1, 2\nb: 3\n", |_| Ok(())).unwrap_err();
-        assert!(err.pos.line >= 1, "{err:?}");
+        assert!(err.pos.is_some_and(|p| p.line >= 1), "{err:?}");
     }
 
     /// Spans the fuzzer showed wrong: each node ends where its own text ends.

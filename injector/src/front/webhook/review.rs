@@ -380,7 +380,7 @@ fn rule_for(
             containers: vec![ContainerRule {
                 name: container.to_string(),
                 hook,
-                pos: crate::yaml::Pos { line: 1, col: 1 },
+                pos: None,
             }],
         }));
     }
