@@ -16,10 +16,10 @@ mod podman;
 mod scenarios;
 mod support;
 
-use kubelet::Timeline;
 use podman::Podman;
 use scenarios::*;
 use std::{path::Path, time::Duration};
+use support::kubelet::Timeline;
 use support::*;
 
 #[test]
@@ -144,10 +144,11 @@ fn real_pods_terminated_as_the_kubelet_does() {
             let got = kubelet::callbacks(&podman) - before;
             m.delivered += got;
             m.sent += scenario.callbacks;
-            let app = &pod.members[0].container;
+            let app = &pod.members[0].container.name;
+            let proxy = format!("{}-istio-proxy", pod.name);
             if let (Some(exited), Some(term)) = (
-                timeline.at(app, "exited"),
-                timeline.at("istio-proxy", "SIGTERM"),
+                timeline.when(app, "exited"),
+                timeline.when(&proxy, "SIGTERM"),
             ) {
                 m.reaction.push(ms(exited, term));
             }
@@ -157,9 +158,9 @@ fn real_pods_terminated_as_the_kubelet_does() {
             // The hook's own view: its "condition met" line (copied into
             // the proxy's log, where `kubectl logs` shows it) against the
             // app's exit; the driver's adds `podman exec` returning.
-            let proxy_log = pod.logs(&format!("{}-istio-proxy", pod.name));
+            let proxy_log = pod.logs(&proxy);
             if let (Some(exited), Some(seen)) = (
-                timeline.at(app, "exited"),
+                timeline.when(app, "exited"),
                 proxy_log
                     .lines()
                     .find(|l| l.contains("INFO condition met"))
@@ -167,7 +168,7 @@ fn real_pods_terminated_as_the_kubelet_does() {
             ) {
                 m.seen.push(ms(exited, seen));
             }
-            let held = timeline.has("istio-proxy", "preStop ended: exit 0");
+            let held = timeline.has(&proxy, "preStop ended: exit 0");
             if scenario.expect == Expect::All && (got != scenario.callbacks || !held) {
                 failures.push(format!(
                     "{} run {run}: {got} of {} callbacks, hook ended by its condition: {held}\n{timeline}\napp: {}\nproxy: {}",

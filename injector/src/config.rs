@@ -244,15 +244,9 @@ fn request_url(node: &Node, what: &str) -> Result<String, YamlError> {
 
 /// One URL or a list of them, each checked.
 fn request_urls(node: &Node, what: &str) -> Result<Vec<String>, YamlError> {
-    let urls = strings(node, what)?;
-    let nodes: Vec<&Node> = match node.as_seq() {
-        Some(items) => items.iter().collect(),
-        None => vec![node],
-    };
-    for n in nodes {
-        request_url(n, what)?;
-    }
-    Ok(urls)
+    one_or_more(node, &format!("{what}: give at least one value"), |n| {
+        request_url(n, what)
+    })
 }
 
 /// A Kubernetes name that must be a DNS-1123 label (volumes, containers):
@@ -633,14 +627,30 @@ impl Typed {
 
 /// One string or a list of them.
 fn strings(node: &Node, what: &str) -> Result<Vec<String>, YamlError> {
+    one_or_more(node, &format!("{what}: give at least one value"), |i| {
+        text(i, what).map(str::to_string)
+    })
+}
+
+/// `VALUE` or `[VALUES]`, each read by `one`: the one reader of every option
+/// that takes a value or a list. An empty list is refused with `empty`.
+fn one_or_more<T>(
+    node: &Node,
+    empty: &str,
+    one: impl Fn(&Node) -> Result<T, YamlError>,
+) -> Result<Vec<T>, YamlError> {
     match node.as_seq() {
-        Some(items) if !items.is_empty() => items
-            .iter()
-            .map(|i| text(i, what).map(str::to_string))
-            .collect(),
-        Some(_) => Err(err(node, format!("{what}: give at least one value"))),
-        None => Ok(vec![text(node, what)?.to_string()]),
+        Some([]) => Err(err(node, empty)),
+        Some(items) => items.iter().map(one).collect(),
+        None => Ok(vec![one(node)?]),
     }
+}
+
+/// A uid, for `what`.
+fn uid(node: &Node, what: &str) -> Result<u32, YamlError> {
+    let word = text(node, "a uid")?;
+    word.parse()
+        .map_err(|_| err(node, format!("{what}: '{word}' is not a uid")))
 }
 
 /// `process: NAME`, `process: [NAMES]`, or `process: {name: ..., exclude-uid: ...}`.
@@ -653,13 +663,10 @@ fn process(node: &Node) -> Result<WaitFor, YamlError> {
                 match text(k, "a process option")? {
                     "name" => names = strings(v, "process name")?,
                     "exclude-uid" => {
-                        for u in strings(v, "exclude-uid")? {
-                            exclude_uids.push(
-                                u.parse().map_err(|_| {
-                                    err(v, format!("exclude-uid: '{u}' is not a uid"))
-                                })?,
-                            );
-                        }
+                        exclude_uids =
+                            one_or_more(v, "exclude-uid: give at least one value", |u| {
+                                uid(u, "exclude-uid")
+                            })?
                     }
                     other => {
                         return Err(err(
@@ -709,35 +716,16 @@ fn ports(node: &Node, kind: &str) -> Result<Vec<u16>, YamlError> {
             )),
         }
     };
-    match node.as_seq() {
-        Some(items) if !items.is_empty() => items.iter().map(one).collect(),
-        Some(_) => Err(err(node, format!("{kind}: give at least one port"))),
-        None => Ok(vec![one(node)?]),
-    }
+    one_or_more(node, &format!("{kind}: give at least one port"), one)
 }
 
 /// `listeners: UID` or `listeners: [UIDS]`: the users whose listeners do not count.
 fn uids(node: &Node) -> Result<Vec<u32>, YamlError> {
-    let words = match node.as_seq() {
-        Some(items) => items
-            .iter()
-            .map(|i| text(i, "a uid").map(str::to_string))
-            .collect::<Result<Vec<_>, _>>()?,
-        None => vec![text(node, "a uid")?.to_string()],
-    };
-    if words.is_empty() {
-        return Err(err(
-            node,
-            "listeners: give at least one uid (1337 is Istio's proxy)",
-        ));
-    }
-    words
-        .iter()
-        .map(|w| {
-            w.parse::<u32>()
-                .map_err(|_| err(node, format!("listeners: '{w}' is not a uid")))
-        })
-        .collect()
+    one_or_more(
+        node,
+        "listeners: give at least one uid (1337 is Istio's proxy)",
+        |n| uid(n, "listeners"),
+    )
 }
 
 #[cfg(test)]

@@ -14,11 +14,12 @@
 //!   (see restricted.rs): a non-root user, no capabilities, `no_new_privs`,
 //!   the runtime's default seccomp profile and a read-only root; only the
 //!   volumes (and the proxy's /tmp, an emptyDir) are writable.
-//! - The kubelet's termination order is [`terminate`]: every container's
-//!   preStop starts at once (run inside that container's namespaces with
-//!   nsenter), each container gets SIGTERM when its own hook ends, SIGKILL at
-//!   the grace deadline; native sidecars are stopped only after every main
-//!   container has exited.
+//! - The kubelet's termination order is `support::kubelet`'s, the one the
+//!   podman tests use too: every container's preStop starts at once (run
+//!   inside that container's namespaces with nsenter), each container gets
+//!   SIGTERM when its own hook ends and SIGKILL when what is left of the
+//!   grace period (at least 2 s) has passed; native sidecars are stopped only
+//!   after every main container has exited.
 //!
 //! The proxy is Debian's nginx standing in for Envoy: on SIGTERM it closes its
 //! listeners and exits within milliseconds, so new and in-flight requests fail —
@@ -27,7 +28,9 @@
 
 mod restricted;
 
-use crate::support::{Netns, HANG_GUARD};
+use crate::support::kubelet::{self, Stopped};
+pub use crate::support::kubelet::{terminate, Member, Timeline};
+use crate::support::{container_in, Netns, HANG_GUARD};
 pub use restricted::filter_without;
 use restricted::{filter, read_only_root, Restricted};
 use std::{
@@ -41,7 +44,7 @@ use std::{
         Arc, Condvar, Mutex,
     },
     thread,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 pub use crate::support::roles::PROXY_PORT;
@@ -714,138 +717,70 @@ impl Drop for Container {
     }
 }
 
-/// One container as the kubelet sees it at termination.
-pub struct Member<'a> {
-    pub container: &'a Container,
-    pub pre_stop: Option<Vec<String>>,
-    pub native_sidecar: bool,
-}
-
-/// What happened, in order, with times from the start of termination.
-#[derive(Default, Debug)]
-pub struct Timeline {
-    pub events: Vec<(Duration, String, String)>,
-}
-
-impl Timeline {
-    pub fn at(&self, who: &str, what: &str) -> Option<Duration> {
-        self.events
-            .iter()
-            .find(|(_, w, e)| w == who && e.starts_with(what))
-            .map(|(t, _, _)| *t)
+impl kubelet::Container for Container {
+    fn name(&self) -> &str {
+        self.name
     }
 
-    pub fn has(&self, who: &str, what: &str) -> bool {
-        self.at(who, what).is_some()
-    }
-}
-
-impl std::fmt::Display for Timeline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (t, who, what) in &self.events {
-            writeln!(f, "{:>8.1} ms  {who}: {what}", t.as_secs_f64() * 1000.0)?;
+    /// An exec preStop: the command vector run inside the container's
+    /// namespaces and root, as its user and under its restrictions; killed
+    /// at the deadline as the kubelet gives up on it.
+    fn run_hook(&self, hook: &[String], deadline: Instant) -> String {
+        use wait_timeout::ChildExt;
+        let mut child = self
+            .exec(hook, None)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let reader = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let status = child
+            .wait_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap();
+        let result = match status {
+            Some(s) => format!(
+                "exit {}",
+                s.code()
+                    .map_or_else(|| format!("signal {s}"), |c| c.to_string())
+            ),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                "killed at the grace deadline".into()
+            }
+        };
+        let log = reader.join().unwrap_or_default();
+        let last = log.lines().last().unwrap_or_default().to_string();
+        // Warnings too: under the restricted profile, one would say that a
+        // source is unavailable (netlink sock_diag, pidfds) and a fallback is used.
+        let warnings: Vec<&str> = log.lines().filter(|l| l.contains(" WARN ")).collect();
+        if warnings.is_empty() {
+            format!("{result} ({last})")
+        } else {
+            format!("{result} ({last}) warnings: {}", warnings.join(" | "))
         }
-        Ok(())
     }
-}
 
-/// The kubelet's order: every preStop starts at once (native sidecars: after
-/// all main containers have exited), each container gets SIGTERM when its own
-/// hook ends, SIGKILL at the grace deadline.
-pub fn terminate(members: &[Member], grace: Duration) -> Timeline {
-    let start = Instant::now();
-    let deadline = start + grace;
-    let log = Mutex::new(Vec::new());
-    let note = |who: &str, what: String| {
-        log.lock()
-            .unwrap()
-            .push((start.elapsed(), who.to_string(), what))
-    };
-    let stop = |m: &Member| {
-        let c = m.container;
-        if let Some(hook) = &m.pre_stop {
-            note(c.name, format!("preStop started: {}", hook.join(" ")));
-            let code = run_hook(c, hook, deadline);
-            note(c.name, format!("preStop ended: {code}"));
-        }
-        note(c.name, "SIGTERM".into());
-        c.signal(libc::SIGTERM);
-        let exited = c.wait_until(deadline).or_else(|| {
-            note(c.name, "SIGKILL (grace period over)".into());
-            c.signal(libc::SIGKILL);
-            c.wait_until(Instant::now() + HANG_GUARD)
+    fn stop(&self, grace: Duration) -> Stopped {
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + grace;
+        let mut killed = false;
+        let exited = self.wait_until(deadline).or_else(|| {
+            killed = true;
+            self.signal(libc::SIGKILL);
+            self.wait_until(Instant::now() + HANG_GUARD)
         });
         let (when, status) = exited.expect("container survived SIGKILL");
-        log.lock().unwrap().push((
-            when - start,
-            c.name.to_string(),
-            format!("exited: {status}"),
-        ));
-    };
-    thread::scope(|s| {
-        let mains: Vec<_> = members
-            .iter()
-            .filter(|m| !m.native_sidecar)
-            .map(|m| s.spawn(|| stop(m)))
-            .collect();
-        for h in mains {
-            h.join().unwrap();
+        Stopped {
+            at: SystemTime::now() - Instant::now().saturating_duration_since(when),
+            status: status.to_string(),
+            killed,
         }
-        let sidecars: Vec<_> = members
-            .iter()
-            .filter(|m| m.native_sidecar)
-            .map(|m| s.spawn(|| stop(m)))
-            .collect();
-        for h in sidecars {
-            h.join().unwrap();
-        }
-    });
-    let mut events = log.into_inner().unwrap();
-    events.sort_by_key(|e| e.0);
-    Timeline { events }
-}
-
-/// An exec preStop: the command vector run inside the container's
-/// namespaces and root, as its user and under its restrictions; killed at
-/// the deadline like the kubelet does.
-fn run_hook(c: &Container, hook: &[String], deadline: Instant) -> String {
-    use wait_timeout::ChildExt;
-    let mut child = c
-        .exec(hook, None)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let status = child
-        .wait_timeout(deadline.saturating_duration_since(Instant::now()))
-        .unwrap();
-    let result = match status {
-        Some(s) => format!(
-            "exit {}",
-            s.code()
-                .map_or_else(|| format!("signal {s}"), |c| c.to_string())
-        ),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            "killed at the grace deadline".into()
-        }
-    };
-    let log = reader.join().unwrap_or_default();
-    let last = log.lines().last().unwrap_or_default().to_string();
-    // Warnings too: under the restricted profile, one would say that a
-    // source is unavailable (netlink sock_diag, pidfds) and a fallback is used.
-    let warnings: Vec<&str> = log.lines().filter(|l| l.contains(" WARN ")).collect();
-    if warnings.is_empty() {
-        format!("{result} ({last})")
-    } else {
-        format!("{result} ({last}) warnings: {}", warnings.join(" | "))
     }
 }
 
@@ -854,15 +789,6 @@ fn pod_spec(manifest: &Path) -> serde_json::Value {
     let text = fs::read_to_string(manifest).unwrap();
     let mut docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
     docs.swap_remove(0)["spec"]["template"]["spec"].take()
-}
-
-/// A container of that pod spec (in `containers` or `initContainers`).
-fn container_of<'a>(spec: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
-    [&spec["containers"], &spec["initContainers"]]
-        .into_iter()
-        .filter_map(|l| l.as_array())
-        .flatten()
-        .find(|c| c["name"] == name)
 }
 
 fn strings(list: &serde_json::Value) -> Option<Vec<String>> {
@@ -874,21 +800,21 @@ fn strings(list: &serde_json::Value) -> Option<Vec<String>> {
 
 /// The `command` of `container` in the first workload of a manifest.
 pub fn command_from(manifest: &Path, container: &str) -> Option<Vec<String>> {
-    strings(&container_of(&pod_spec(manifest), container)?["command"])
+    strings(&container_in(&pod_spec(manifest), container)?["command"])
 }
 
 /// The preStop command of `container` in the first workload of a manifest,
 /// as the injector wrote it.
 pub fn pre_stop_from(manifest: &Path, container: &str) -> Option<Vec<String>> {
     strings(
-        &container_of(&pod_spec(manifest), container)?["lifecycle"]["preStop"]["exec"]["command"],
+        &container_in(&pod_spec(manifest), container)?["lifecycle"]["preStop"]["exec"]["command"],
     )
 }
 
 /// The init container's args in a manifest the injector wrote.
 pub fn init_args_from(manifest: &Path) -> Vec<String> {
     let spec = pod_spec(manifest);
-    let init = container_of(&spec, "graceful-wait-install")
+    let init = container_in(&spec, "graceful-wait-install")
         .expect("no graceful-wait-install init container");
     strings(&init["args"]).expect("the init container has args")
 }
@@ -905,11 +831,11 @@ pub fn istio_template_pod() -> serde_json::Value {
 /// A container's preStop command and the installer's args in a pod spec.
 pub fn hook_and_installer(spec: &serde_json::Value, container: &str) -> (Vec<String>, Vec<String>) {
     let hook = strings(
-        &container_of(spec, container).expect("no such container")["lifecycle"]["preStop"]["exec"]
+        &container_in(spec, container).expect("no such container")["lifecycle"]["preStop"]["exec"]
             ["command"],
     )
     .expect("no exec preStop");
-    let init = strings(&container_of(spec, "graceful-wait-install").expect("no installer")["args"])
+    let init = strings(&container_in(spec, "graceful-wait-install").expect("no installer")["args"])
         .expect("the installer has args");
     (hook, init)
 }

@@ -8,21 +8,20 @@
 //! - A pod is played from a pod spec with `podman kube play` on podman's
 //!   bridge network, where the external service runs as a container of its
 //!   own, so a callback leaves the pod.
-//! - [`Pod::terminate`] is the kubelet's order, which podman does not follow
-//!   (`pod stop` runs no preStop hook; `kube down` kills at once): see its
-//!   comment.
+//! - [`Pod::terminate`] is the kubelet's order (`support::kubelet`), which
+//!   podman does not follow (`pod stop` runs no preStop hook; `kube down`
+//!   kills at once).
 
 #![allow(dead_code)] // each test uses its own part
 
 use crate::podman::Podman;
 use crate::scenarios::{lab_context, LAB_IMAGE, LAB_SHELL_IMAGE};
+use crate::support::kubelet::{self, Container, Member, Stopped, Timeline};
 use crate::support::HELPER_ARGS;
 use serde_json::{json, Value};
 use std::{
     path::PathBuf,
     process::Stdio,
-    sync::Mutex,
-    thread,
     time::{Duration, Instant, SystemTime},
 };
 
@@ -110,7 +109,10 @@ pub fn play<'a>(podman: &'a Podman, name: &str, spec: &Value) -> Pod<'a> {
             _ => {}
         }
         members.push(Member {
-            container,
+            container: Played {
+                podman,
+                name: container,
+            },
             pre_stop: c["lifecycle"]["preStop"]["exec"]["command"]
                 .as_array()
                 .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect()),
@@ -125,151 +127,26 @@ pub fn play<'a>(podman: &'a Podman, name: &str, spec: &Value) -> Pod<'a> {
     }
 }
 
-/// A container of a played pod, as the kubelet stops it.
-pub struct Member {
-    pub container: String,
-    pub pre_stop: Option<Vec<String>>,
-    pub native_sidecar: bool,
-}
-
-/// A played pod.
-pub struct Pod<'a> {
+/// A container of a played pod, which podman stops as the kubelet's runtime
+/// would: the hook with `podman exec`, the stop with `podman stop -t`.
+pub struct Played<'a> {
     podman: &'a Podman,
     pub name: String,
-    file: PathBuf,
-    pub members: Vec<Member>,
 }
 
-/// What happened during a termination, as the driver saw it.
-#[derive(Debug, Default)]
-pub struct Timeline {
-    /// (wall-clock time, container, event)
-    pub events: Vec<(SystemTime, String, String)>,
-}
-
-impl Timeline {
-    pub fn at(&self, container: &str, event: &str) -> Option<SystemTime> {
-        self.events
-            .iter()
-            .find(|(_, c, e)| c.ends_with(container) && e.starts_with(event))
-            .map(|e| e.0)
-    }
-
-    pub fn has(&self, container: &str, event: &str) -> bool {
-        self.at(container, event).is_some()
-    }
-}
-
-impl std::fmt::Display for Timeline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let start = self.events.first().map(|e| e.0);
-        for (t, c, e) in &self.events {
-            let ms = start
-                .and_then(|s| t.duration_since(s).ok())
-                .unwrap_or_default()
-                .as_secs_f64()
-                * 1000.0;
-            writeln!(f, "{ms:9.1} ms  {c}: {e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl Pod<'_> {
-    /// The kubelet's termination of this pod (kuberuntime_container.go,
-    /// `killContainersWithSyncResult` → `killContainer`):
-    /// - every container is stopped at once, each on its own;
-    /// - a container's exec preStop runs in that container (CRI `ExecSync`;
-    ///   here `podman exec`) and may take at most the grace period;
-    /// - when its own hook has ended (any status), the container is stopped
-    ///   with what is left of the grace period, at least 2 s (CRI
-    ///   `StopContainer`; here `podman stop -t`, which sends SIGTERM, then
-    ///   SIGKILL when that runs out);
-    /// - native sidecars (restartable init containers) are stopped after
-    ///   every main container has exited.
-    ///
-    /// Each container is stopped on its own, never the pod: with a shared
-    /// PID namespace the pod's infra process would take every container
-    /// with it.
-    pub fn terminate(&self, grace: Duration) -> Timeline {
-        let start = Instant::now();
-        let deadline = start + grace;
-        let log = Mutex::new(Vec::new());
-        let note = |who: &str, what: String| {
-            log.lock()
-                .unwrap()
-                .push((SystemTime::now(), who.to_string(), what))
-        };
-        let stop = |m: &Member| {
-            if let Some(hook) = &m.pre_stop {
-                note(&m.container, format!("preStop started: {}", hook.join(" ")));
-                let status = self.exec_until(&m.container, hook, deadline);
-                note(&m.container, format!("preStop ended: {status}"));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let seconds = left.as_secs().max(2);
-            note(&m.container, "SIGTERM".into());
-            let out = self
-                .podman
-                .cmd()
-                .args(["stop", "-t", &seconds.to_string(), &m.container])
-                .output()
-                .unwrap();
-            let said = String::from_utf8_lossy(&out.stderr);
-            if said.contains("SIGKILL") {
-                note(&m.container, "SIGKILL (grace period over)".into());
-            }
-            let finished: u128 = self
-                .podman
-                .text(&[
-                    "inspect",
-                    "--format",
-                    "{{.State.FinishedAt.UnixNano}}",
-                    &m.container,
-                ])
-                .parse()
-                .unwrap_or(0);
-            let when = SystemTime::UNIX_EPOCH + Duration::from_nanos(finished as u64);
-            let code =
-                self.podman
-                    .text(&["inspect", "--format", "{{.State.ExitCode}}", &m.container]);
-            log.lock()
-                .unwrap()
-                .push((when, m.container.clone(), format!("exited: {code}")));
-        };
-        thread::scope(|s| {
-            let mains: Vec<_> = self
-                .members
-                .iter()
-                .filter(|m| !m.native_sidecar)
-                .map(|m| s.spawn(|| stop(m)))
-                .collect();
-            for h in mains {
-                h.join().unwrap();
-            }
-            let sidecars: Vec<_> = self
-                .members
-                .iter()
-                .filter(|m| m.native_sidecar)
-                .map(|m| s.spawn(|| stop(m)))
-                .collect();
-            for h in sidecars {
-                h.join().unwrap();
-            }
-        });
-        let mut events = log.into_inner().unwrap();
-        events.sort_by_key(|e| e.0);
-        Timeline { events }
+impl Container for Played<'_> {
+    fn name(&self) -> &str {
+        &self.name
     }
 
     /// `podman exec` of a hook, given up at `deadline` as the kubelet gives
     /// up on a hook (the container's stop then ends it).
-    fn exec_until(&self, container: &str, hook: &[String], deadline: Instant) -> String {
+    fn run_hook(&self, hook: &[String], deadline: Instant) -> String {
         use wait_timeout::ChildExt;
         let mut child = self
             .podman
             .cmd()
-            .args(["exec", container])
+            .args(["exec", &self.name])
             .args(hook)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -289,6 +166,53 @@ impl Pod<'_> {
                 "still running at the grace deadline".into()
             }
         }
+    }
+
+    /// `podman stop -t` (whole seconds: SIGTERM, then SIGKILL when they run
+    /// out), and the exit as podman recorded it.
+    fn stop(&self, grace: Duration) -> Stopped {
+        let out = self
+            .podman
+            .cmd()
+            .args(["stop", "-t", &grace.as_secs().to_string(), &self.name])
+            .output()
+            .unwrap();
+        let killed = String::from_utf8_lossy(&out.stderr).contains("SIGKILL");
+        let finished: u64 = self
+            .podman
+            .text(&[
+                "inspect",
+                "--format",
+                "{{.State.FinishedAt.UnixNano}}",
+                &self.name,
+            ])
+            .parse()
+            .unwrap_or(0);
+        let code = self
+            .podman
+            .text(&["inspect", "--format", "{{.State.ExitCode}}", &self.name]);
+        Stopped {
+            at: SystemTime::UNIX_EPOCH + Duration::from_nanos(finished),
+            status: code,
+            killed,
+        }
+    }
+}
+
+/// A played pod.
+pub struct Pod<'a> {
+    podman: &'a Podman,
+    pub name: String,
+    file: PathBuf,
+    pub members: Vec<Member<Played<'a>>>,
+}
+
+impl Pod<'_> {
+    /// The kubelet's termination of this pod ([`kubelet::terminate`]). Each
+    /// container is stopped on its own, never the pod: with a shared PID
+    /// namespace the pod's infra process would take every container with it.
+    pub fn terminate(&self, grace: Duration) -> Timeline {
+        kubelet::terminate(&self.members, grace)
     }
 
     /// A container's whole output so far.

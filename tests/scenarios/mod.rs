@@ -82,20 +82,7 @@ pub fn injected_spec(case: &str, name: &str) -> Value {
 
 /// The named container of a pod spec, in either list.
 pub fn container<'a>(spec: &'a mut Value, name: &str) -> &'a mut Value {
-    let in_main = spec["containers"]
-        .as_array()
-        .is_some_and(|l| l.iter().any(|c| c["name"] == name));
-    let list = if in_main {
-        "containers"
-    } else {
-        "initContainers"
-    };
-    spec[list]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no container {name}"))
+    crate::support::container_in_mut(spec, name).unwrap_or_else(|| panic!("no container {name}"))
 }
 
 /// This test binary's command line in a container of the `lab` images.
@@ -339,7 +326,7 @@ pub fn istio_template(app: App, upstream: &str) -> Value {
         .iter()
         .map(|v| v["name"].clone())
         .collect();
-    for list in ["containers", "initContainers"] {
+    for list in crate::support::CONTAINER_LISTS {
         for c in spec[list].as_array_mut().unwrap() {
             if let Some(mounts) = c["volumeMounts"].as_array_mut() {
                 mounts.retain(|m| kept.contains(&m["name"]));

@@ -14,10 +14,39 @@ use std::{
 use wait_timeout::ChildExt;
 
 pub mod docs;
+pub mod kubelet;
 pub mod roles;
 pub mod skip;
 
 pub use skip::skipped;
+
+/// The lists of a pod spec that hold containers, main containers first.
+pub const CONTAINER_LISTS: [&str; 2] = ["containers", "initContainers"];
+
+/// The container named `name` of a pod spec, in either list.
+pub fn container_in<'a>(spec: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    CONTAINER_LISTS
+        .iter()
+        .filter_map(|list| spec[list].as_array())
+        .flatten()
+        .find(|c| c["name"] == name)
+}
+
+/// [`container_in`], to change it.
+pub fn container_in_mut<'a>(
+    spec: &'a mut serde_json::Value,
+    name: &str,
+) -> Option<&'a mut serde_json::Value> {
+    let list = CONTAINER_LISTS.iter().find(|list| {
+        spec[list]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|c| c["name"] == name))
+    })?;
+    spec[list]
+        .as_array_mut()?
+        .iter_mut()
+        .find(|c| c["name"] == name)
+}
 
 /// A bound on how long a test waits for something that should happen at once.
 /// It guards against a hang; it is never what a test asserts.

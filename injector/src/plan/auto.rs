@@ -42,8 +42,7 @@ struct Probed {
 pub fn choose(spec: &Node, proxy: &str) -> Result<(WaitFor, String), String> {
     let mut found = BTreeSet::new();
     let mut sources = Vec::new();
-    let list = |name: &str| spec.get(name).and_then(Node::as_seq).unwrap_or_default();
-    for c in list("containers").iter().chain(list("initContainers")) {
+    for (_, c) in super::containers(spec) {
         let name = c.get("name").and_then(Node::as_str).unwrap_or_default();
         if name == proxy {
             let before = found.len();

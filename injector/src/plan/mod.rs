@@ -28,7 +28,34 @@ pub(crate) mod walk;
 pub use walk::document;
 
 use crate::config::Rule;
-use crate::yaml::{emit::Value, Step};
+use crate::yaml::{emit::Value, Node, Step};
+
+/// The lists of a pod spec that hold containers, main containers first: a
+/// container's name is looked up in this order everywhere.
+pub const CONTAINER_LISTS: [&str; 2] = ["containers", "initContainers"];
+
+/// Every container of a pod spec, with the list it is in.
+pub fn containers<'n, 'a>(
+    spec: &'n Node<'a>,
+) -> impl Iterator<Item = (&'static str, &'n Node<'a>)> {
+    CONTAINER_LISTS.into_iter().flat_map(move |list| {
+        spec.get(list)
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+            .iter()
+            .map(move |c| (list, c))
+    })
+}
+
+/// The container named `name` of a pod spec, and the list it is in.
+pub fn container_named<'n, 'a>(
+    spec: &'n Node<'a>,
+    name: &str,
+) -> Option<(&'static str, &'n Node<'a>)> {
+    CONTAINER_LISTS
+        .into_iter()
+        .find_map(|list| spec.item_named(list, name).map(|c| (list, c)))
+}
 
 /// A container of the pod, by the list it is in and its name.
 #[derive(Clone, Debug, PartialEq, Eq)]

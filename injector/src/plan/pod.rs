@@ -218,15 +218,12 @@ impl<'p, 'a> Pod<'p, 'a> {
     /// The container to hook, or None with a note saying why not.
     fn hookable_container(&mut self, name: &str) -> Option<Container<'p, 'a>> {
         let spec = self.spec;
-        let found = spec
-            .item_named("containers", name)
-            .map(|c| (c, false))
-            .or_else(|| spec.item_named("initContainers", name).map(|c| (c, true)));
-        let Some((container, in_init)) = found else {
+        let Some((list, container)) = super::container_named(spec, name) else {
             self.notes
                 .push(Note::Skipped(format!("{name}: container not found")));
             return None;
         };
+        let in_init = list == "initContainers";
         if let Some(why) = not_hookable(container, in_init, self.settings) {
             self.notes.push(Note::Skipped(format!("{name}: {why}")));
             return None;
@@ -234,11 +231,7 @@ impl<'p, 'a> Pod<'p, 'a> {
         Some(Container {
             node: container,
             at: ContainerRef {
-                list: if in_init {
-                    "initContainers"
-                } else {
-                    "containers"
-                },
+                list,
                 name: name.to_string(),
             },
         })

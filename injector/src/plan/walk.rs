@@ -3,7 +3,7 @@
 //! rule the config has for it, and plans the pod ([`super::pod`]).
 
 use super::{pod, Note, Options, Outcome, Planned, PodPlan};
-use crate::config::{Config, KINDS};
+use crate::config::{Config, Rule, KINDS};
 use crate::error::Error;
 use crate::yaml::{tree::shared_nodes, Kind, Node, Step};
 
@@ -45,7 +45,7 @@ struct Walk<'w, 'a> {
     planned: Planned,
 }
 
-impl Walk<'_, '_> {
+impl<'w> Walk<'w, '_> {
     fn outcome(&mut self, object: &str, notes: Vec<Note>) -> usize {
         self.planned.outcomes.push(Outcome {
             object: object.to_string(),
@@ -54,7 +54,9 @@ impl Walk<'_, '_> {
         self.planned.outcomes.len() - 1
     }
 
-    /// `at` is the path from the document's root to `node`.
+    /// One object at `at` (the path from the document's root to `node`): a
+    /// List's items each in turn, a workload's pod planned, anything else
+    /// given the reason it is left alone.
     fn object(&mut self, node: &Node, at: Vec<Step>) -> Result<(), Error> {
         if node.as_map().is_none() {
             if node.as_str().is_some_and(|s| !s.trim().is_empty()) || node.as_seq().is_some() {
@@ -67,77 +69,94 @@ impl Walk<'_, '_> {
         }
         let kind = node.get("kind").and_then(Node::as_str).unwrap_or_default();
         let name = node.path(&["metadata", "name"]).and_then(Node::as_str);
+        // A List's items are objects; so are a KRM ResourceList's (not its
+        // functionConfig, which is the function's own).
+        if kind == "List" || kind == "ResourceList" {
+            return self.items(node, at);
+        }
         let label = match name {
             Some(n) => format!("{kind}/{n}"),
             None => kind.to_string(),
         };
-        // A List's items are objects; so are a KRM ResourceList's (not its
-        // functionConfig, which is the function's own).
-        if kind == "List" || kind == "ResourceList" {
-            for (i, item) in node
-                .get("items")
-                .and_then(Node::as_seq)
-                .unwrap_or_default()
-                .iter()
-                .enumerate()
-            {
-                let mut path = at.clone();
-                path.extend([Step::Key("items".into()), Step::Index(i)]);
-                self.object(item, path)?;
+        match self.workload(node, kind, name) {
+            Ok(workload) => self.pod(workload, label, at),
+            Err(why) => {
+                self.outcome(&label, vec![Note::Skipped(why)]);
+                Ok(())
             }
-            return Ok(());
         }
-        let skipped = |why: String| vec![Note::Skipped(why)];
-        let Some(path) = pod_spec_path(kind) else {
-            self.outcome(&label, skipped("not a workload kind".into()));
-            return Ok(());
-        };
-        let config_kind = kind.to_ascii_lowercase();
+    }
+
+    /// The items of a List, each an object.
+    fn items(&mut self, list: &Node, at: Vec<Step>) -> Result<(), Error> {
+        let items = list.get("items").and_then(Node::as_seq).unwrap_or_default();
+        for (i, item) in items.iter().enumerate() {
+            let mut path = at.clone();
+            path.extend([Step::Key("items".into()), Step::Index(i)]);
+            self.object(item, path)?;
+        }
+        Ok(())
+    }
+
+    /// The object as a workload to plan — its rule, its pod spec and where
+    /// that stands — or why it is left alone.
+    fn workload<'n, 'a>(
+        &self,
+        node: &'n Node<'a>,
+        kind: &str,
+        name: Option<&str>,
+    ) -> Result<Workload<'n, 'a, 'w>, String> {
+        let path = pod_spec_path(kind).ok_or("not a workload kind")?;
         // The webhook decides the rule from the pod's owner and annotations;
         // the files' runs look it up by kind and name.
         let rule = match &self.options.rule {
             Some(rule) => Some(rule),
-            None => name.and_then(|n| self.config.rule_for(&config_kind, n)),
+            None => name.and_then(|n| self.config.rule_for(&kind.to_ascii_lowercase(), n)),
         };
-        let Some(rule) = rule else {
-            self.outcome(&label, skipped("not in the config".into()));
-            return Ok(());
-        };
-        let Some(spec) = node.path(path) else {
-            self.outcome(&label, skipped(format!("no {}", path.join("."))));
-            return Ok(());
-        };
+        let rule = rule.ok_or("not in the config")?;
+        let spec = node
+            .path(path)
+            .ok_or_else(|| format!("no {}", path.join(".")))?;
         if let Kind::Alias(id) = spec.kind {
             let anchored = shared_nodes(self.root).into_iter().find(|s| s.id == id);
-            self.outcome(&label, skipped(format!(
+            return Err(format!(
                 "its pod spec is an alias (*) of the node anchored at {}: it is edited (or not) where it is defined; write it out in full to hook this workload on its own",
                 anchored.map_or("another place".to_string(), |s| s.anchor.to_string())
-            )));
-            return Ok(());
+            ));
         }
-        let mut notes = Vec::new();
         // The pod template's metadata: beside its spec (a Pod's is the
         // object's own).
         let meta = node
             .path(&path[..path.len() - 1])
             .and_then(|template| template.get("metadata"));
-        let changes = pod::plan(
-            self.src,
+        Ok(Workload {
+            rule,
+            path,
             spec,
             meta,
-            rule,
+        })
+    }
+
+    /// Plans the workload's pod: its outcome, and its plan when it changes.
+    fn pod(&mut self, w: Workload, label: String, at: Vec<Step>) -> Result<(), Error> {
+        let mut notes = Vec::new();
+        let changes = pod::plan(
+            self.src,
+            w.spec,
+            w.meta,
+            w.rule,
             &self.config.settings,
             self.options,
             &mut notes,
         )
         .map_err(|e| Error {
-            pos: e.pos.or(Some(spec.pos)),
+            pos: e.pos.or(Some(w.spec.pos)),
             ..e
         })?;
         let outcome = self.outcome(&label, notes);
         if !changes.is_empty() {
             let mut spec_path = at;
-            spec_path.extend(path.iter().map(|k| Step::Key(k.to_string())));
+            spec_path.extend(w.path.iter().map(|k| Step::Key(k.to_string())));
             self.planned.pods.push(PodPlan {
                 spec: spec_path,
                 object: label,
@@ -147,4 +166,14 @@ impl Walk<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// A workload found in a document, to plan.
+struct Workload<'n, 'a, 'w> {
+    rule: &'w Rule,
+    /// Where its pod spec stands in the object.
+    path: &'static [&'static str],
+    spec: &'n Node<'a>,
+    /// The pod template's metadata.
+    meta: Option<&'n Node<'a>>,
 }

@@ -486,6 +486,9 @@ impl<'a> Builder<'a, '_> {
     }
 
     /// Feeds one event; returns the document's root when it is complete.
+    /// One parser event: a collection opens, or a node is complete and goes
+    /// into the collection it belongs to. Returns the document's root once
+    /// that is complete.
     fn event(&mut self, event: Event<'a>, span: Span) -> Result<Option<Node<'a>>, YamlError> {
         let done = match event {
             Event::Scalar(value, style, anchor, _) => {
@@ -510,91 +513,106 @@ impl<'a> Builder<'a, '_> {
                 });
                 return Ok(None);
             }
-            Event::MappingEnd | Event::SequenceEnd => {
-                let mut node = match self.stack.pop() {
-                    Some(Open::Map {
-                        mut node, entries, ..
-                    }) => {
-                        node.kind = Kind::Map(entries);
-                        node
-                    }
-                    Some(Open::Seq { mut node, items }) => {
-                        node.kind = Kind::Seq(items);
-                        node
-                    }
-                    None => unreachable!("the parser balances collection events"),
-                };
-                node.end = if node.flow {
-                    flow_end(self.src, node.start)
-                } else {
-                    node.block_end()
-                };
-                node
-            }
+            Event::MappingEnd | Event::SequenceEnd => self.close(),
             _ => return Ok(None),
         };
-        match self.stack.last_mut() {
-            None => Ok(Some(done)),
-            Some(Open::Seq { items, .. }) => {
-                items.push(done);
-                Ok(None)
+        self.attach(done)
+    }
+
+    /// The innermost open collection, complete: its children in place and
+    /// its end where its text ends.
+    fn close(&mut self) -> Node<'a> {
+        let mut node = match self.stack.pop() {
+            Some(Open::Map {
+                mut node, entries, ..
+            }) => {
+                node.kind = Kind::Map(entries);
+                node
             }
+            Some(Open::Seq { mut node, items }) => {
+                node.kind = Kind::Seq(items);
+                node
+            }
+            None => unreachable!("the parser balances collection events"),
+        };
+        node.end = if node.flow {
+            flow_end(self.src, node.start)
+        } else {
+            node.block_end()
+        };
+        node
+    }
+
+    /// A complete node into its parent: the next item of a sequence, a
+    /// mapping's next key or the value of its last key; with no parent, it
+    /// is the root.
+    fn attach(&mut self, done: Node<'a>) -> Result<Option<Node<'a>>, YamlError> {
+        match self.stack.last_mut() {
+            None => return Ok(Some(done)),
+            Some(Open::Seq { items, .. }) => items.push(done),
             Some(Open::Map {
                 entries, key, seen, ..
-            }) => {
-                match key.take() {
-                    None => {
-                        if let Kind::Scalar(k, _) = &done.kind {
-                            // Most mappings are small: a look through their
-                            // keys costs less than hashing; a large one keeps
-                            // a set.
-                            let duplicate = if entries.len() < FEW_KEYS {
-                                entries.iter().any(|(e, _)| e.as_str() == Some(k))
-                            } else {
-                                if seen.is_empty() {
-                                    seen.extend(entries.iter().filter_map(
-                                        |(e, _)| match &e.kind {
-                                            Kind::Scalar(e, _) => Some(e.clone()),
-                                            _ => None,
-                                        },
-                                    ));
-                                }
-                                !seen.insert(k.clone())
-                            };
-                            if duplicate {
-                                return Err(YamlError {
-                                    pos: Some(done.pos),
-                                    message: format!("duplicate key '{k}' in this mapping; Kubernetes would keep only one of them — remove the other"),
-                                });
-                            }
-                        }
-                        let mut done = done;
-                        done.explicit_key = self.src.as_bytes()[..done.start]
-                            .iter()
-                            .rev()
-                            .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-                            == Some(&b'?');
-                        *key = Some(done);
-                    }
-                    Some(k) => {
-                        let mut value = done;
-                        // An implicit null (`key:` then nothing) stands right
-                        // after its key's `:`, not at the next token.
-                        if matches!(&value.kind, Kind::Scalar(v, ScalarStyle::Plain) if v.is_empty())
-                        {
-                            if let Some(colon) = colon_after(self.src, k.end) {
-                                value.start = colon;
-                                value.end = value.start;
-                                value.pos = self.lines.pos(value.start);
-                            }
-                        }
-                        entries.push((k, value))
-                    }
+            }) => match key.take() {
+                None => *key = Some(new_key(self.src, done, entries, seen)?),
+                Some(k) => {
+                    let value = value_after(self.src, self.lines, &k, done);
+                    entries.push((k, value));
                 }
-                Ok(None)
+            },
+        }
+        Ok(None)
+    }
+}
+
+/// `key` as the next key of a mapping that holds `entries`: refused when the
+/// mapping has it already, marked when it is explicit (`? key`).
+fn new_key<'a>(
+    src: &str,
+    mut key: Node<'a>,
+    entries: &[(Node<'a>, Node<'a>)],
+    seen: &mut HashSet<Cow<'a, str>>,
+) -> Result<Node<'a>, YamlError> {
+    if let Kind::Scalar(k, _) = &key.kind {
+        // Most mappings are small: a look through their keys costs less than
+        // hashing; a large one keeps a set.
+        let duplicate = if entries.len() < FEW_KEYS {
+            entries.iter().any(|(e, _)| e.as_str() == Some(k))
+        } else {
+            if seen.is_empty() {
+                seen.extend(entries.iter().filter_map(|(e, _)| match &e.kind {
+                    Kind::Scalar(e, _) => Some(e.clone()),
+                    _ => None,
+                }));
             }
+            !seen.insert(k.clone())
+        };
+        if duplicate {
+            return Err(YamlError {
+                pos: Some(key.pos),
+                message: format!("duplicate key '{k}' in this mapping; Kubernetes would keep only one of them — remove the other"),
+            });
         }
     }
+    key.explicit_key = src.as_bytes()[..key.start]
+        .iter()
+        .rev()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        == Some(&b'?');
+    Ok(key)
+}
+
+/// `value` as the value of `key`. An implicit null (`key:` then nothing)
+/// stands right after its key's `:`, not at the next token where the parser
+/// puts it.
+fn value_after<'a>(src: &str, lines: &lines::Index, key: &Node, mut value: Node<'a>) -> Node<'a> {
+    if matches!(&value.kind, Kind::Scalar(v, ScalarStyle::Plain) if v.is_empty()) {
+        if let Some(colon) = colon_after(src, key.end) {
+            value.start = colon;
+            value.end = colon;
+            value.pos = lines.pos(colon);
+        }
+    }
+    value
 }
 
 /// Where a node's content starts, past its properties (`!tag`, `&anchor`,

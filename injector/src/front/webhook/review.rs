@@ -261,7 +261,7 @@ fn gate(pod: &Value, rule: &Rule) -> Result<bool, String> {
     // None of the rule's containers is in the pod (the first invocation,
     // before a sidecar is injected, for most pods).
     let present = |name: &str| {
-        ["containers", "initContainers"].iter().any(|list| {
+        crate::plan::CONTAINER_LISTS.iter().any(|list| {
             pod["spec"][list]
                 .as_array()
                 .is_some_and(|cs| cs.iter().any(|c| c["name"] == name))
