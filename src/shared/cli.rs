@@ -73,10 +73,11 @@ pub enum Command {
     /// Return when no TCP socket in this network namespace LISTENs on the port(s).
     #[command(after_help = epilogue(&exit_status::WAIT, &["graceful-wait tcp --port 20000 --timeout 25s", "graceful-wait tcp --port 8080,8443 -- pilot-agent request --debug-port=15020 POST drain"]))]
     Tcp(TcpArgs),
-    /// Return when no TCP socket listens in this network namespace except the
-    /// excluded users' (by default Istio's proxy, uid 1337): the app's
-    /// listeners are gone, whatever its ports. Needs no configuration.
-    #[command(after_help = epilogue(&exit_status::WAIT, &["graceful-wait listeners --timeout 25s", "graceful-wait listeners --exclude-uid 1337,100   # also a sidecar running as uid 100"]))]
+    /// Return when no TCP socket listens in the pod except this container's
+    /// own (the proxy's, when the hook runs in the proxy's container), whatever
+    /// the users: the app's listeners are gone, whatever its ports. Needs no
+    /// configuration. A listener whose owner cannot be told counts as the app's.
+    #[command(after_help = epilogue(&exit_status::WAIT, &["graceful-wait listeners --timeout 25s", "graceful-wait listeners --exclude-uid 1337,100   # by uid instead: Istio's proxy and a sidecar running as uid 100"]))]
     Listeners(ListenersArgs),
     /// Return when the HTTP endpoint stops answering (refused, reset, closed).
     #[command(after_help = epilogue(&exit_status::WAIT, &["graceful-wait http --url localhost:3000/health --timeout 25s", "graceful-wait http --url 127.0.0.1:8080/ready --down-status 500-599"]))]
@@ -180,11 +181,15 @@ pub struct TcpArgs {
 
 #[derive(Args, Debug)]
 pub struct ListenersArgs {
-    /// Listeners owned by this uid do not count; repeat or comma-separate for
-    /// several (the proxy's, and any other sidecar's that outlives the app).
-    /// 1337 is Istio's proxy (its injector's default runAsUser).
-    #[arg(long = "exclude-uid", value_delimiter = ',', default_value = "1337")]
+    /// Listeners owned by this uid do not count, in place of the default rule
+    /// (this container's own sockets do not count, whatever their uid);
+    /// repeat or comma-separate for several. 1337 is Istio's proxy.
+    #[arg(long = "exclude-uid", value_delimiter = ',')]
     pub exclude_uids: Vec<u32>,
+
+    /// The container's /proc: its processes, whose sockets do not count.
+    #[arg(long, default_value = "/proc", hide_short_help = true)]
+    pub proc: PathBuf,
 
     #[command(flatten)]
     pub sockets: SocketArgs,

@@ -1,33 +1,57 @@
 //! `graceful-wait listeners`: the wait that needs no configuration. It
 //! returns when no TCP socket listens in the pod's network namespace except
-//! those of the excluded users — by default Istio's proxy (uid 1337), whose
-//! listeners (15000, 15001, 15006, 15020, 15021, 15090, …) outlive the app by
-//! design. The app is gone when its listeners are, whatever its ports.
+//! the ones that are not the app's:
 //!
-//! sock_diag reports each socket's owner (`idiag_uid`; /proc/net/tcp's `uid`
-//! column says the same), so the same sources, fail-safe rules and events
-//! serve as for `tcp`: the subscription's kernel filter passes the close of
-//! any listener whose owner is not excluded.
+//! - by default, **this container's own sockets** — those held by the
+//!   processes of the container the hook runs in ([`super::container`]): run
+//!   as the proxy's preStop, the proxy's listeners (Istio's 15000–15090,
+//!   Linkerd's 4140–4191, …) outlive the app by design, whatever uid the
+//!   proxy runs as — 1337, 2102, 0 under TPROXY, a namespace-chosen uid on
+//!   OpenShift, or 65532 like the app itself;
+//! - with `--exclude-uid`, the sockets of those users instead (sock_diag's
+//!   `idiag_uid`; /proc/net/tcp's `uid` column says the same).
+//!
+//! Never early: a listener whose owner cannot be told (a process of this
+//! container whose descriptors may not be read) counts as the app's, and the
+//! wait says so once in its log. The same sources, fail-safe rules and
+//! events serve as for `tcp`: the subscription's kernel filter passes the
+//! close of any listener.
 //!
 //! A pod's other long-lived listeners that are not the app's — another
-//! sidecar's — must be excluded by their uid too, or the wait holds until its
-//! deadline; the start line lists what it sees, so it is easy to tell.
+//! sidecar's, in a container of its own — keep the wait until its deadline;
+//! the start line and every look name what still listens, so it is easy to
+//! tell, and `--exclude-uid` takes them out.
 
 use super::{
+    container,
     tcp::{
         self,
         events::{Closes, Filter, Wanted},
-        Sockets, State,
+        Socket, Sockets, State,
     },
     Schedule, Wait,
 };
 use crate::{error::Error, retry::Look};
 use graceful_wait_shared::cli::ListenersArgs;
+use std::path::PathBuf;
+
+/// Which listeners are not the app's.
+enum NotTheApp {
+    /// Those this container's processes hold (read from this /proc).
+    OwnContainer {
+        proc: PathBuf,
+        /// The processes whose sockets could not be read, already said in
+        /// the log.
+        said: Vec<i32>,
+    },
+    /// Those of these users.
+    Users(Vec<u32>),
+}
 
 /// The listeners wait.
 pub struct AppListeners {
     sockets: Sockets,
-    exclude_uids: Vec<u32>,
+    not_the_app: NotTheApp,
     closes: Option<Closes>,
 }
 
@@ -36,26 +60,74 @@ pub fn open(args: &ListenersArgs) -> Result<AppListeners, Error> {
     let closes = tcp::subscribe_for(
         &args.sockets,
         // Every listener's close: an announcement does not say whose it
-        // was, so the excluded users' closes wake the wait too (the look
-        // leaves them out).
+        // was, so the proxy's own closes wake the wait too (the look leaves
+        // them out).
         Filter::ports(&[], Wanted::Listeners),
     );
+    let not_the_app = if args.exclude_uids.is_empty() {
+        NotTheApp::OwnContainer {
+            proc: args.proc.clone(),
+            said: Vec::new(),
+        }
+    } else {
+        NotTheApp::Users(args.exclude_uids.clone())
+    };
     Ok(AppListeners {
         sockets: Sockets::open(&args.sockets)?,
-        exclude_uids: args.exclude_uids.clone(),
+        not_the_app,
         closes,
     })
 }
 
 impl AppListeners {
-    /// The ports listened on by users not excluded, with their owners,
-    /// sorted and without repeats: "8080 (uid 1000)".
+    /// The app's listeners among `listening`: every one that is not known
+    /// to be another's.
+    fn the_apps(&mut self, listening: Vec<Socket>) -> Result<Vec<Socket>, Error> {
+        match &mut self.not_the_app {
+            NotTheApp::Users(uids) => Ok(listening
+                .into_iter()
+                .filter(|s| !uids.contains(&s.uid))
+                .collect()),
+            NotTheApp::OwnContainer { proc, said } => {
+                let inodes: Vec<u64> = listening.iter().map(|s| s.inode).collect();
+                let held = container::sockets_held(proc, &inodes).map_err(|e| {
+                    Error::transient(format!(
+                        "cannot read this container's processes in {}: {e}",
+                        proc.display()
+                    ))
+                })?;
+                let mut apps: Vec<Socket> = listening
+                    .into_iter()
+                    .filter(|s| !held.inodes.contains(&s.inode))
+                    .collect();
+                // A listener nobody visible holds may be a process's whose
+                // descriptors are hidden: it counts as the app's, and the
+                // log says why once per process.
+                if !apps.is_empty() {
+                    for (pid, why) in &held.unreadable {
+                        if !said.contains(pid) {
+                            said.push(*pid);
+                            tracing::warn!(
+                                pid,
+                                error = %why,
+                                "cannot read the sockets of a process of this container; a listener it may hold counts as the app's"
+                            );
+                        }
+                    }
+                }
+                apps.sort_unstable_by_key(|s| (s.addr.port(), s.uid));
+                Ok(apps)
+            }
+        }
+    }
+
+    /// The ports the app listens on, with their owners, sorted and without
+    /// repeats: "8080 (uid 1000)".
     fn app_ports(&mut self) -> Result<Vec<String>, Error> {
+        let listening = self.sockets.read(State::Listen, &[])?.to_vec();
         let mut seen: Vec<(u16, u32)> = self
-            .sockets
-            .read(State::Listen, &[])?
+            .the_apps(listening)?
             .iter()
-            .filter(|s| !self.exclude_uids.contains(&s.uid))
             .map(|s| (s.addr.port(), s.uid))
             .collect();
         seen.sort_unstable();
@@ -73,23 +145,37 @@ impl Wait for AppListeners {
     }
 
     fn announce(&self, schedule: &Schedule) {
-        tracing::info!(
-            exclude_uids = ?self.exclude_uids,
-            source = self.sockets.source_name(),
-            events = self.closes.is_some(),
-            timeout_ms = schedule.timeout_ms(),
-            interval_ms = schedule.interval_ms(),
-            "waiting until nothing listens in the pod but the excluded users' sockets"
-        );
+        let source = self.sockets.source_name();
+        let events = self.closes.is_some();
+        let (timeout_ms, interval_ms) = (schedule.timeout_ms(), schedule.interval_ms());
+        match &self.not_the_app {
+            NotTheApp::OwnContainer { .. } => tracing::info!(
+                source,
+                events,
+                timeout_ms,
+                interval_ms,
+                "waiting until nothing listens in the pod but this container's own sockets"
+            ),
+            NotTheApp::Users(exclude_uids) => tracing::info!(
+                ?exclude_uids,
+                source,
+                events,
+                timeout_ms,
+                interval_ms,
+                "waiting until nothing listens in the pod but the excluded users' sockets"
+            ),
+        }
     }
 
     async fn look(&mut self) -> Result<Look, Error> {
         let ports = self.app_ports()?;
         Ok(if ports.is_empty() {
-            Look::Done(format!(
-                "no listener left but uid {:?}'s",
-                self.exclude_uids
-            ))
+            Look::Done(match &self.not_the_app {
+                NotTheApp::OwnContainer { .. } => {
+                    "no listener left but this container's own".to_string()
+                }
+                NotTheApp::Users(uids) => format!("no listener left but uid {uids:?}'s"),
+            })
         } else {
             tracing::debug!(?ports, "looked");
             Look::Pending(format!("listening: {}", ports.join(", ")))

@@ -7,7 +7,7 @@
 //! | mode | watches | woken by |
 //! |---|---|---|
 //! | [`tcp`] | LISTEN sockets on the port(s) | sock_diag destroy events ([`tcp::events`]) |
-//! | [`listeners`] | every LISTEN socket not owned by the excluded uids | the same, filtered by owner |
+//! | [`listeners`] | every LISTEN socket not held by this container's processes (or, with `--exclude-uid`, not owned by those users) | the same, every listener's close |
 //! | [`connections`] | connections on the local port(s) | sock_diag destroy events |
 //! | [`http`] | whether the endpoint still answers | destroy events of its port's listener |
 //! | [`file`](mod@file) | a marker file | inotify |
@@ -25,6 +25,7 @@
 
 pub mod chain;
 pub mod connections;
+pub mod container;
 pub mod file;
 pub mod http;
 pub mod listeners;

@@ -268,6 +268,13 @@ impl HelperProcess {
     }
 }
 
+impl HelperProcess {
+    /// The pid of the process spawned (the prefix's first command, if any).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
 impl Drop for HelperProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -42,11 +42,13 @@ pub enum State {
     Connected,
 }
 
-/// One socket of the pod: its local address and the user that owns it.
+/// One socket of the pod: its local address, the user that owns it, and its
+/// inode (what a process's `/proc/PID/fd` links to as `socket:[INODE]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Socket {
     pub addr: SocketAddr,
     pub uid: u32,
+    pub inode: u64,
 }
 
 /// A table of the pod's TCP sockets in one state, IPv4 and IPv6 — those on
@@ -259,6 +261,7 @@ mod tests {
         let listeners = ["0.0.0.0:2000", "[::]:20001"].map(|a| Socket {
             addr: a.parse().unwrap(),
             uid: 0,
+            inode: 0,
         });
         assert!(busy_ports(&listeners, &[20000]).is_empty());
         assert_eq!(busy_ports(&listeners, &[20001, 2000, 20000]), [20001, 2000]);

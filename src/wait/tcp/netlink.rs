@@ -357,6 +357,7 @@ impl SockDiag {
                 serving.push(Socket {
                     addr: SocketAddr::new(r.socket_id.source_address, r.socket_id.source_port),
                     uid: r.uid,
+                    inode: r.inode.into(),
                 });
             }
             let mut id = r.socket_id;
@@ -457,6 +458,7 @@ impl Source for SockDiag {
                 out.push(Socket {
                     addr: SocketAddr::new(r.socket_id.source_address, r.socket_id.source_port),
                     uid: r.uid,
+                    inode: r.inode.into(),
                 });
             }
         }

@@ -72,6 +72,7 @@ pub fn parse_sockets(
             .map(|e| Socket {
                 addr: e.local_address,
                 uid: e.uid,
+                inode: e.inode,
             }),
     );
     Ok(())
