@@ -13,6 +13,13 @@
 //!   stays open, with 10 and with 20,000 other sockets in the pod, and while
 //!   10,000 connections a second close on other ports.
 //!
+//! - Listeners (`GW_BENCH_ONLY=listeners`): the zero-config `listeners` wait
+//!   run as the proxy's preStop, in the proxy's container (its cgroup), while
+//!   the proxy holds 1,000 sockets (50 listeners, 475 connections) and the
+//!   app, in a cgroup of its own, listens on one port: reaction to the app's
+//!   close and CPU while waiting, beside the same wait by uid
+//!   (`--exclude-uid 0`, the app as uid 1000), today's figures.
+//!
 //! The shell loops are the original tool's, with only the port changed:
 //! `netstat -tulpn | grep LISTEN | grep :PORT` and `curl localhost:PORT/health`,
 //! each followed by `sleep 1`.
@@ -39,6 +46,9 @@ fn main() {
     // `cargo test --benches` runs bench targets with --test; stay quick there.
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
+    }
+    if let Ok(port) = std::env::var("GW_BENCH_APP") {
+        return app_listener(&port);
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -67,7 +77,7 @@ fn main() {
     assert!(up.success());
     raise_fd_limit();
 
-    // GW_BENCH_ONLY=cpu|startup|reaction runs one section.
+    // GW_BENCH_ONLY=cpu|startup|reaction|listeners runs one section.
     let only = std::env::var("GW_BENCH_ONLY").ok();
     let runs = |section: &str| only.as_deref().is_none_or(|o| o == section);
     if runs("cpu") {
@@ -125,6 +135,9 @@ fn main() {
                 ms(percentile(&times, 99.0))
             );
         }
+    }
+    if runs("listeners") {
+        listeners_by_container_and_by_uid();
     }
     if !runs("reaction") {
         return;
@@ -662,4 +675,106 @@ fn reaction(name: &str, after: Duration) -> Duration {
     let (exited, _) = reap(&child);
     drop(keep);
     exited - gone
+}
+
+/// `GW_BENCH_APP=1`: the app's one listener, in a helper process; says its
+/// port, holds it until its stdin closes.
+fn app_listener(_: &str) {
+    let l = listen();
+    println!("{}", port_of(&l));
+    std::io::stdout().flush().unwrap();
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+}
+
+/// The app: a listener in a process of its own, in a cgroup of its own (as
+/// its container has), as `uid`.
+struct App {
+    child: Child,
+    cgroup: std::path::PathBuf,
+}
+
+impl App {
+    fn start(uid: u32) -> App {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.env("GW_BENCH_APP", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .uid(uid)
+            .gid(uid);
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        line.trim().parse::<u16>().expect("the app never listened");
+        let base = [
+            "/sys/fs/cgroup/pids",
+            "/sys/fs/cgroup/unified",
+            "/sys/fs/cgroup",
+        ]
+        .into_iter()
+        .find(|b| std::path::Path::new(b).join("cgroup.procs").exists())
+        .expect("no cgroup hierarchy");
+        let cgroup = std::path::Path::new(base).join(format!("gw-bench-app-{}", child.id()));
+        std::fs::create_dir_all(&cgroup).unwrap();
+        std::fs::write(cgroup.join("cgroup.procs"), child.id().to_string()).unwrap();
+        App { child, cgroup }
+    }
+
+    /// Closes its listener (the process exits on its stdin's end).
+    fn close(mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir(&self.cgroup);
+    }
+}
+
+/// The zero-config `listeners` wait beside the same wait by uid, while the
+/// proxy (this process's cgroup: the wait's container) holds 1,000 sockets.
+fn listeners_by_container_and_by_uid() {
+    println!("== listeners: the proxy holds 1,000 sockets (50 listeners, 475 connections); the app listens on one port, in a cgroup of its own");
+    let _proxy = Pod::with_listeners_and_connections(50, 475);
+    let cases: [(&str, &[&str], u32); 2] = [
+        ("listeners (this container's own)", &["listeners"], 0),
+        (
+            "listeners --exclude-uid 0 (by uid)",
+            &["listeners", "--exclude-uid", "0"],
+            1000,
+        ),
+    ];
+    let mut random = Random(0x2545_f491_4f6c_dd1d);
+    for (name, args, app_uid) in cases {
+        let mut times: Vec<Duration> = (0..RUNS)
+            .map(|_| {
+                let app = App::start(app_uid);
+                #[allow(clippy::zombie_processes)] // reaped by reap()'s wait4
+                let mut child = spawn(&mut ours(args));
+                first_look(&mut child, FirstSign::Stderr("waiting: listening: "));
+                thread::sleep(random.below(Duration::from_secs(1)));
+                let gone = Instant::now();
+                app.close();
+                reap(&child).0 - gone
+            })
+            .collect();
+        times.sort();
+        println!(
+            "   reaction  {name:<38} median {:>6.2} ms   p99 {:>6.2} ms   ({RUNS} runs)",
+            ms(percentile(&times, 50.0)),
+            ms(percentile(&times, 99.0)),
+        );
+        let app = App::start(app_uid);
+        #[allow(clippy::zombie_processes)] // reaped by reap()'s wait4
+        let mut child = spawn(&mut ours(args));
+        first_look(&mut child, FirstSign::Stderr("waiting: listening: "));
+        let looked = on_cpu(child.id());
+        thread::sleep(WAIT);
+        let waiting = on_cpu(child.id()) - looked;
+        app.close();
+        let (_, total) = reap(&child);
+        println!(
+            "   CPU       {name:<38} total {:>6.2} ms   after the first look {:>6.2} ms (waiting {WAIT:?})",
+            ms(total),
+            ms(waiting)
+        );
+    }
 }

@@ -33,7 +33,7 @@ use super::{
 };
 use crate::{error::Error, retry::Look};
 use graceful_wait_shared::cli::ListenersArgs;
-use std::path::PathBuf;
+use std::{collections::HashSet, path::PathBuf};
 
 /// Which listeners are not the app's.
 enum NotTheApp {
@@ -43,6 +43,13 @@ enum NotTheApp {
         /// The processes whose sockets could not be read, already said in
         /// the log.
         said: Vec<i32>,
+        /// Listeners already told apart, by inode: the container's, and the
+        /// others (the app's, or unknown). A socket keeps its inode while it
+        /// lives and no process hands its listener to another container, so
+        /// only a listener not seen before needs the container's processes
+        /// read again — the first look pays for the scan, not every look.
+        ours: HashSet<u64>,
+        others: HashSet<u64>,
     },
     /// Those of these users.
     Users(Vec<u32>),
@@ -68,6 +75,8 @@ pub fn open(args: &ListenersArgs) -> Result<AppListeners, Error> {
         NotTheApp::OwnContainer {
             proc: args.proc.clone(),
             said: Vec::new(),
+            ours: HashSet::new(),
+            others: HashSet::new(),
         }
     } else {
         NotTheApp::Users(args.exclude_uids.clone())
@@ -88,17 +97,37 @@ impl AppListeners {
                 .into_iter()
                 .filter(|s| !uids.contains(&s.uid))
                 .collect()),
-            NotTheApp::OwnContainer { proc, said } => {
-                let inodes: Vec<u64> = listening.iter().map(|s| s.inode).collect();
-                let held = container::sockets_held(proc, &inodes).map_err(|e| {
-                    Error::transient(format!(
-                        "cannot read this container's processes in {}: {e}",
-                        proc.display()
-                    ))
-                })?;
+            NotTheApp::OwnContainer {
+                proc,
+                said,
+                ours,
+                others,
+            } => {
+                let new: Vec<u64> = listening
+                    .iter()
+                    .map(|s| s.inode)
+                    .filter(|i| !ours.contains(i) && !others.contains(i))
+                    .collect();
+                let held = if new.is_empty() {
+                    container::Held::default()
+                } else {
+                    container::sockets_held(proc, &new).map_err(|e| {
+                        Error::transient(format!(
+                            "cannot read this container's processes in {}: {e}",
+                            proc.display()
+                        ))
+                    })?
+                };
+                for inode in new {
+                    if held.inodes.contains(&inode) {
+                        ours.insert(inode);
+                    } else {
+                        others.insert(inode);
+                    }
+                }
                 let mut apps: Vec<Socket> = listening
                     .into_iter()
-                    .filter(|s| !held.inodes.contains(&s.inode))
+                    .filter(|s| !ours.contains(&s.inode))
                     .collect();
                 // A listener nobody visible holds may be a process's whose
                 // descriptors are hidden: it counts as the app's, and the
