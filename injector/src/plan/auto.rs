@@ -12,14 +12,14 @@
 //! 2. One port with one HTTP path: an `http` wait on `localhost:PORT/PATH`.
 //!    Several ports (or a TCP or HTTPS probe): a `tcp` wait on all of them,
 //!    which ends when none listens.
-//! 3. No probe: `listeners`, which needs no port at all — except on the
+//! 3. No probe: `listeners`, which needs no port and no uid (the proxy
+//!    container's own sockets do not count, whatever the proxy) — except on the
 //!    node's network (`hostNetwork: true`), where it would count the node's
 //!    own sockets: there the container is skipped with a message
 //!    ([`choose`] says why).
 //!
 //! The summary says what was chosen and from where.
 
-use super::istio::PROXY_UID;
 use crate::{
     config::WaitFor,
     yaml::{Documents, Node},
@@ -72,8 +72,8 @@ pub fn choose(spec: &Node, proxy: &str) -> Result<(WaitFor, String), String> {
             "{proxy}: auto found no probed port, and the pod uses the node's network (hostNetwork: true), where a listeners wait would see the node's own sockets and hold every termination until its timeout; left alone — give the app's port ({{tcp: PORT}}) in the config"
         )),
         (0, _) => (
-            WaitFor::Listeners(vec![PROXY_UID]),
-            "no probe names a port: every listener but the proxy's".into(),
+            WaitFor::Listeners(Vec::new()),
+            "no probe names a port: every listener but the proxy container's own".into(),
         ),
         (
             1,
@@ -223,7 +223,7 @@ mod tests {
         let (w, why) = chosen(
             "containers:\n- name: a\n  readinessProbe: {httpGet: {port: 15020, path: /app-health/a/readyz}}\n  livenessProbe: {exec: {command: [true]}}\n  startupProbe: {tcpSocket: {port: nosuch}}\n- name: istio-proxy\n  readinessProbe: {httpGet: {port: 15021, path: /healthz/ready}}\n  env:\n  - {name: ISTIO_KUBE_APP_PROBERS, value: '{\"/app-lifecycle/a/prestopz\":{\"httpGet\":{\"port\":91}}}'}\n",
         );
-        assert_eq!(w, WaitFor::Listeners(vec![1337]), "{why}");
+        assert_eq!(w, WaitFor::Listeners(Vec::new()), "{why}");
     }
 
     #[test]
@@ -231,6 +231,6 @@ mod tests {
         let (w, _) = chosen(
             "containers:\n- name: istio-proxy\n  env:\n  - {name: ISTIO_KUBE_APP_PROBERS, value: '{\"/app-health/a/readyz\": [unclosed'}\n",
         );
-        assert_eq!(w, WaitFor::Listeners(vec![1337]));
+        assert_eq!(w, WaitFor::Listeners(Vec::new()));
     }
 }

@@ -1,5 +1,5 @@
 //! What graceful-inject knows of Istio's injector, in one place: the proxy's
-//! name and uid, the customization stub's image, the pod's opt-out and the
+//! name, the customization stub's image, the pod's opt-out and the
 //! agent's drain request. The custom injection template that uses them is a
 //! front end ([`crate::front::istio_template`]).
 //!
@@ -26,8 +26,6 @@ pub const PROXY: &str = "istio-proxy";
 pub const STUB_IMAGE: &str = "auto";
 /// Istio's default agent status port (`global.proxy.statusPort`).
 const STATUS_PORT: &str = "15020";
-/// The proxy's uid in Istio's templates.
-pub const PROXY_UID: u32 = 1337;
 
 /// Where the pod template refuses Istio's injection (`sidecar.istio.io/inject`
 /// set to false, as an annotation or a label): no sidecar will come.
