@@ -38,6 +38,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[path = "../tests/support/cgroup.rs"]
+mod cgroup;
+use cgroup::Cgroup;
+
 const BIN: &str = env!("CARGO_BIN_EXE_graceful-wait");
 const RUNS: usize = 50;
 const WAIT: Duration = Duration::from_secs(6);
@@ -690,7 +694,7 @@ fn app_listener(_: &str) {
 /// its container has), as `uid`.
 struct App {
     child: Child,
-    cgroup: std::path::PathBuf,
+    _cgroup: Cgroup,
 }
 
 impl App {
@@ -707,25 +711,19 @@ impl App {
             .read_line(&mut line)
             .unwrap();
         line.trim().parse::<u16>().expect("the app never listened");
-        let base = [
-            "/sys/fs/cgroup/pids",
-            "/sys/fs/cgroup/unified",
-            "/sys/fs/cgroup",
-        ]
-        .into_iter()
-        .find(|b| std::path::Path::new(b).join("cgroup.procs").exists())
-        .expect("no cgroup hierarchy");
-        let cgroup = std::path::Path::new(base).join(format!("gw-bench-app-{}", child.id()));
-        std::fs::create_dir_all(&cgroup).unwrap();
-        std::fs::write(cgroup.join("cgroup.procs"), child.id().to_string()).unwrap();
-        App { child, cgroup }
+        let cgroup = Cgroup::new(&format!("bench-app-{}", child.id()));
+        cgroup.take(child.id() as i32);
+        App {
+            child,
+            _cgroup: cgroup,
+        }
     }
 
-    /// Closes its listener (the process exits on its stdin's end).
+    /// Closes its listener (the process exits on its stdin's end), then its
+    /// cgroup goes.
     fn close(mut self) {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir(&self.cgroup);
     }
 }
 

@@ -12,6 +12,7 @@
 //!   several ports) must, until the last one closes.
 
 mod support;
+use support::cgroup::Cgroup;
 use support::*;
 
 #[test]
@@ -217,38 +218,6 @@ impl Container {
         argv.extend(args.iter().map(|a| a.to_string()));
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         command(&argv)
-    }
-}
-
-/// A cgroup of its own (the pids controller of cgroup v1, or the unified
-/// hierarchy), as a container has; removed on drop.
-struct Cgroup(std::path::PathBuf);
-
-impl Cgroup {
-    fn new(tag: &str) -> Cgroup {
-        let base = [
-            "/sys/fs/cgroup/pids",
-            "/sys/fs/cgroup/unified",
-            "/sys/fs/cgroup",
-        ]
-        .into_iter()
-        .find(|b| std::path::Path::new(b).join("cgroup.procs").exists())
-        .expect("no cgroup hierarchy to make a cgroup in");
-        let dir = std::path::Path::new(base).join(format!("gw-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Cgroup(dir)
-    }
-
-    fn take(&self, pid: i32) {
-        std::fs::write(self.0.join("cgroup.procs"), pid.to_string()).unwrap();
-    }
-}
-
-impl Drop for Cgroup {
-    fn drop(&mut self) {
-        // Its processes have exited (dropped before it); an empty cgroup
-        // is removed with rmdir.
-        let _ = std::fs::remove_dir(&self.0);
     }
 }
 

@@ -13,6 +13,7 @@ use std::{
 };
 use wait_timeout::ChildExt;
 
+pub mod cgroup;
 pub mod docs;
 pub mod kubelet;
 pub mod roles;
