@@ -257,3 +257,68 @@ fn a_chained_command_runs_after_the_callbacks() {
     ]));
     assert_eq!(code, 1, "{log}");
 }
+
+/// An `httpGet` preStop (the Cloud SQL proxy operator's /quitquitquit) is
+/// chained by the injector as a callback behind the wait
+/// (config/test/chain-http-get): run as it is written there, graceful-wait
+/// sends the same GET, with its header, once the wait is over — not before.
+#[test]
+fn a_chained_http_get_hook_is_sent_once_the_wait_is_over() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("config/test/chain-http-get/expected.yaml"),
+    )
+    .unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let proxy = &docs[1]["spec"]["template"]["spec"]["containers"][1];
+    assert_eq!(proxy["name"], "csql-default-reports");
+    let written: Vec<String> = proxy["lifecycle"]["preStop"]["exec"]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    let dashes = written.iter().position(|w| w == "--").unwrap();
+    let server = TestServer::start(Answer::Always(200));
+    // The chained part as written, the binary and the proxy's address this
+    // test's; the wait in front of it one this test controls.
+    let chained: Vec<String> = written[dashes + 1..]
+        .iter()
+        .enumerate()
+        .map(|(i, w)| match i {
+            0 => bin().to_string(),
+            _ => w.replace(
+                "http://localhost:9091/quitquitquit",
+                &server.url("/quitquitquit"),
+            ),
+        })
+        .collect();
+    assert_eq!(chained[1], "callback", "{written:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("done");
+    let mut argv = vec![
+        "file",
+        "--exists",
+        marker.to_str().unwrap(),
+        "--timeout",
+        "20s",
+        "--",
+    ];
+    argv.extend(chained.iter().map(String::as_str));
+    let mut w = Watched::spawn(&mut graceful_wait(&argv));
+    w.expect_line("waiting: ");
+    assert!(
+        server.requests().is_empty(),
+        "sent before the wait was over"
+    );
+    std::fs::write(&marker, "").unwrap();
+    let (code, log) = w.finish();
+    assert_eq!(code, 0, "{log}");
+    let seen = server.requests();
+    assert_eq!(seen.len(), 1, "{log}");
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("GET", "/quitquitquit")
+    );
+    assert_eq!(seen[0].header("x-reason"), Some("pod terminating"));
+}

@@ -367,13 +367,18 @@ impl<'p, 'a> Pod<'p, 'a> {
         let edit = match &pre_stop {
             PreStop::Call(call) => match (existing, &written) {
                 (None, _) => Edit::Replace(self.graceful_command(name, call, &[])?),
-                (Some(p), None) => {
-                    self.notes.push(Note::Skipped(format!(
-                        "{name}: {}; left alone — give a command in the config to replace it",
-                        not_chainable(p)
-                    )));
-                    return Ok(());
-                }
+                (Some(p), None) => match self.http_get_as_command(container, p) {
+                    // An httpGet hook (the Cloud SQL operator's
+                    // /quitquitquit): the wait first, then the same request,
+                    // sent by graceful-wait itself.
+                    Ok(request) => Edit::Replace(self.graceful_command(name, call, &request)?),
+                    Err(why) => {
+                        self.notes.push(Note::Skipped(format!(
+                            "{name}: {why}; left alone — give a command in the config to replace it"
+                        )));
+                        return Ok(());
+                    }
+                },
                 (Some(_), Some(old)) => {
                     // An earlier run's call is updated in place; a hook of
                     // the manifest's own gets the call in front.
@@ -478,6 +483,80 @@ impl<'p, 'a> Pod<'p, 'a> {
 
     /// `graceful-wait <mode> ... [-- CHAINED]`, checked against the binary's
     /// own command line before it is written.
+    /// An `httpGet` preStop as the graceful-wait command that sends the same
+    /// request: `callback --url … --method=GET`, within the drain margin the
+    /// wait leaves. The kubelet sends it to the pod's IP when no host is
+    /// given; the hook runs inside the pod, so it sends it to localhost —
+    /// the same listener where it listens on every address or on loopback
+    /// (a proxy's admin port). Why not, for any other preStop.
+    fn http_get_as_command(
+        &self,
+        container: &Container,
+        pre_stop: &Node,
+    ) -> Result<Vec<String>, String> {
+        let Some((action, http)) = pre_stop.as_map().and_then(|m| match m {
+            [(k, v)] => Some((k.as_str().unwrap_or_default(), v)),
+            _ => None,
+        }) else {
+            return Err(not_chainable(pre_stop));
+        };
+        if action != "httpGet" {
+            return Err(not_chainable(pre_stop));
+        }
+        let field = |key: &str| http.get(key).and_then(Node::as_str);
+        let scheme = field("scheme").unwrap_or("HTTP");
+        if !scheme.eq_ignore_ascii_case("HTTP") {
+            return Err(format!(
+                "has an httpGet preStop over {scheme}, whose certificate the kubelet does not check and graceful-wait would"
+            ));
+        }
+        let port = match field("port") {
+            Some(p) if p.parse::<u16>().is_ok_and(|p| p > 0) => p.to_string(),
+            Some(named) => container
+                .node
+                .item_named("ports", named)
+                .and_then(|p| p.get("containerPort"))
+                .and_then(Node::as_str)
+                .filter(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
+                .ok_or_else(|| format!("has an httpGet preStop on the port '{named}', which its container's ports do not name"))?
+                .to_string(),
+            None => return Err("has an httpGet preStop without a port".into()),
+        };
+        let host = field("host").unwrap_or("localhost");
+        let path = field("path").unwrap_or("/");
+        let path = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        let mut argv = vec![
+            self.settings.binary(),
+            "callback".to_string(),
+            format!("--url=http://{host}:{port}{path}"),
+            "--method=GET".to_string(),
+        ];
+        for header in http
+            .get("httpHeaders")
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+        {
+            let (Some(n), Some(v)) = (
+                header.get("name").and_then(Node::as_str),
+                header.get("value").and_then(Node::as_str),
+            ) else {
+                return Err(
+                    "has an httpGet preStop with a header that is not a name and a value".into(),
+                );
+            };
+            argv.push(format!("--header={n}: {v}"));
+        }
+        argv.push(format!(
+            "--timeout={}s",
+            self.settings.drain_margin.as_secs().max(1)
+        ));
+        Ok(argv)
+    }
+
     fn graceful_command(
         &mut self,
         name: &str,
