@@ -23,6 +23,7 @@ fn main() {
         Command::Callback(a) => action::callback::run(a),
         Command::Exec(a) => action::exec::run(a),
         Command::Install(a) => action::install::run(a),
+        Command::Sleep(a) => action::sleep::run(a),
         Command::Completions(a) => action::docs::completions(a.shell),
         Command::Man => action::docs::man(),
     };

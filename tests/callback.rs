@@ -260,13 +260,13 @@ fn a_chained_command_runs_after_the_callbacks() {
 
 /// An `httpGet` preStop (the Cloud SQL proxy operator's /quitquitquit) is
 /// chained by the injector as a callback behind the wait
-/// (config/test/chain-http-get): run as it is written there, graceful-wait
+/// (config/test/chain-kubelet-actions): run as it is written there, graceful-wait
 /// sends the same GET, with its header, once the wait is over — not before.
 #[test]
 fn a_chained_http_get_hook_is_sent_once_the_wait_is_over() {
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("config/test/chain-http-get/expected.yaml"),
+            .join("config/test/chain-kubelet-actions/expected.yaml"),
     )
     .unwrap();
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();

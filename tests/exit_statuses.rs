@@ -224,6 +224,18 @@ const CASES: &[Case] = &[
         what: "no folder",
         run: || run(&mut graceful_wait(&["install"])),
     },
+    Case {
+        table: &exit_status::SLEEP,
+        status: Status::Is(exit_status::OK),
+        what: "a short pause",
+        run: || run(&mut graceful_wait(&["sleep", "10ms"])),
+    },
+    Case {
+        table: &exit_status::SLEEP,
+        status: Status::Is(exit_status::USAGE),
+        what: "no duration",
+        run: || run(&mut graceful_wait(&["sleep", "soon"])),
+    },
 ];
 
 #[test]
@@ -233,6 +245,7 @@ fn every_documented_row_has_a_case() {
         &exit_status::CALLBACK,
         &exit_status::EXEC,
         &exit_status::INSTALL,
+        &exit_status::SLEEP,
     ] {
         for (status, meaning) in table.rows {
             assert!(

@@ -35,6 +35,7 @@ pub const MODES: &[&str] = &[
     "callback",
     "exec",
     "install",
+    "sleep",
     "completions",
     "man",
 ];
@@ -107,6 +108,10 @@ pub enum Command {
     /// atomically, mode 0555; succeeds if the same binary is already there.
     #[command(after_help = epilogue(&exit_status::INSTALL, &["graceful-wait install /install   # the init container, with the shared volume at /install"]))]
     Install(InstallArgs),
+    /// Pause for DURATION, then exit 0: a preStop's `sleep` action, kept
+    /// behind the wait the injector puts in front of it.
+    #[command(after_help = epilogue(&exit_status::SLEEP, &["graceful-wait sleep 20s", "graceful-wait listeners --timeout 25s -- /graceful-wait/graceful-wait sleep 5s"]))]
+    Sleep(SleepArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  graceful-wait completions bash > /etc/bash_completion.d/graceful-wait\n  graceful-wait completions fish > ~/.config/fish/completions/graceful-wait.fish"
@@ -412,6 +417,13 @@ pub struct InstallArgs {
     /// The shared volume's mount path, e.g. /install.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct SleepArgs {
+    /// How long (500ms, 30s, 2m, or plain seconds).
+    #[arg(value_name = "DURATION", value_parser = crate::duration::parse)]
+    pub duration: Duration,
 }
 
 /// `--interval`: a duration of at least 1ms.

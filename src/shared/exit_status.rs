@@ -105,6 +105,14 @@ pub const INSTALL: Table = Table {
     note: "",
 };
 
+pub const SLEEP: Table = Table {
+    rows: &[
+        (Status::Is(OK), "slept for DURATION"),
+        (Status::Is(USAGE), "usage error (no duration, or not one)"),
+    ],
+    note: "",
+};
+
 /// Every mode with a table, by name.
 pub fn table_of(mode: &str) -> Option<&'static Table> {
     match mode {
@@ -112,6 +120,7 @@ pub fn table_of(mode: &str) -> Option<&'static Table> {
         "callback" => Some(&CALLBACK),
         "exec" => Some(&EXEC),
         "install" => Some(&INSTALL),
+        "sleep" => Some(&SLEEP),
         _ => None,
     }
 }

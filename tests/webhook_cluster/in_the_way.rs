@@ -113,7 +113,7 @@ pub fn never_in_the_way(cluster: &Cluster, upstream: &str, report: &mut Report) 
     // unchanged, and kubectl prints why.
     let mut refused = spec.clone();
     container(&mut refused, "istio-proxy")["lifecycle"] =
-        json!({"preStop": {"sleep": {"seconds": 5}}});
+        json!({"preStop": {"httpGet": {"scheme": "HTTPS", "path": "/quitquitquit", "port": 9091}}});
     let (pod, warned) = cluster
         .create(&annotated_pod(HOOKED, "refused", refused))
         .unwrap();

@@ -367,10 +367,10 @@ impl<'p, 'a> Pod<'p, 'a> {
         let edit = match &pre_stop {
             PreStop::Call(call) => match (existing, &written) {
                 (None, _) => Edit::Replace(self.graceful_command(name, call, &[])?),
-                (Some(p), None) => match self.http_get_as_command(container, p) {
+                (Some(p), None) => match self.action_as_command(container, p) {
                     // An httpGet hook (the Cloud SQL operator's
-                    // /quitquitquit): the wait first, then the same request,
-                    // sent by graceful-wait itself.
+                    // /quitquitquit) or a sleep: the wait first, then the
+                    // same request or pause, by graceful-wait itself.
                     Ok(request) => Edit::Replace(self.graceful_command(name, call, &request)?),
                     Err(why) => {
                         self.notes.push(Note::Skipped(format!(
@@ -481,28 +481,49 @@ impl<'p, 'a> Pod<'p, 'a> {
         mounts
     }
 
-    /// `graceful-wait <mode> ... [-- CHAINED]`, checked against the binary's
-    /// own command line before it is written.
-    /// An `httpGet` preStop as the graceful-wait command that sends the same
-    /// request: `callback --url … --method=GET`, within the drain margin the
-    /// wait leaves. The kubelet sends it to the pod's IP when no host is
-    /// given; the hook runs inside the pod, so it sends it to localhost —
-    /// the same listener where it listens on every address or on loopback
-    /// (a proxy's admin port). Why not, for any other preStop.
-    fn http_get_as_command(
+    /// A preStop action only the kubelet can run — `httpGet`, `sleep` — as
+    /// the graceful-wait command that does the same, to chain behind the
+    /// wait; why not, for any other preStop.
+    fn action_as_command(
         &self,
         container: &Container,
         pre_stop: &Node,
     ) -> Result<Vec<String>, String> {
-        let Some((action, http)) = pre_stop.as_map().and_then(|m| match m {
+        let Some((action, value)) = pre_stop.as_map().and_then(|m| match m {
             [(k, v)] => Some((k.as_str().unwrap_or_default(), v)),
             _ => None,
         }) else {
             return Err(not_chainable(pre_stop));
         };
-        if action != "httpGet" {
-            return Err(not_chainable(pre_stop));
+        match action {
+            "httpGet" => self.http_get_as_command(container, value),
+            "sleep" => {
+                let seconds = value
+                    .get("seconds")
+                    .and_then(Node::as_str)
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or("has a sleep preStop without a whole number of seconds")?;
+                Ok(vec![
+                    self.settings.binary(),
+                    "sleep".to_string(),
+                    format!("{seconds}s"),
+                ])
+            }
+            _ => Err(not_chainable(pre_stop)),
         }
+    }
+
+    /// An `httpGet` action as the graceful-wait command that sends the same
+    /// request: `callback --url … --method=GET`, within the drain margin the
+    /// wait leaves. The kubelet sends it to the pod's IP when no host is
+    /// given; the hook runs inside the pod, so it sends it to localhost —
+    /// the same listener where it listens on every address or on loopback
+    /// (a proxy's admin port).
+    fn http_get_as_command(
+        &self,
+        container: &Container,
+        http: &Node,
+    ) -> Result<Vec<String>, String> {
         let field = |key: &str| http.get(key).and_then(Node::as_str);
         let scheme = field("scheme").unwrap_or("HTTP");
         if !scheme.eq_ignore_ascii_case("HTTP") {
@@ -557,6 +578,8 @@ impl<'p, 'a> Pod<'p, 'a> {
         Ok(argv)
     }
 
+    /// `graceful-wait <mode> ... [-- CHAINED]`, checked against the binary's
+    /// own command line before it is written.
     fn graceful_command(
         &mut self,
         name: &str,
