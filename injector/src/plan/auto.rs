@@ -6,7 +6,7 @@
 //!    `ISTIO_KUBE_APP_PROBERS` (where Istio keeps the probes it rewrote to go
 //!    through the proxy's agent), and from the other containers' own
 //!    readiness, liveness and startup probes (named ports resolved through
-//!    the container's `ports`). Probes Istio rewrote to its agent (`/app-health/…`,
+//!    the container's `ports`), except another proxy's ([`super::mesh`]). Probes Istio rewrote to its agent (`/app-health/…`,
 //!    the proxy's 15000–15099) and its lifecycle hooks (`/app-lifecycle/…`)
 //!    are not the app's.
 //! 2. One port with one HTTP path: an `http` wait on `localhost:PORT/PATH`.
@@ -50,7 +50,9 @@ pub fn choose(spec: &Node, proxy: &str) -> Result<(WaitFor, String), String> {
             if found.len() > before {
                 sources.push("ISTIO_KUBE_APP_PROBERS".to_string());
             }
-        } else {
+        } else if super::mesh::recognise(c).is_none() {
+            // Another proxy's probes (a daprd's 3501 beside istio-proxy)
+            // are not the app's.
             let before = found.len();
             for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
                 if let Some(p) = c.get(probe) {
@@ -196,6 +198,23 @@ mod tests {
             "containers:\n- name: a\n  readinessProbe: {httpGet: {port: 80, host: 10.0.0.1}}\n",
         );
         assert_eq!(w, WaitFor::Tcp(vec![80]));
+    }
+
+    /// Another mesh's proxy in the pod (Dapr's daprd, a Cloud SQL proxy)
+    /// probes its own ports: they are not the app's.
+    #[test]
+    fn other_proxies_probes_are_not_the_apps() {
+        let (w, why) = chosen(
+            "containers:\n- name: web\n  readinessProbe: {httpGet: {port: 8080, path: /ready}}\n- name: daprd\n  image: ghcr.io/dapr/daprd:1.18.0\n  readinessProbe: {httpGet: {port: 3501, path: /v1.0/healthz}}\n- name: db\n  image: gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.2\n  livenessProbe: {httpGet: {port: 9090, path: /liveness}}\n- name: istio-proxy\n",
+        );
+        assert_eq!(
+            w,
+            WaitFor::Http {
+                url: "localhost:8080/ready".into(),
+                down_status: None
+            },
+            "{why}"
+        );
     }
 
     #[test]

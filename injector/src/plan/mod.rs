@@ -11,8 +11,9 @@
 //! - [`command`]: the graceful-wait command lines the hooks and wraps run;
 //! - [`objects`]: the items added to a pod (the init container, the volumes,
 //!   the mounts, Istio's stub);
-//! - [`auto`], [`shell_loop`], [`istio`]: the wait a pod's probes call for,
-//!   the shell loops that are a wait, and what is known of Istio's injector.
+//! - [`auto`], [`shell_loop`], [`istio`], [`mesh`]: the wait a pod's probes
+//!   call for, the shell loops that are a wait, what is known of Istio's
+//!   injector, and every mesh's proxy.
 //!
 //! It uses the YAML engine ([`crate::yaml`]) to read and the config; nothing
 //! else.
@@ -20,6 +21,7 @@
 pub(crate) mod auto;
 pub(crate) mod command;
 pub(crate) mod istio;
+pub(crate) mod mesh;
 pub(crate) mod objects;
 pub(crate) mod pod;
 pub(crate) mod shell_loop;
