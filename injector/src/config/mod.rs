@@ -13,7 +13,7 @@
 
 //!
 //! Its rooms: this file holds the model and reads the file's layout;
-//! [`hook`] reads a container's value (the hook grammar), [`settings`] the
+//! [`hook`] reads a container's value (the hook grammar), [`settings`](mod@settings) the
 //! reserved key, and [`read`] the values every option is made of.
 
 mod hook;

@@ -43,7 +43,7 @@ impl Run<'_> {
         }
     }
 
-    /// [`inject_into`] with `src` read as `read` says.
+    /// [`inject_into`](super::inject_into) with `src` read as `read` says.
     fn read_as(&self, src: &str, read: Read<'_>, sink: &mut dyn Sink) -> Result<Report, Error> {
         let first_try = if self.faults.whole_stream {
             Err(Failed::NotStandalone)

@@ -73,7 +73,7 @@ pub struct Documents<'a> {
 }
 
 impl<'a> Documents<'a> {
-    /// `src` as [`tolerant`](super::tolerate::tolerant) returns it; positions are reported as lines
+    /// `src` as [`tolerant`](crate::yaml::tolerate::tolerant) returns it; positions are reported as lines
     /// and columns of `src`, which the tolerant reading does not move.
     pub fn new(src: &'a str) -> Self {
         Documents::starting_at(src, 1)
