@@ -51,8 +51,8 @@ fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
     }
-    if let Ok(port) = std::env::var("GW_BENCH_APP") {
-        return app_listener(&port);
+    if std::env::var_os("GW_BENCH_APP").is_some() {
+        return app_listener();
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -683,7 +683,7 @@ fn reaction(name: &str, after: Duration) -> Duration {
 
 /// `GW_BENCH_APP=1`: the app's one listener, in a helper process; says its
 /// port, holds it until its stdin closes.
-fn app_listener(_: &str) {
+fn app_listener() {
     let l = listen();
     println!("{}", port_of(&l));
     std::io::stdout().flush().unwrap();

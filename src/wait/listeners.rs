@@ -48,6 +48,9 @@ enum NotTheApp {
         /// lives and no process hands its listener to another container, so
         /// only a listener not seen before needs the container's processes
         /// read again — the first look pays for the scan, not every look.
+        /// Both hold only listeners still listening, so an inode number
+        /// used again by a later socket is read afresh, never taken from a
+        /// closed one.
         ours: HashSet<u64>,
         others: HashSet<u64>,
     },
@@ -118,6 +121,9 @@ impl AppListeners {
                         ))
                     })?
                 };
+                let listening_now: HashSet<u64> = listening.iter().map(|s| s.inode).collect();
+                ours.retain(|i| listening_now.contains(i));
+                others.retain(|i| listening_now.contains(i));
                 for inode in new {
                     if held.inodes.contains(&inode) {
                         ours.insert(inode);
@@ -125,7 +131,7 @@ impl AppListeners {
                         others.insert(inode);
                     }
                 }
-                let mut apps: Vec<Socket> = listening
+                let apps: Vec<Socket> = listening
                     .into_iter()
                     .filter(|s| !ours.contains(&s.inode))
                     .collect();
@@ -144,7 +150,6 @@ impl AppListeners {
                         }
                     }
                 }
-                apps.sort_unstable_by_key(|s| (s.addr.port(), s.uid));
                 Ok(apps)
             }
         }

@@ -59,6 +59,46 @@ pub fn hook(
     Ok(argv)
 }
 
+/// A preStop action only the kubelet can run, as graceful-wait does it
+/// behind the wait: the same request, or the same pause.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KubeletAction {
+    /// An `httpGet`: one GET of `url` with `headers` ("Name: value"), within
+    /// `timeout`.
+    Get {
+        url: String,
+        headers: Vec<String>,
+        timeout: Duration,
+    },
+    /// A `sleep` of this many seconds.
+    Sleep(u64),
+}
+
+/// `BINARY callback --url=URL --method=GET [--header=…] --timeout=T` or
+/// `BINARY sleep Ns`, accepted by the binary: what is chained after `--` in
+/// place of a kubelet action.
+pub fn kubelet_action(binary: String, action: &KubeletAction) -> Result<Vec<String>, Error> {
+    let mut argv = vec![binary];
+    match action {
+        KubeletAction::Get {
+            url,
+            headers,
+            timeout,
+        } => {
+            argv.extend([
+                "callback".into(),
+                format!("--url={url}"),
+                "--method=GET".into(),
+            ]);
+            argv.extend(headers.iter().map(|h| format!("--header={h}")));
+            argv.push(format!("--timeout={}", show(*timeout)));
+        }
+        KubeletAction::Sleep(seconds) => argv.extend(["sleep".into(), format!("{seconds}s")]),
+    }
+    accepted_by_the_binary(&argv)?;
+    Ok(argv)
+}
+
 /// `BINARY exec [--wait-ready=…] [--on-term=…] [--on-exit=…] [--done-file=…]
 /// [--quit-proxy=…] -- ORIGINAL`, accepted by the binary.
 pub fn wrapper(binary: String, w: &Wrap, original: Vec<String>) -> Result<Vec<String>, Error> {

@@ -3,7 +3,7 @@
 //! volume, its read-only mounts and the init container that fills it. The
 //! decisions are [`Change`]s and [`Note`]s; no text is written here.
 
-use super::command::{self, after_our_dashes, show, Call};
+use super::command::{self, after_our_dashes, show, Call, KubeletAction};
 use super::istio::{self, PROXY as ISTIO_PROXY};
 use super::objects::{self, command_alone, INSTALL_DIR};
 use super::{shell_loop, Change, ContainerRef, Item, Note, Options};
@@ -371,7 +371,10 @@ impl<'p, 'a> Pod<'p, 'a> {
                     // An httpGet hook (the Cloud SQL operator's
                     // /quitquitquit) or a sleep: the wait first, then the
                     // same request or pause, by graceful-wait itself.
-                    Ok(request) => Edit::Replace(self.graceful_command(name, call, &request)?),
+                    Ok(action) => {
+                        let chained = command::kubelet_action(self.settings.binary(), &action)?;
+                        Edit::Replace(self.graceful_command(name, call, &chained)?)
+                    }
                     Err(why) => {
                         self.notes.push(Note::Skipped(format!(
                             "{name}: {why}; left alone — give a command in the config to replace it"
@@ -482,13 +485,13 @@ impl<'p, 'a> Pod<'p, 'a> {
     }
 
     /// A preStop action only the kubelet can run — `httpGet`, `sleep` — as
-    /// the graceful-wait command that does the same, to chain behind the
-    /// wait; why not, for any other preStop.
+    /// what graceful-wait does in its place, behind the wait; why not, for
+    /// any other preStop.
     fn action_as_command(
         &self,
         container: &Container,
         pre_stop: &Node,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<KubeletAction, String> {
         let Some((action, value)) = pre_stop.as_map().and_then(|m| match m {
             [(k, v)] => Some((k.as_str().unwrap_or_default(), v)),
             _ => None,
@@ -503,19 +506,14 @@ impl<'p, 'a> Pod<'p, 'a> {
                     .and_then(Node::as_str)
                     .and_then(|s| s.parse::<u64>().ok())
                     .ok_or("has a sleep preStop without a whole number of seconds")?;
-                Ok(vec![
-                    self.settings.binary(),
-                    "sleep".to_string(),
-                    format!("{seconds}s"),
-                ])
+                Ok(KubeletAction::Sleep(seconds))
             }
             _ => Err(not_chainable(pre_stop)),
         }
     }
 
-    /// An `httpGet` action as the graceful-wait command that sends the same
-    /// request: `callback --url … --method=GET`, within the drain margin the
-    /// wait leaves. The kubelet sends it to the pod's IP when no host is
+    /// An `httpGet` action as the same request, sent by graceful-wait within
+    /// the drain margin the wait leaves. The kubelet sends it to the pod's IP when no host is
     /// given; the hook runs inside the pod, so it sends it to localhost —
     /// the same listener where it listens on every address or on loopback
     /// (a proxy's admin port).
@@ -523,7 +521,7 @@ impl<'p, 'a> Pod<'p, 'a> {
         &self,
         container: &Container,
         http: &Node,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<KubeletAction, String> {
         let field = |key: &str| http.get(key).and_then(Node::as_str);
         let scheme = field("scheme").unwrap_or("HTTP");
         if !scheme.eq_ignore_ascii_case("HTTP") {
@@ -550,12 +548,7 @@ impl<'p, 'a> Pod<'p, 'a> {
         } else {
             format!("/{path}")
         };
-        let mut argv = vec![
-            self.settings.binary(),
-            "callback".to_string(),
-            format!("--url=http://{host}:{port}{path}"),
-            "--method=GET".to_string(),
-        ];
+        let mut headers = Vec::new();
         for header in http
             .get("httpHeaders")
             .and_then(Node::as_seq)
@@ -569,13 +562,13 @@ impl<'p, 'a> Pod<'p, 'a> {
                     "has an httpGet preStop with a header that is not a name and a value".into(),
                 );
             };
-            argv.push(format!("--header={n}: {v}"));
+            headers.push(format!("{n}: {v}"));
         }
-        argv.push(format!(
-            "--timeout={}s",
-            self.settings.drain_margin.as_secs().max(1)
-        ));
-        Ok(argv)
+        Ok(KubeletAction::Get {
+            url: format!("http://{host}:{port}{path}"),
+            headers,
+            timeout: self.settings.drain_margin.max(Duration::from_secs(1)),
+        })
     }
 
     /// `graceful-wait <mode> ... [-- CHAINED]`, checked against the binary's

@@ -164,6 +164,12 @@ impl<'s> Index<'s> {
         self.first_line
     }
 
+    /// Whether the text is ASCII (a character is a byte), looked at once
+    /// for every reader of the text.
+    pub fn ascii(&self) -> bool {
+        self.ascii
+    }
+
     /// The stream position of byte `at`. In ASCII text a character is a
     /// byte: no counting, which matters for JSON on one long line.
     pub fn pos(&self, at: usize) -> Pos {

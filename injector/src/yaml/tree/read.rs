@@ -17,8 +17,8 @@ struct Offsets<'a> {
 const STRIDE: usize = 1024;
 
 impl<'a> Offsets<'a> {
-    fn new(src: &'a str) -> Self {
-        let ascii = src.is_ascii();
+    /// `ascii`: whether `src` is ASCII, as its [`lines::Index`] found.
+    fn new(src: &'a str, ascii: bool) -> Self {
         let checkpoints = if ascii {
             Vec::new()
         } else {
@@ -83,10 +83,11 @@ impl<'a> Documents<'a> {
     /// stream's line `first_line`: every position (of nodes, in errors and
     /// in their messages) is a line of the stream.
     pub fn starting_at(src: &'a str, first_line: usize) -> Self {
+        let lines = lines::Index::new(src, first_line);
         Documents {
             src,
-            offsets: Offsets::new(src),
-            lines: lines::Index::new(src, first_line),
+            offsets: Offsets::new(src, lines.ascii()),
+            lines,
             parser: Parser::new_from_str(src),
             stack: Vec::new(),
             root: None,
