@@ -227,9 +227,10 @@ fn a_native_sidecar_needs_no_wait() {
     if !lab_or_skip("a_native_sidecar_needs_no_wait") {
         return;
     }
-    // The injector's default for this layout leaves the sidecar's hook alone:
-    // no graceful-wait call on it (Istio's own drain hook stays; pilot-agent
-    // does not exist in the lab, so the lab runs the sidecar without a hook).
+    // The injector's default for a current Istio (its drain is of inbound
+    // traffic only) leaves the sidecar's hook alone: no graceful-wait call
+    // on it (Istio's own drain hook stays; pilot-agent does not exist in the
+    // lab, so the lab runs the sidecar without a hook).
     let hook = pre_stop_from(&golden("native-sidecar"), "istio-proxy").unwrap();
     assert!(
         !hook.iter().any(|w| w.contains("graceful-wait")),

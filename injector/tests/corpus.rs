@@ -1,6 +1,7 @@
 //! The 120 real `istioctl kube-inject` outputs in ../shared/corpus all go
 //! through, with a config that puts a wait on `istio-proxy` in every workload
-//! (native sidecars included, and with the default that skips them): exit 0,
+//! (native sidecars waited on, skipped, and decided by their hook — the
+//! corpus's `proxyv2:latest` tells no version, so `auto` waits): exit 0,
 //! the output parses, only lifecycle/volumes/volumeMounts/initContainers
 //! differ from the input, and a second run changes nothing. Read from
 //! ../shared, never copied here; SKIPPED when absent.
@@ -111,7 +112,7 @@ fn every_corpus_file_goes_through() {
         ..Options::default()
     };
     let mut changed = 0;
-    for native in ["wait", "skip"] {
+    for native in ["wait", "skip", "auto"] {
         let config = config(native);
         for file in &files {
             let name = file.file_name().unwrap().to_string_lossy();

@@ -173,23 +173,30 @@ pub fn external() {
 
 // ------------------------------------------------------ the proxy stand-in
 
-/// Where the proxy stand-in takes `POST /drain`, as pilot-agent's
-/// `request POST drain` reaches Envoy through the agent.
+/// Where the proxy stand-in takes `POST /drain` and `/quitquitquit` unless
+/// `GW_ADMIN_PORT` says otherwise, as pilot-agent's `request POST drain`
+/// reaches Envoy through the agent.
 pub const DRAIN_PORT: u16 = 15020;
 
 /// A proxy as Envoy is to the app: it listens on the pod's loopback at
 /// [`PROXY_PORT`] and forwards each connection to `GW_UPSTREAM`
 /// (host:port). On SIGTERM it says so and exits at once, as Envoy does when
-/// nothing holds it: every callback after that is refused.
+/// nothing holds it: every callback after that is refused. It also listens
+/// on the ports `GW_PROXY_PORTS` lists (a mesh's admin, inbound and metrics
+/// ports, comma-separated), as its mesh's proxy does, so a wait that counted
+/// them as the app's would hold to its timeout.
 ///
-/// `POST /drain` on [`DRAIN_PORT`] starts a drain, as a mesh's native
-/// sidecar hook does at the start of termination. `GW_DRAIN` says what it
-/// stops: `outbound` — new connections from the app are refused (Envoy
-/// before 1.34 draining every listener, a `/quitquitquit`); anything else —
-/// inbound only, which a proxy stand-in has none of, so the app's calls go on.
+/// On its admin port (`GW_ADMIN_PORT`, [`DRAIN_PORT`] by default):
+/// `POST /drain` starts a drain, as a mesh's native sidecar hook does at the
+/// start of termination. `GW_DRAIN` says what it stops: `outbound` — new
+/// connections from the app are refused (Envoy before 1.34 draining every
+/// listener); anything else — inbound only, which a proxy stand-in has none
+/// of, so the app's calls go on. `/quitquitquit` exits at once, as the Cloud
+/// SQL proxy's does.
 pub fn proxy() {
     let upstream = std::env::var("GW_UPSTREAM").expect("GW_UPSTREAM");
     let outbound_drain = std::env::var("GW_DRAIN").is_ok_and(|d| d == "outbound");
+    let admin_port: u16 = std::env::var("GW_ADMIN_PORT").map_or(DRAIN_PORT, |p| p.parse().unwrap());
     extern "C" fn quit(_: libc::c_int) {
         const LINE: &[u8] = b"\nGW_PROXY sigterm\n";
         // SAFETY: write(2) and _exit are async-signal-safe.
@@ -202,13 +209,32 @@ pub fn proxy() {
     unsafe { libc::signal(libc::SIGTERM, quit as *const () as libc::sighandler_t) };
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listener = TcpListener::bind(("127.0.0.1", PROXY_PORT)).unwrap();
-    let admin = TcpListener::bind(("127.0.0.1", DRAIN_PORT)).unwrap();
+    let admin = TcpListener::bind(("127.0.0.1", admin_port)).unwrap();
+    // The mesh's other ports: held open, every connection closed at once.
+    let ports = std::env::var("GW_PROXY_PORTS").unwrap_or_default();
+    for port in ports.split(',').filter(|p| !p.is_empty()) {
+        let port: u16 = port.parse().unwrap();
+        if port == PROXY_PORT || port == admin_port {
+            continue;
+        }
+        let held = TcpListener::bind(("0.0.0.0", port)).unwrap();
+        thread::spawn(move || for _ in held.incoming() {});
+    }
     let drain_flag = draining.clone();
     thread::spawn(move || {
         for mut conn in admin.incoming().map_while(Result::ok) {
             let mut buf = [0u8; 1024];
             let n = conn.read(&mut buf).unwrap_or(0);
-            if String::from_utf8_lossy(&buf[..n]).starts_with("POST /drain") {
+            let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let path = request.split_whitespace().nth(1).unwrap_or_default();
+            if path == "/quitquitquit" {
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+                say("GW_PROXY quitquitquit");
+                std::process::exit(0);
+            }
+            if request.starts_with("POST /drain") {
                 drain_flag.store(true, std::sync::atomic::Ordering::SeqCst);
                 say(&format!(
                     "GW_PROXY draining ({})",

@@ -19,6 +19,7 @@
 mod hook;
 mod read;
 mod settings;
+pub use settings::MESHES;
 
 use crate::yaml::{for_each_document, Kind, Pos, YamlError};
 use hook::parse_hook;
@@ -54,8 +55,8 @@ pub struct Settings {
     pub init_name: String,
     /// Kept from the grace period for the proxy's own drain after the wait.
     pub drain_margin: Duration,
-    /// Put waits on native sidecars too (by default they are left alone).
-    pub wait_on_native_sidecars: bool,
+    /// What a native sidecar's hook gets (`native-sidecars:`).
+    pub native_sidecars: NativeSidecars,
     /// The emptyDir that carries the app's done marker: written by the
     /// wrapped app, read by the proxy's file wait. The binary's own volume
     /// stays read-only everywhere but in the installer.
@@ -81,12 +82,46 @@ impl Default for Settings {
             volume: "graceful-wait".into(),
             init_name: "graceful-wait-install".into(),
             drain_margin: Duration::from_secs(5),
-            wait_on_native_sidecars: false,
+            native_sidecars: NativeSidecars::default(),
             marker_volume: "graceful-wait-done".into(),
             log_copy: Some(CONTAINER_LOG.into()),
             stub_missing_proxy: false,
         }
     }
+}
+
+/// Whether a native sidecar (an init container with `restartPolicy:
+/// Always`) gets a wait in front of its own preStop. Its preStop runs when
+/// termination starts, beside the app's shutdown: what the hook does decides
+/// ([`crate::plan::mesh::native_sidecar`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NativeSidecars {
+    /// The choice for every native sidecar the mesh table does not name
+    /// below (`native-sidecars: wait`, or `other:` in the mapping).
+    pub all: NativeChoice,
+    /// Per mesh, by its key in the mesh table (`native-sidecars: {istio: wait}`).
+    pub per_mesh: Vec<(String, NativeChoice)>,
+}
+
+impl NativeSidecars {
+    /// The choice for the mesh `key` (None: a container no mesh's).
+    pub fn choice(&self, key: Option<&str>) -> NativeChoice {
+        key.and_then(|k| self.per_mesh.iter().find(|(m, _)| m == k))
+            .map_or(self.all, |(_, c)| *c)
+    }
+}
+
+/// One native-sidecar choice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NativeChoice {
+    /// Decided from the hook: none, or an inbound-only drain, is left at
+    /// termination start; anything else goes behind the wait.
+    #[default]
+    Auto,
+    /// The wait in front of whatever the hook is.
+    Wait,
+    /// The hook left alone.
+    Skip,
 }
 
 impl Settings {
@@ -464,7 +499,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.settings.drain_margin, Duration::from_secs(10));
-        assert!(c.settings.wait_on_native_sidecars);
+        assert_eq!(
+            c.settings.native_sidecars.choice(Some("istio")),
+            NativeChoice::Wait
+        );
         let glob = c.rule_for("deployment", "api-v2").unwrap();
         assert_eq!(glob.name, "api-*");
         assert_eq!(

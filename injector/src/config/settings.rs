@@ -2,7 +2,7 @@
 //! writes.
 
 use super::read::*;
-use super::{Settings, SETTINGS_KEY};
+use super::{NativeChoice, NativeSidecars, Settings, SETTINGS_KEY};
 use crate::yaml::{Node, YamlError};
 
 pub(super) fn settings(node: &Node) -> Result<Settings, YamlError> {
@@ -38,13 +38,7 @@ pub(super) fn settings(node: &Node) -> Result<Settings, YamlError> {
                     _ => Some(checked(value, "log-copy", mount_path)?.to_string()),
                 }
             }
-            "native-sidecars" => {
-                s.wait_on_native_sidecars = match text(value, "native-sidecars")? {
-                    "skip" => false,
-                    "wait" => true,
-                    other => return Err(err(value, format!("native-sidecars: '{other}' is neither skip nor wait"))),
-                }
-            }
+            "native-sidecars" => s.native_sidecars = native_sidecars(value)?,
             "missing-proxy" => {
                 s.stub_missing_proxy = match text(value, "missing-proxy")? {
                     "skip" => false,
@@ -60,4 +54,56 @@ pub(super) fn settings(node: &Node) -> Result<Settings, YamlError> {
         }
     }
     Ok(s)
+}
+
+/// The meshes a setting may name: the keys of the planning's mesh table
+/// (`plan::mesh::PROXIES`, whose test holds the two lists equal).
+pub const MESHES: &[&str] = &[
+    "istio",
+    "linkerd",
+    "consul",
+    "kuma",
+    "app-mesh",
+    "osm",
+    "dapr",
+    "cloud-sql-proxy",
+    "alloydb-auth-proxy",
+];
+
+/// `native-sidecars: auto|wait|skip`, or per mesh: `{istio: skip, other: wait}`.
+fn native_sidecars(value: &Node) -> Result<NativeSidecars, YamlError> {
+    let choice = |v: &Node, what: &str| match text(v, what)? {
+        "auto" => Ok(NativeChoice::Auto),
+        "wait" => Ok(NativeChoice::Wait),
+        "skip" => Ok(NativeChoice::Skip),
+        other => Err(err(
+            v,
+            format!("{what}: '{other}' is none of auto, wait and skip"),
+        )),
+    };
+    if value.as_map().is_none() {
+        return Ok(NativeSidecars {
+            all: choice(value, "native-sidecars")?,
+            per_mesh: Vec::new(),
+        });
+    }
+    let mut out = NativeSidecars::default();
+    for (key, v) in map(value, "native-sidecars")? {
+        let mesh = text(key, "a mesh")?;
+        let c = choice(v, &format!("native-sidecars: {mesh}"))?;
+        if mesh == "other" {
+            out.all = c;
+        } else if MESHES.contains(&mesh) {
+            out.per_mesh.push((mesh.to_string(), c));
+        } else {
+            return Err(err(
+                key,
+                format!(
+                    "native-sidecars: no mesh '{mesh}'; the meshes are {}, and other for any other container",
+                    MESHES.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(out)
 }

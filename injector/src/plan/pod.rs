@@ -5,6 +5,7 @@
 
 use super::command::{self, after_our_dashes, show, Call, KubeletAction};
 use super::istio::{self, PROXY as ISTIO_PROXY};
+use super::mesh::{self, Native};
 use super::objects::{self, command_alone, INSTALL_DIR};
 use super::{shell_loop, Change, ContainerRef, Item, Note, Options};
 use crate::config::{Hook, Rule, Settings, Wait, WaitFor, Wrap};
@@ -72,6 +73,8 @@ struct Pod<'p, 'a> {
 struct Container<'p, 'a> {
     node: &'p Node<'a>,
     at: ContainerRef,
+    /// Why a native sidecar gets the wait in front of its own hook.
+    native: Option<String>,
 }
 
 /// Plans the pod spec `spec` (read from `src`) according to `rule`: returns
@@ -157,9 +160,11 @@ fn not_plannable(spec: &Node) -> Option<String> {
 /// `in_init`) gets no hook, if it does not: every rule that skips a
 /// container, in one place.
 fn not_hookable(container: &Node, in_init: bool, settings: &Settings) -> Option<String> {
-    let native = in_init && container.get("restartPolicy").and_then(Node::as_str) == Some("Always");
-    if native && !settings.wait_on_native_sidecars {
-        return Some("native sidecar (initContainers, restartPolicy: Always): Kubernetes stops it after the app, so its hook is left alone (set native-sidecars: wait to wait anyway)".into());
+    let native = is_native_sidecar(container, in_init);
+    if native {
+        if let Native::Leave(why) = mesh::native_sidecar(container, &settings.native_sidecars) {
+            return Some(why);
+        }
     }
     if in_init && !native {
         return Some("an init container has no preStop".into());
@@ -178,6 +183,12 @@ fn not_hookable(container: &Node, in_init: bool, settings: &Settings) -> Option<
         return Some(format!("uses a merge key ({MERGE_KEY}): what it merges (a preStop, mounts) would be overridden by what graceful-inject adds; write the container out in full"));
     }
     None
+}
+
+/// Whether a container of `initContainers` (`in_init`) is a native sidecar:
+/// one Kubernetes restarts, and stops only after the app's containers.
+fn is_native_sidecar(container: &Node, in_init: bool) -> bool {
+    in_init && container.get("restartPolicy").and_then(Node::as_str) == Some("Always")
 }
 
 /// Whether the pod's containers share one PID namespace: it says so, or a
@@ -228,12 +239,19 @@ impl<'p, 'a> Pod<'p, 'a> {
             self.notes.push(Note::Skipped(format!("{name}: {why}")));
             return None;
         }
+        let native = is_native_sidecar(container, in_init)
+            .then(|| mesh::native_sidecar(container, &self.settings.native_sidecars))
+            .and_then(|n| match n {
+                Native::Wait(why) => Some(why),
+                Native::Leave(_) => None,
+            });
         Some(Container {
             node: container,
             at: ContainerRef {
                 list,
                 name: name.to_string(),
             },
+            native,
         })
     }
 
@@ -242,7 +260,13 @@ impl<'p, 'a> Pod<'p, 'a> {
     /// A command that is a shell loop graceful-wait replaces becomes its wait.
     fn set_hook(&mut self, container: &Container, hook: &Hook) -> Result<(), Error> {
         match self.call_for(&container.at.name, hook) {
-            Ok(Some((pre_stop, how))) => self.write_pre_stop(container, pre_stop, &how),
+            Ok(Some((pre_stop, how))) => {
+                let how = match &container.native {
+                    Some(why) => format!("{how}; {why}"),
+                    None => how,
+                };
+                self.write_pre_stop(container, pre_stop, &how)
+            }
             Ok(None) => Err(Error::internal(
                 Some(container.node.pos),
                 "a wrap reached the preStop planning",
