@@ -17,8 +17,9 @@ mod scenarios;
 mod support;
 
 use cluster::{
-    lab::{callbacks, images, on_node, senders, start_receiver},
-    Cluster, Lines,
+    lab::{callbacks, images, senders, start_receiver},
+    play::*,
+    Cluster,
 };
 use scenarios::*;
 use serde_json::{json, Value};
@@ -30,217 +31,6 @@ use support::*;
 fn helper_process() {
     helper_main();
     roles::main();
-}
-
-/// Pods terminated at once: a Deployment's replicas, deleted together
-/// (`GW_CLUSTER_BATCH`, 3 by default, as a rollout replaces a few at a
-/// time). More at once saves time but measures a loaded kubelet: at ten on
-/// two cores it stops a proxy several hundred milliseconds after its hook
-/// returns, late enough that even a hook that fails at once seems to work.
-fn batch_size() -> usize {
-    std::env::var("GW_CLUSTER_BATCH")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(3)
-}
-
-/// The golden case's workload `name`, its pod template's spec replaced by
-/// `spec`, `replicas` of it, in `namespace`.
-fn workload(case: &str, name: &str, spec: Value, replicas: usize, namespace: &str) -> Value {
-    let path = repo().join("config/test").join(case).join("expected.yaml");
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let mut doc = docs
-        .into_iter()
-        .find(|d| d["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in golden case {case}"));
-    doc["metadata"]["namespace"] = namespace.into();
-    doc["spec"]["template"]["spec"] = on_node(spec, "Always");
-    doc["spec"]["replicas"] = replicas.into();
-    if doc["kind"] == "StatefulSet" {
-        // Every replica at once, as a Deployment's; the golden case's
-        // ordered start would only make the batch slower.
-        doc["spec"]["podManagementPolicy"] = "Parallel".into();
-    }
-    doc
-}
-
-/// The proxy's container in a spec: a main container or a native sidecar.
-fn proxy_name() -> &'static str {
-    "istio-proxy"
-}
-
-/// The app container of a spec: its first main container.
-fn app_name(spec: &Value) -> String {
-    spec["containers"][0]["name"].as_str().unwrap().to_string()
-}
-
-/// One pod of a batch, followed from its start to its end.
-struct Followed {
-    name: String,
-    app: Lines,
-    proxy: Lines,
-}
-
-/// Waits until `count` pods of `namespace` run with their app and proxy
-/// ready (their own log lines); follows each.
-fn ready_batch(cluster: &Cluster, namespace: &str, app: &str, count: usize) -> Vec<Followed> {
-    let mut pods = Vec::new();
-    cluster.until(&format!("{count} pods running in {namespace}"), || {
-        pods = cluster.live_pods(namespace);
-        pods.len() >= count
-    });
-    // Every follower started first, then each waited on: the pods start
-    // side by side.
-    let mut batch: Vec<Followed> = pods
-        .into_iter()
-        .take(count)
-        .map(|p| {
-            let name = p["metadata"]["name"].as_str().unwrap().to_string();
-            Followed {
-                app: cluster.follow(namespace, &name, app),
-                proxy: cluster.follow(namespace, &name, proxy_name()),
-                name,
-            }
-        })
-        .collect();
-    for f in &mut batch {
-        f.app.expect("GW_APP ready");
-        f.proxy.expect("GW_PROXY ready");
-    }
-    batch
-}
-
-/// Deletes the batch's pods at once, as `kubectl delete pod` does, and
-/// waits until they are gone; per pod what the containers' logs show.
-fn terminate(
-    cluster: &Cluster,
-    namespace: &str,
-    batch: &mut [Followed],
-    waits: bool,
-    logs_copied: bool,
-    m: &mut Measured,
-) -> Vec<String> {
-    let started = SystemTime::now();
-    // kubectl deletes them all, then waits for each (by UID: a
-    // StatefulSet's replacement has the same name).
-    let mut args = vec!["delete", "pod", "-n", namespace, "--timeout=120s"];
-    args.extend(batch.iter().map(|f| f.name.as_str()));
-    cluster.ok(&args);
-    let mut problems = Vec::new();
-    let events = cluster.events(namespace);
-    for f in batch.iter_mut() {
-        f.app.read_to_end();
-        f.proxy.read_to_end();
-        let exited = f.app.at("GW_APP exit");
-        let sigterm = f.proxy.at("GW_PROXY sigterm");
-        if let (Some(exited), Some(term)) = (exited, sigterm) {
-            m.reaction.push(ms(exited, term));
-        }
-        if let (Some(exited), Some(seen)) = (exited, f.proxy.at("INFO condition met")) {
-            m.seen.push(ms(exited, seen));
-        }
-        let last = [f.app.seen.last(), f.proxy.seen.last()]
-            .into_iter()
-            .flatten()
-            .filter_map(|l| rfc3339(l))
-            .max();
-        if let Some(last) = last {
-            m.termination.push(ms(started, last));
-        }
-        if waits {
-            // The hook ended by its condition: the kubelet saw no failure
-            // (a wait that ran out exits non-zero: FailedPreStopHook), and
-            // the hook's own line, where it copies its log to the proxy's.
-            let failed = events.iter().any(|e| {
-                e.pod == f.name && e.reason == "FailedPreStopHook" && e.on.contains(proxy_name())
-            });
-            let said = !logs_copied || f.proxy.at("INFO condition met").is_some();
-            if failed || !said {
-                problems.push(format!(
-                    "{}: the hook did not end by its condition (FailedPreStopHook: {failed})\napp: {:?}\nproxy: {:?}",
-                    f.name, f.app.seen, f.proxy.seen
-                ));
-            }
-        }
-    }
-    problems
-}
-
-/// Plays `scenario` in namespace `namespace`: `runs` terminations in
-/// batches; the measured row, and what went wrong where every callback was
-/// due.
-fn play(
-    cluster: &Cluster,
-    namespace: &str,
-    scenario: &Scenario,
-    upstream: &str,
-) -> (Measured, Vec<String>) {
-    cluster.namespace(namespace, "restricted");
-    let spec = (scenario.spec)(upstream);
-    let app = app_name(&spec);
-    // The proxy's hook is graceful-wait's, whose condition must be met (and
-    // which may copy its log into the proxy's).
-    let hook = container(&mut spec.clone(), proxy_name())["lifecycle"]["preStop"]["exec"]
-        ["command"]
-        .to_string();
-    let waits = hook.contains("graceful-wait");
-    let logs_copied = hook.contains("--log-copy");
-    let batch = batch_size().min(scenario.runs);
-    let apply_batch = |round: usize| {
-        if let Some((case, name)) = scenario.workload {
-            if round == 0 {
-                cluster.apply(&workload(case, name, spec.clone(), batch, namespace));
-            }
-        } else {
-            // A bare pod, as Istio's injector hands it to the API server.
-            let pods: Vec<Value> = (0..batch)
-                .map(|i| {
-                    json!({"apiVersion": "v1", "kind": "Pod",
-                        "metadata": {"name": format!("pod-{round}-{i}"), "namespace": namespace},
-                        "spec": on_node(spec.clone(), "Never")})
-                })
-                .collect();
-            cluster.apply(&json!({"apiVersion": "v1", "kind": "List", "items": pods}));
-        }
-    };
-    let mut m = Measured::new();
-    let mut failures = Vec::new();
-    let mut done = 0;
-    let mut round = 0;
-    while done < scenario.runs {
-        let now = batch.min(scenario.runs - done);
-        apply_batch(round);
-        let mut pods = ready_batch(cluster, namespace, &app, now);
-        let since = senders(cluster).len();
-        let problems = terminate(cluster, namespace, &mut pods, waits, logs_copied, &mut m);
-        // Every container of the batch has exited: whatever was sent has
-        // arrived or never will.
-        let names: Vec<&str> = pods.iter().map(|f| f.name.as_str()).collect();
-        let got = callbacks(cluster, &names, since);
-        m.delivered += got;
-        m.sent += now * scenario.callbacks;
-        match scenario.expect {
-            Expect::All if got != now * scenario.callbacks || !problems.is_empty() => failures
-                .push(format!(
-                    "{} round {round}: {got} of {} callbacks\n{}",
-                    scenario.name,
-                    now * scenario.callbacks,
-                    problems.join("\n")
-                )),
-            Expect::None if got != 0 => failures.push(format!(
-                "{} round {round}: {got} callbacks arrived, so the pod no longer reproduces the bug",
-                scenario.name
-            )),
-            _ => {}
-        }
-        done += now;
-        round += 1;
-    }
-    // The controllers' last replacements go with it, in the background.
-    let _ = cluster.run(&["delete", "namespace", namespace, "--wait=false"]);
-    (m, failures)
 }
 
 /// Every scenario of the podman suite, terminated by the real kubelet; a
@@ -268,12 +58,21 @@ fn the_kubelet_terminates_the_injected_pods() {
     let only = std::env::var("GW_RUNTIME_ONLY").ok();
     let mut table = Vec::new();
     let mut failures = Vec::new();
-    let all = scenarios().into_iter().chain(native_scenarios());
+    let all = scenarios()
+        .into_iter()
+        .chain(native_scenarios())
+        .chain(mesh_scenarios());
     for (n, scenario) in all.enumerate() {
         if only.as_deref().is_some_and(|o| !scenario.name.contains(o)) {
             continue;
         }
-        let (m, f) = play(&cluster, &format!("gw-s{n}"), &scenario, &upstream);
+        let (m, f) = play(
+            &cluster,
+            &format!("gw-s{n}"),
+            &scenario,
+            &upstream,
+            &json!({}),
+        );
         let row = m.row(scenario.name);
         println!("{row}");
         table.push(row);
@@ -328,7 +127,7 @@ fn rolled(cluster: &Cluster, upstream: &str) -> (String, Vec<String>) {
     let mut m = Measured::new();
     let mut failures = Vec::new();
     for round in 0..3 {
-        let mut pods = ready_batch(cluster, namespace, "test-tcp-svc", 3);
+        let mut pods = ready_batch(cluster, namespace, "test-tcp-svc", "istio-proxy", 3);
         let since = senders(cluster).len();
         let started = SystemTime::now();
         cluster.ok(&[
@@ -386,7 +185,7 @@ fn never_finishes(cluster: &Cluster, upstream: &str) -> (String, Vec<String>) {
     // A shorter grace period than the golden case's 30 s, and the timeout
     // the injector writes for it (5 s less).
     spec["terminationGracePeriodSeconds"] = 12.into();
-    for arg in container(&mut spec, proxy_name())["lifecycle"]["preStop"]["exec"]["command"]
+    for arg in container(&mut spec, "istio-proxy")["lifecycle"]["preStop"]["exec"]["command"]
         .as_array_mut()
         .unwrap()
     {
@@ -405,12 +204,20 @@ fn never_finishes(cluster: &Cluster, upstream: &str) -> (String, Vec<String>) {
         1,
         namespace,
     ));
-    let mut pods = ready_batch(cluster, namespace, "test-tcp-svc", 1);
+    let mut pods = ready_batch(cluster, namespace, "test-tcp-svc", "istio-proxy", 1);
     let pod = pods[0].name.clone();
     let mut m = Measured::new();
     let since = senders(cluster).len();
     let started = std::time::Instant::now();
-    terminate(cluster, namespace, &mut pods, false, false, &mut m);
+    terminate(
+        cluster,
+        namespace,
+        "istio-proxy",
+        &mut pods,
+        false,
+        false,
+        &mut m,
+    );
     let gone = started.elapsed();
     m.delivered += callbacks(cluster, &[pod.as_str()], since);
     m.sent += 1;
@@ -423,7 +230,7 @@ fn never_finishes(cluster: &Cluster, upstream: &str) -> (String, Vec<String>) {
     let mut failures = Vec::new();
     let hook_failed = events
         .iter()
-        .any(|e| e.reason == "FailedPreStopHook" && e.on.contains(proxy_name()));
+        .any(|e| e.reason == "FailedPreStopHook" && e.on.contains("istio-proxy"));
     let killing = events.iter().any(|e| e.reason == "Killing");
     if !hook_failed || !killing {
         failures.push(format!(

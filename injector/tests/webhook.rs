@@ -406,6 +406,28 @@ fn bad_requests_are_admitted_unchanged_with_a_warning() {
         proxy_hook(&hooked).contains(&"--port=8080".to_string()),
         "{hooked}"
     );
+    // Without graceful-wait.io/container the pod's mesh proxy waits,
+    // whichever mesh's it is.
+    let mut linkerd = annotated.clone();
+    for c in linkerd["spec"]["containers"].as_array_mut().unwrap() {
+        if c["name"] == "istio-proxy" {
+            c["name"] = "linkerd-proxy".into();
+        }
+    }
+    let (_, answer) = client.post("/mutate", &review_of("l", &linkerd)).unwrap();
+    let hooked = patched(&linkerd, response_of(&answer).1);
+    let hook = hooked["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "linkerd-proxy")
+        .map(|c| c["lifecycle"]["preStop"]["exec"]["command"].to_string())
+        .unwrap_or_default();
+    assert!(
+        hook.contains("--port=8080"),
+        "{hooked}\n{}",
+        String::from_utf8_lossy(&answer)
+    );
     // What the planning warns about reaches whoever creates the pod.
     let mut short = annotated.clone();
     short["spec"]["terminationGracePeriodSeconds"] = json!(3);
@@ -423,7 +445,7 @@ fn bad_requests_are_admitted_unchanged_with_a_warning() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("graceful_inject_reviews_total{decision=\"patched\"} 2"),
+        metrics.contains("graceful_inject_reviews_total{decision=\"patched\"} 3"),
         "{metrics}"
     );
     // The process's own cost, under the names every Prometheus client

@@ -12,6 +12,7 @@
 
 pub mod lab;
 pub mod mesh;
+pub mod play;
 
 use crate::support::skip::{self, skipped};
 use serde_json::Value;

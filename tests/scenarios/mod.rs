@@ -668,6 +668,22 @@ pub fn native_scenarios() -> Vec<Scenario> {
             callbacks: 1,
         },
         Scenario {
+            name: "native sidecar, /quitquitquit hook (the Cloud SQL operator's), no wait",
+            workload: None,
+            spec: Box::new(|up| native_quitquitquit(false, up)),
+            runs: runs(20),
+            expect: Expect::Any,
+            callbacks: 1,
+        },
+        Scenario {
+            name: "native sidecar, /quitquitquit behind the wait (injected, the default)",
+            workload: None,
+            spec: Box::new(|up| native_quitquitquit(true, up)),
+            runs: runs(20),
+            expect: Expect::All,
+            callbacks: 1,
+        },
+        Scenario {
             name: "native sidecar, outbound-breaking drain behind the wait (injected)",
             workload: Some(("native-sidecar-wait", "hello")),
             spec: Box::new(|up| native(true, true, up)),
@@ -676,4 +692,256 @@ pub fn native_scenarios() -> Vec<Scenario> {
             callbacks: 1,
         },
     ]
+}
+
+/// One mesh's proxy, stood in by this binary in the classic layout: the
+/// container name its injector gives it, the uid it runs as, the ports it
+/// listens on in the pod (docs/meshes.md) and the preStop its injector
+/// writes. The app runs as `app_uid`: the proxy's own uid where the mesh's
+/// image is distroless's `nonroot` (65532), the case a rule by uid cannot
+/// tell apart.
+pub struct MeshProxy {
+    pub mesh: &'static str,
+    pub name: &'static str,
+    pub uid: u32,
+    pub ports: &'static [u16],
+    /// Where its admin endpoint (`/quitquitquit`) listens, if not on
+    /// [`roles::DRAIN_PORT`].
+    pub admin: Option<u16>,
+    pub pre_stop: Option<Value>,
+    pub app_uid: u32,
+}
+
+/// Every mesh of docs/meshes.md. The sleeps Linkerd's
+/// `waitBeforeExitSeconds` and App Mesh's `--prestop-delay` write are 2 s
+/// here (20 s is App Mesh's default), so 20 terminations take minutes, not
+/// a quarter of an hour; what is shown — the sleep runs, after the wait —
+/// does not depend on its length.
+pub fn meshes() -> Vec<MeshProxy> {
+    vec![
+        MeshProxy {
+            mesh: "Istio",
+            name: "istio-proxy",
+            uid: 1337,
+            ports: &[15000, 15001, 15004, 15006, 15008, 15020, 15021, 15090],
+            admin: None,
+            pre_stop: None,
+            app_uid: 1000,
+        },
+        MeshProxy {
+            mesh: "Linkerd",
+            name: "linkerd-proxy",
+            uid: 2102,
+            ports: &[4140, 4143, 4190, 4191],
+            admin: None,
+            pre_stop: Some(json!({"exec": {"command": ["/bin/sleep", "2"]}})),
+            app_uid: 1000,
+        },
+        MeshProxy {
+            mesh: "Consul",
+            name: "consul-dataplane-web",
+            uid: 5995,
+            ports: &[19000, 20000, 20100, 20200, 20600, 21000],
+            admin: None,
+            pre_stop: None,
+            app_uid: 1000,
+        },
+        MeshProxy {
+            mesh: "Kuma",
+            name: "kuma-sidecar",
+            uid: 5678,
+            ports: &[15001, 15006, 15053, 9901, 9902, 9001, 5670],
+            admin: None,
+            pre_stop: None,
+            app_uid: 1000,
+        },
+        MeshProxy {
+            mesh: "App Mesh",
+            name: "envoy",
+            uid: 1337,
+            ports: &[9901, 15000, 15001],
+            admin: None,
+            pre_stop: Some(json!({"exec": {"command": ["sh", "-c", "sleep 2"]}})),
+            app_uid: 1000,
+        },
+        MeshProxy {
+            mesh: "Open Service Mesh",
+            name: "envoy",
+            uid: 1500,
+            ports: &[15000, 15001, 15003, 15010, 15901, 15902, 15903, 15904],
+            admin: None,
+            pre_stop: None,
+            app_uid: 1000,
+        },
+        MeshProxy {
+            mesh: "Dapr",
+            name: "daprd",
+            uid: 65532,
+            ports: &[3500, 3501, 9090, 50001, 50002],
+            admin: None,
+            pre_stop: None,
+            app_uid: 65532,
+        },
+        MeshProxy {
+            mesh: "Cloud SQL Auth Proxy",
+            name: "csql-gw-orders",
+            uid: 65532,
+            ports: &[5432, 9090, 9091, 9801],
+            admin: Some(9091),
+            pre_stop: Some(
+                json!({"httpGet": {"host": "localhost", "path": "/quitquitquit", "port": 9091}}),
+            ),
+            app_uid: 65532,
+        },
+        MeshProxy {
+            mesh: "AlloyDB Auth Proxy",
+            name: "alloydb-auth-proxy",
+            uid: 65532,
+            ports: &[5432, 9090, 9091],
+            admin: None,
+            pre_stop: None,
+            app_uid: 65532,
+        },
+    ]
+}
+
+/// The app's port in a mesh stand-in's pod: none of the meshes' own.
+pub const MESH_APP_PORT: u16 = 7000;
+
+/// A pod of the app and `m`'s proxy stand-in, before any injection: no
+/// probe, so `auto` chooses the zero-configuration `listeners` wait.
+pub fn mesh_pod(m: &MeshProxy, upstream: &str) -> Value {
+    let mut spec = json!({
+        "terminationGracePeriodSeconds": 30,
+        "restartPolicy": "Never",
+        "containers": [
+            {"name": "app", "image": LAB_IMAGE},
+            {"name": m.name, "image": LAB_SHELL_IMAGE},
+        ],
+    });
+    make_app(
+        &mut spec,
+        "app",
+        App {
+            port: MESH_APP_PORT,
+            close_first: false,
+        },
+    );
+    container(&mut spec, "app")["securityContext"] = restricted(m.app_uid);
+    let proxy = container(&mut spec, m.name);
+    proxy["command"] = role_command();
+    let ports: Vec<String> = m.ports.iter().map(u16::to_string).collect();
+    let mut env = vec![
+        json!({"name": "GW_ROLE", "value": "proxy"}),
+        json!({"name": "GW_UPSTREAM", "value": upstream}),
+        json!({"name": "GW_PROXY_PORTS", "value": ports.join(",")}),
+    ];
+    if let Some(admin) = m.admin {
+        env.push(json!({"name": "GW_ADMIN_PORT", "value": admin.to_string()}));
+    }
+    proxy["env"] = Value::Array(env);
+    proxy["securityContext"] = restricted(m.uid);
+    if let Some(hook) = &m.pre_stop {
+        proxy["lifecycle"] = json!({ "preStop": hook });
+    }
+    spec
+}
+
+/// The same pod as `graceful-inject` writes it: [`cli_injected`].
+pub fn mesh_pod_injected(m: &MeshProxy, upstream: &str) -> Value {
+    cli_injected(mesh_pod(m, upstream), m.name)
+}
+
+/// Pod spec `spec` as `graceful-inject` writes it (the binary
+/// `GW_INJECT_BINARY` names, as tests/run sets it) from a Deployment and
+/// the one-line config `web: {<proxy>: auto}`: the pod spec of its output.
+pub fn cli_injected(spec: Value, proxy: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("web.yaml");
+    let config = dir.path().join("config.yml");
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": spec}},
+    });
+    std::fs::write(&input, serde_json::to_string_pretty(&deployment).unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        format!("graceful-wait:\n  image: {INIT_IMAGE}\ndeployment:\n  web:\n    {proxy}: auto\n"),
+    )
+    .unwrap();
+    let binary = std::env::var("GW_INJECT_BINARY").expect("GW_INJECT_BINARY names graceful-inject");
+    let out = std::process::Command::new(binary)
+        .arg(&input)
+        .arg(&config)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "graceful-inject: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_saphyr::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    doc["spec"]["template"]["spec"].clone()
+}
+
+/// Each mesh's stand-in injected by the command line, terminated 20 times.
+pub fn mesh_scenarios() -> Vec<Scenario> {
+    meshes()
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let name: &'static str = Box::leak(
+                format!(
+                    "{} stand-in ({}, uid {}{}), listeners by graceful-inject",
+                    m.mesh,
+                    m.name,
+                    m.uid,
+                    if m.app_uid == m.uid {
+                        ", the app's too"
+                    } else {
+                        ""
+                    }
+                )
+                .into_boxed_str(),
+            );
+            Scenario {
+                name,
+                workload: None,
+                spec: Box::new(move |up| mesh_pod_injected(&meshes()[i], up)),
+                runs: runs(20),
+                expect: Expect::All,
+                callbacks: 1,
+            }
+        })
+        .collect()
+}
+
+/// The Cloud SQL proxy operator's native sidecar, stood in: the proxy a
+/// restartable init container whose preStop is `GET /quitquitquit` — the
+/// proxy exits at once — sent by the kubelet when termination starts; here
+/// to the pod's IP (no `host`: the operator's `host: localhost` is the
+/// node's, which never reaches the proxy, docs/meshes.md). Alone, or as
+/// graceful-inject writes it by default: the wait first, then the same GET.
+pub fn native_quitquitquit(with_wait: bool, upstream: &str) -> Value {
+    let m = meshes()
+        .into_iter()
+        .find(|m| m.mesh == "Cloud SQL Auth Proxy")
+        .unwrap();
+    let mut spec = mesh_pod(&m, upstream);
+    let mut proxy = container(&mut spec, m.name).take();
+    spec["containers"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|c| !c.is_null());
+    proxy["restartPolicy"] = "Always".into();
+    proxy["lifecycle"] = json!({"preStop": {"httpGet": {"path": "/quitquitquit", "port": 9091}}});
+    spec["initContainers"] = json!([proxy]);
+    if with_wait {
+        cli_injected(spec, m.name)
+    } else {
+        spec
+    }
 }

@@ -209,7 +209,15 @@ pub fn proxy() {
     unsafe { libc::signal(libc::SIGTERM, quit as *const () as libc::sighandler_t) };
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listener = TcpListener::bind(("127.0.0.1", PROXY_PORT)).unwrap();
-    let admin = TcpListener::bind(("127.0.0.1", admin_port)).unwrap();
+    // The default admin port is the pod's loopback's, as pilot-agent's; one
+    // set by GW_ADMIN_PORT listens on every address, so the kubelet's own
+    // httpGet (sent to the pod's IP) reaches it too.
+    let admin_address = if admin_port == DRAIN_PORT {
+        "127.0.0.1"
+    } else {
+        "0.0.0.0"
+    };
+    let admin = TcpListener::bind((admin_address, admin_port)).unwrap();
     // The mesh's other ports: held open, every connection closed at once.
     let ports = std::env::var("GW_PROXY_PORTS").unwrap_or_default();
     for port in ports.split(',').filter(|p| !p.is_empty()) {

@@ -24,6 +24,7 @@ mod support;
 mod in_the_way;
 mod install;
 mod load;
+mod meshes;
 mod orders;
 mod pods;
 
@@ -44,6 +45,7 @@ use support::*;
 use in_the_way::*;
 use install::*;
 use load::*;
+use meshes::*;
 use orders::*;
 use pods::*;
 
@@ -135,6 +137,12 @@ fn the_api_server_calls_the_webhook_the_chart_installs() {
         uninstall(&cluster, "helm4", home, &how, &upstream, &mut report);
         let off = load(&cluster, &upstream, "off");
         report.say(load_table(&on, &off));
+        return;
+    }
+    every_mesh(&cluster, &upstream, &mut report);
+    if std::env::var("GW_WEBHOOK_MESHES_ONLY").as_deref() == Ok("1") {
+        // Every mesh's stand-in alone.
+        uninstall(&cluster, "helm4", home, &how, &upstream, &mut report);
         return;
     }
     dry_run(&cluster, &upstream, &mut report);

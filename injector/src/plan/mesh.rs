@@ -159,10 +159,12 @@ pub const PROXIES: &[Proxy] = &[
 /// no mesh's (App Mesh's and OSM's are plain `envoy`, as anyone's may be).
 pub fn recognise(container: &Node) -> Option<&'static Proxy> {
     let name = container.get("name").and_then(Node::as_str)?;
-    let image = container
-        .get("image")
-        .and_then(Node::as_str)
-        .unwrap_or_default();
+    let image = container.get("image").and_then(Node::as_str);
+    recognise_by(name, image.unwrap_or_default())
+}
+
+/// The same, from a container's name and image.
+pub fn recognise_by(name: &str, image: &str) -> Option<&'static Proxy> {
     PROXIES
         .iter()
         .find(|p| p.names.contains(&name) || p.name_prefix.is_some_and(|pre| name.starts_with(pre)))

@@ -361,9 +361,10 @@ fn rule_for(
 ) -> Result<Option<Rule>, String> {
     let annotations = &pod["metadata"]["annotations"];
     if let Some(value) = annotations[WAIT_ANNOTATION].as_str() {
-        let container = annotations[CONTAINER_ANNOTATION]
-            .as_str()
-            .unwrap_or(DEFAULT_CONTAINER);
+        let container = match annotations[CONTAINER_ANNOTATION].as_str() {
+            Some(named) => named,
+            None => mesh_proxy(pod).unwrap_or(DEFAULT_CONTAINER),
+        };
         if let Err(why) = config::dns_label(container) {
             return Err(format!("{CONTAINER_ANNOTATION}: {why}"));
         }
@@ -385,6 +386,25 @@ fn rule_for(
         }));
     }
     Ok(config.rule_for(kind, name).cloned())
+}
+
+/// The container of `pod` that is a mesh's proxy ([`crate::plan::mesh`]),
+/// the one a pod that asks for a wait without naming a container means; of
+/// several, the first mesh of the table's (Istio's before a `daprd` beside it).
+fn mesh_proxy(pod: &Value) -> Option<&str> {
+    let containers: Vec<(&str, &str)> = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|list| pod["spec"][*list].as_array().into_iter().flatten())
+        .filter_map(|c| Some((c["name"].as_str()?, c["image"].as_str().unwrap_or_default())))
+        .collect();
+    crate::plan::mesh::PROXIES.iter().find_map(|proxy| {
+        containers
+            .iter()
+            .find(|(name, image)| {
+                crate::plan::mesh::recognise_by(name, image).is_some_and(|p| p.key == proxy.key)
+            })
+            .map(|(name, _)| *name)
+    })
 }
 
 fn base64(bytes: &[u8]) -> String {
