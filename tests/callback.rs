@@ -258,20 +258,21 @@ fn a_chained_command_runs_after_the_callbacks() {
     assert_eq!(code, 1, "{log}");
 }
 
-/// An `httpGet` preStop (the Cloud SQL proxy operator's /quitquitquit) is
-/// chained by the injector as a callback behind the wait
-/// (config/test/chain-kubelet-actions): run as it is written there, graceful-wait
-/// sends the same GET, with its header, once the wait is over — not before.
-#[test]
-fn a_chained_http_get_hook_is_sent_once_the_wait_is_over() {
+/// The chained part of workload `name`'s proxy hook in golden case
+/// chain-kubelet-actions, as written there, with this test's binary and
+/// `address` (the server's base URL) in place of the written one.
+fn chained_part(name: &str, written_address: &str, address: &str) -> Vec<String> {
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("config/test/chain-kubelet-actions/expected.yaml"),
     )
     .unwrap();
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
-    let proxy = &docs[1]["spec"]["template"]["spec"]["containers"][1];
-    assert_eq!(proxy["name"], "csql-default-reports");
+    let doc = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in chain-kubelet-actions"));
+    let proxy = &doc["spec"]["template"]["spec"]["containers"][1];
     let written: Vec<String> = proxy["lifecycle"]["preStop"]["exec"]["command"]
         .as_array()
         .unwrap()
@@ -279,21 +280,32 @@ fn a_chained_http_get_hook_is_sent_once_the_wait_is_over() {
         .map(|s| s.as_str().unwrap().to_string())
         .collect();
     let dashes = written.iter().position(|w| w == "--").unwrap();
-    let server = TestServer::start(Answer::Always(200));
-    // The chained part as written, the binary and the proxy's address this
-    // test's; the wait in front of it one this test controls.
     let chained: Vec<String> = written[dashes + 1..]
         .iter()
         .enumerate()
         .map(|(i, w)| match i {
             0 => bin().to_string(),
-            _ => w.replace(
-                "http://localhost:9091/quitquitquit",
-                &server.url("/quitquitquit"),
-            ),
+            _ => w.replace(written_address, address),
         })
         .collect();
     assert_eq!(chained[1], "callback", "{written:?}");
+    chained
+}
+
+/// An `httpGet` preStop (the Cloud SQL proxy operator's /quitquitquit) is
+/// chained by the injector as a callback behind the wait
+/// (config/test/chain-kubelet-actions): run as it is written there, graceful-wait
+/// sends the same GET, with its header, once the wait is over — not before.
+#[test]
+fn a_chained_http_get_hook_is_sent_once_the_wait_is_over() {
+    let server = TestServer::start(Answer::Always(200));
+    // The chained part as written, the binary and the proxy's address this
+    // test's; the wait in front of it one this test controls.
+    let chained = chained_part(
+        "reports",
+        "http://localhost:9091/quitquitquit",
+        &server.url("/quitquitquit"),
+    );
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("done");
     let mut argv = vec![
@@ -321,4 +333,20 @@ fn a_chained_http_get_hook_is_sent_once_the_wait_is_over() {
         ("GET", "/quitquitquit")
     );
     assert_eq!(seen[0].header("x-reason"), Some("pod terminating"));
+}
+
+/// What the kubelet sends as written — a `$` in the path or a header —
+/// arrives as written after the wait too (the injector writes `$$`, which
+/// the callback takes for a literal `$`, never a variable).
+#[test]
+fn a_chained_http_get_sends_dollar_signs_as_written() {
+    let server = TestServer::start(Answer::Always(200));
+    let chained = chained_part("ledger", "http://[::1]:9091", &server.url(""));
+    let argv: Vec<&str> = chained[1..].iter().map(String::as_str).collect();
+    let (code, log) = run(&mut graceful_wait(&argv));
+    assert_eq!(code, 0, "{log}");
+    let seen = server.requests();
+    assert_eq!(seen.len(), 1, "{log}");
+    assert_eq!(seen[0].path, "/quitquitquit?by=$HOSTNAME");
+    assert_eq!(seen[0].header("x-cost"), Some("$5"));
 }

@@ -565,13 +565,20 @@ impl<'p, 'a> Pod<'p, 'a> {
                 .to_string(),
             None => return Err("has an httpGet preStop without a port".into()),
         };
-        let host = field("host").unwrap_or("localhost");
+        let host = match field("host").unwrap_or("localhost") {
+            // An IPv6 address, bracketed as a URL writes it.
+            h if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
+            h => h.to_string(),
+        };
         let path = field("path").unwrap_or("/");
         let path = if path.starts_with('/') {
             path.to_string()
         } else {
             format!("/{path}")
         };
+        // The kubelet sends its request as written; graceful-wait's
+        // callback expands `$NAME`, and takes `$$` for a literal `$`.
+        let literal = |text: &str| text.replace('$', "$$");
         let mut headers = Vec::new();
         for header in http
             .get("httpHeaders")
@@ -586,10 +593,10 @@ impl<'p, 'a> Pod<'p, 'a> {
                     "has an httpGet preStop with a header that is not a name and a value".into(),
                 );
             };
-            headers.push(format!("{n}: {v}"));
+            headers.push(literal(&format!("{n}: {v}")));
         }
         Ok(KubeletAction::Get {
-            url: format!("http://{host}:{port}{path}"),
+            url: literal(&format!("http://{host}:{port}{path}")),
             headers,
             timeout: self.settings.drain_margin.max(Duration::from_secs(1)),
         })
