@@ -225,7 +225,9 @@ impl Config {
     }
 }
 
-fn is_glob(p: &str) -> bool {
+/// Whether a name in the config is a glob (`*`, `?`), for resources and
+/// containers alike.
+pub fn is_glob(p: &str) -> bool {
     p.contains(['*', '?'])
 }
 

@@ -113,17 +113,17 @@ pub fn plan(
         changes: Vec::new(),
         earlier: Earlier::find(spec),
     };
-    for want in &rule.containers {
-        let missing = spec.item_named("containers", &want.name).is_none()
-            && spec.item_named("initContainers", &want.name).is_none();
-        if missing && want.name == ISTIO_PROXY && pod.stubs_missing_proxy() {
-            pod.add_stub(&want.hook)?;
+    for (name, hook) in wanted(spec, rule, pod.notes) {
+        let missing = spec.item_named("containers", &name).is_none()
+            && spec.item_named("initContainers", &name).is_none();
+        if missing && name == ISTIO_PROXY && pod.stubs_missing_proxy() {
+            pod.add_stub(hook)?;
             continue;
         }
-        let Some(container) = pod.hookable_container(&want.name) else {
+        let Some(container) = pod.hookable_container(&name) else {
             continue;
         };
-        match &want.hook {
+        match hook {
             Hook::Wrap(w) => pod.wrap(&container, w)?,
             hook => pod.set_hook(&container, hook)?,
         }
@@ -136,6 +136,39 @@ pub fn plan(
         pod.share_process_namespace();
     }
     Ok(pod.changes)
+}
+
+/// The containers `rule` names in this pod, with their hooks, in the
+/// config's order. A glob (`csql-*`, `consul-dataplane-*`: a mesh's proxy
+/// whose name holds the workload's) stands for every container of the pod
+/// it matches that no exact name of the rule claims; one that matches none
+/// is noted.
+fn wanted<'r>(spec: &Node, rule: &'r Rule, notes: &mut Vec<Note>) -> Vec<(String, &'r Hook)> {
+    let exact = |name: &str| rule.containers.iter().any(|c| c.name == name);
+    let mut out: Vec<(String, &Hook)> = Vec::new();
+    for want in &rule.containers {
+        if !crate::config::is_glob(&want.name) {
+            out.push((want.name.clone(), &want.hook));
+            continue;
+        }
+        let before = out.len();
+        for (_, c) in super::containers(spec) {
+            let Some(name) = c.get("name").and_then(Node::as_str) else {
+                continue;
+            };
+            let taken = out.iter().any(|(n, _)| n == name);
+            if crate::config::glob_match(&want.name, name) && !exact(name) && !taken {
+                out.push((name.to_string(), &want.hook));
+            }
+        }
+        if out.len() == before {
+            notes.push(Note::Skipped(format!(
+                "{}: no container of the pod matches",
+                want.name
+            )));
+        }
+    }
+    out
 }
 
 /// Why a pod spec gets nothing, if it does not: every rule that skips a

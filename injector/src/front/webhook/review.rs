@@ -262,9 +262,13 @@ fn gate(pod: &Value, rule: &Rule) -> Result<bool, String> {
     // before a sidecar is injected, for most pods).
     let present = |name: &str| {
         crate::plan::CONTAINER_LISTS.iter().any(|list| {
-            pod["spec"][list]
-                .as_array()
-                .is_some_and(|cs| cs.iter().any(|c| c["name"] == name))
+            pod["spec"][list].as_array().is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c["name"]
+                        .as_str()
+                        .is_some_and(|n| crate::config::glob_match(name, n))
+                })
+            })
         })
     };
     if !istio_stub && !rule.containers.iter().any(|c| present(&c.name)) {
