@@ -294,9 +294,11 @@ impl<'p, 'a> Pod<'p, 'a> {
     fn set_hook(&mut self, container: &Container, hook: &Hook) -> Result<(), Error> {
         match self.call_for(&container.at.name, hook) {
             Ok(Some((pre_stop, how))) => {
-                let how = match &container.native {
-                    Some(why) => format!("{how}; {why}"),
-                    None => how,
+                // Why a native sidecar's own hook now follows a wait; a
+                // configured command replaces the hook instead.
+                let how = match (&container.native, &pre_stop) {
+                    (Some(why), PreStop::Call(_)) => format!("{how}; {why}"),
+                    _ => how,
                 };
                 self.write_pre_stop(container, pre_stop, &how)
             }
