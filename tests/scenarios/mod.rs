@@ -155,23 +155,26 @@ impl Measured {
         for v in [&mut self.reaction, &mut self.seen, &mut self.termination] {
             v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         }
-        let seen = if self.seen.is_empty() {
-            "—".to_string()
-        } else {
-            format!(
-                "{:.1} / {:.1}",
-                percentile(&self.seen, 50.0),
-                percentile(&self.seen, 99.0)
-            )
+        // Median / p99 of a measure, or a dash where nothing was measured
+        // (a proxy that quit by itself has no SIGTERM line).
+        let cell = |v: &[f64], digits: usize| {
+            if v.is_empty() {
+                "—".to_string()
+            } else {
+                format!(
+                    "{:.digits$} / {:.digits$}",
+                    percentile(v, 50.0),
+                    percentile(v, 99.0)
+                )
+            }
         };
         format!(
-            "| {scenario} | {}/{} | {seen} | {:.0} / {:.0} | {:.0} / {:.0} |",
+            "| {scenario} | {}/{} | {} | {} | {} |",
             self.delivered,
             self.sent,
-            percentile(&self.reaction, 50.0),
-            percentile(&self.reaction, 99.0),
-            percentile(&self.termination, 50.0),
-            percentile(&self.termination, 99.0),
+            cell(&self.seen, 1),
+            cell(&self.reaction, 0),
+            cell(&self.termination, 0),
         )
     }
 }
