@@ -19,8 +19,15 @@ pub fn every_mesh(cluster: &Cluster, upstream: &str, report: &mut Report) {
         let scenario = Scenario {
             name: Box::leak(
                 format!(
-                    "{} stand-in ({}, uid {}), listeners by the webhook",
-                    m.mesh, m.name, m.uid
+                    "{} stand-in ({}, uid {}{}), listeners by the webhook",
+                    m.mesh,
+                    m.name,
+                    m.uid,
+                    if m.app_uid == m.uid {
+                        ", the app's too"
+                    } else {
+                        ""
+                    }
                 )
                 .into_boxed_str(),
             ),
