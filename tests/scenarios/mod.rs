@@ -715,6 +715,25 @@ pub struct MeshProxy {
     pub app_uid: u32,
 }
 
+impl MeshProxy {
+    /// Its scenario's name in the tables, injected `by` what.
+    pub fn scenario_name(&self, by: &str) -> &'static str {
+        let shared = if self.app_uid == self.uid {
+            ", the app's too"
+        } else {
+            ""
+        };
+        // Scenario names are 'static: one string per mesh and way, per run.
+        Box::leak(
+            format!(
+                "{} stand-in ({}, uid {}{shared}), listeners by {by}",
+                self.mesh, self.name, self.uid
+            )
+            .into_boxed_str(),
+        )
+    }
+}
+
 /// Every mesh of docs/meshes.md. The sleeps Linkerd's
 /// `waitBeforeExitSeconds` and App Mesh's `--prestop-delay` write are 2 s
 /// here (20 s is App Mesh's default), so 20 terminations take minutes, not
@@ -895,29 +914,13 @@ pub fn mesh_scenarios() -> Vec<Scenario> {
     meshes()
         .into_iter()
         .enumerate()
-        .map(|(i, m)| {
-            let name: &'static str = Box::leak(
-                format!(
-                    "{} stand-in ({}, uid {}{}), listeners by graceful-inject",
-                    m.mesh,
-                    m.name,
-                    m.uid,
-                    if m.app_uid == m.uid {
-                        ", the app's too"
-                    } else {
-                        ""
-                    }
-                )
-                .into_boxed_str(),
-            );
-            Scenario {
-                name,
-                workload: None,
-                spec: Box::new(move |up| mesh_pod_injected(&meshes()[i], up)),
-                runs: runs(20),
-                expect: Expect::All,
-                callbacks: 1,
-            }
+        .map(|(i, m)| Scenario {
+            name: m.scenario_name("graceful-inject"),
+            workload: None,
+            spec: Box::new(move |up| mesh_pod_injected(&meshes()[i], up)),
+            runs: runs(20),
+            expect: Expect::All,
+            callbacks: 1,
         })
         .collect()
 }

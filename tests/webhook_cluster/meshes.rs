@@ -17,20 +17,7 @@ pub fn every_mesh(cluster: &Cluster, upstream: &str, report: &mut Report) {
             "graceful-wait.io/container": m.name,
         });
         let scenario = Scenario {
-            name: Box::leak(
-                format!(
-                    "{} stand-in ({}, uid {}{}), listeners by the webhook",
-                    m.mesh,
-                    m.name,
-                    m.uid,
-                    if m.app_uid == m.uid {
-                        ", the app's too"
-                    } else {
-                        ""
-                    }
-                )
-                .into_boxed_str(),
-            ),
+            name: m.scenario_name("the webhook"),
             workload: None,
             spec: Box::new(move |up| mesh_pod(&meshes()[i], up)),
             runs: runs(20),
