@@ -158,6 +158,14 @@ fn wanted<'r>(spec: &Node, rule: &'r Rule, notes: &mut Vec<Note>) -> Vec<(String
             };
             let taken = out.iter().any(|(n, _)| n == name);
             if crate::config::glob_match(&want.name, name) && !exact(name) && !taken {
+                // A glob meant for a proxy can catch the app too, whose
+                // own wait would then hold it until the timeout.
+                if mesh::recognise(c).is_none() {
+                    notes.push(Note::Warning(format!(
+                        "{}: matches {name}, which is no mesh's proxy (docs/meshes.md), and gets the hook too; name it exactly, or narrow the glob, if it should not",
+                        want.name
+                    )));
+                }
                 out.push((name.to_string(), &want.hook));
             }
         }
