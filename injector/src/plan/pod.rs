@@ -200,14 +200,13 @@ fn not_plannable(spec: &Node) -> Option<String> {
 /// Why a container found in the pod spec (in `initContainers` when
 /// `in_init`) gets no hook, if it does not: every rule that skips a
 /// container, in one place.
-fn not_hookable(container: &Node, in_init: bool, settings: &Settings) -> Option<String> {
-    let native = is_native_sidecar(container, in_init);
-    if native {
-        if let Native::Leave(why) = mesh::native_sidecar(container, &settings.native_sidecars) {
-            return Some(why);
-        }
+/// `native` is the decision for a native sidecar ([`mesh::native_sidecar`]),
+/// None for any other container.
+fn not_hookable(container: &Node, in_init: bool, native: Option<&Native>) -> Option<String> {
+    if let Some(Native::Leave(why)) = native {
+        return Some(why.clone());
     }
-    if in_init && !native {
+    if in_init && native.is_none() {
         return Some("an init container has no preStop".into());
     }
     if let Some(key) = not_a_list(container, &["volumeMounts"]) {
@@ -276,16 +275,16 @@ impl<'p, 'a> Pod<'p, 'a> {
             return None;
         };
         let in_init = list == "initContainers";
-        if let Some(why) = not_hookable(container, in_init, self.settings) {
+        let native = is_native_sidecar(container, in_init)
+            .then(|| mesh::native_sidecar(container, &self.settings.native_sidecars));
+        if let Some(why) = not_hookable(container, in_init, native.as_ref()) {
             self.notes.push(Note::Skipped(format!("{name}: {why}")));
             return None;
         }
-        let native = is_native_sidecar(container, in_init)
-            .then(|| mesh::native_sidecar(container, &self.settings.native_sidecars))
-            .and_then(|n| match n {
-                Native::Wait(why) => Some(why),
-                Native::Leave(_) => None,
-            });
+        let native = match native {
+            Some(Native::Wait(why)) => Some(why),
+            _ => None,
+        };
         Some(Container {
             node: container,
             at: ContainerRef {

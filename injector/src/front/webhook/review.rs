@@ -396,19 +396,18 @@ fn rule_for(
 /// the one a pod that asks for a wait without naming a container means; of
 /// several, the first mesh of the table's (Istio's before a `daprd` beside it).
 fn mesh_proxy(pod: &Value) -> Option<&str> {
-    let containers: Vec<(&str, &str)> = ["initContainers", "containers"]
+    use crate::plan::mesh::{recognise_by, PROXIES};
+    crate::plan::CONTAINER_LISTS
         .iter()
         .flat_map(|list| pod["spec"][*list].as_array().into_iter().flatten())
-        .filter_map(|c| Some((c["name"].as_str()?, c["image"].as_str().unwrap_or_default())))
-        .collect();
-    crate::plan::mesh::PROXIES.iter().find_map(|proxy| {
-        containers
-            .iter()
-            .find(|(name, image)| {
-                crate::plan::mesh::recognise_by(name, image).is_some_and(|p| p.key == proxy.key)
-            })
-            .map(|(name, _)| *name)
-    })
+        .filter_map(|c| {
+            let name = c["name"].as_str()?;
+            let proxy = recognise_by(name, c["image"].as_str().unwrap_or_default())?;
+            let rank = PROXIES.iter().position(|p| p.key == proxy.key);
+            Some((rank, name))
+        })
+        .min_by_key(|(rank, _)| *rank)
+        .map(|(_, name)| name)
 }
 
 fn base64(bytes: &[u8]) -> String {
